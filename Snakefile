@@ -1,0 +1,26 @@
+# snaketune: a hyperparameter-tuning study of a Keras model as a Snakemake workflow.
+# This file only sets up and includes the rules; the logic is in the `snaketune` package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/space.smk"
+include: "rules/trials.smk"
+include: "rules/bayesian.smk"
+include: "rules/aggregate.smk"
+include: "rules/final.smk"
+
+
+rule all:
+    input:
+        study_outputs(),
+    default_target: True

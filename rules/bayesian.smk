@@ -1,0 +1,19 @@
+# Bayesian optimisation in rounds: each round is a checkpoint that learns from every trial of
+# the rounds before it and proposes the next batch, which then trains as parallel jobs.
+
+
+checkpoint bayesian_round:
+    input:
+        unpack(bayesian_history),
+        space=ancient(f"{OUT}/space.json"),
+    output:
+        f"{OUT}/bayesian/{{key}}/round_{{round}}.json",
+    params:
+        config=PLAN.bayes_config,
+        objective=PLAN.settings["objective"],
+    log:
+        f"{OUT}/logs/bayesian/{{key}}/round_{{round}}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/propose_bayesian.py"

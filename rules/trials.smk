@@ -1,0 +1,28 @@
+# One job per configuration, named by the hash of its values and training settings.
+
+
+rule train:
+    input:
+        # Content-addressed: the trial id already covers the data settings, so rewriting
+        # the prepared arrays (a rerun of `data`) must not retrain every cached trial.
+        ancient(DATA_FILES),
+    output:
+        metrics=f"{OUT}/trials/{{trial}}/metrics.csv",
+        history=f"{OUT}/trials/{{trial}}/history.csv",
+    params:
+        values=lambda wildcards: PLAN.values_of(wildcards.trial),
+        settings=PLAN.settings,
+        study=STUDY.name,
+        data_dir=PLAN.data_dir,
+    log:
+        f"{OUT}/logs/trials/{{trial}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/trials/{{trial}}.tsv"
+    threads: RESOURCES["trial_threads"]
+    resources:
+        mem_mb=RESOURCES["trial_mem_mb"],
+        runtime=RESOURCES["trial_runtime"],
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"

@@ -1,0 +1,14 @@
+# Snakemake adapter: the comparison plots.
+from snaketune.joblog import redirect
+
+redirect(snakemake.log[0])
+
+from snaketune.plots import plot_all
+
+plot_all(
+    trials_csv=snakemake.input.trials,
+    trials_dir=snakemake.params.trials_dir,
+    space_file=snakemake.input.space,
+    objective=dict(snakemake.params.objective),
+    outputs=list(snakemake.output),
+)

@@ -1,0 +1,12 @@
+# Snakemake adapter: obtain the data set and lay it out for the trial jobs.
+from snaketune.joblog import redirect
+
+redirect(snakemake.log[0])
+
+from snaketune.data import obtain, prepare
+
+p = snakemake.params
+arrays, source = obtain(p.path)
+info = prepare(arrays, p.out_dir, p.validation_split, p.subset, p.seed, source,
+               where=f"data.path '{p.path}'" if p.path else source)
+print(info)

@@ -1,0 +1,16 @@
+# Snakemake adapter: one Bayesian round, from the records of the rounds before it.
+from snaketune.joblog import redirect
+
+redirect(snakemake.log[0])
+
+from snaketune.strategies.bayesian_round import propose_round
+
+propose_round(
+    space_file=snakemake.input.space,
+    round_files=list(snakemake.input.rounds),
+    metrics_files=list(snakemake.input.metrics),
+    config=dict(snakemake.params.config),
+    objective=dict(snakemake.params.objective),
+    round_=int(snakemake.wildcards.round),
+    out=snakemake.output[0],
+)

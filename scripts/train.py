@@ -1,0 +1,20 @@
+# Snakemake adapter: train one trial.
+import os
+
+from snaketune.joblog import redirect
+
+redirect(snakemake.log[0])
+
+from snaketune.train import run_trial
+
+p = snakemake.params
+record = run_trial(
+    study=p.study,
+    trial_id=snakemake.wildcards.trial,
+    values=dict(p.values),
+    settings=dict(p.settings),
+    data_dir=p.data_dir,
+    out_dir=os.path.dirname(snakemake.output.metrics),
+    threads=snakemake.threads,
+)
+print(record)

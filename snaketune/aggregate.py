@@ -1,0 +1,128 @@
+"""Gather every trial of every strategy; find the best configuration per strategy and overall."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from snaketune.atomic import write_csv, write_json, write_text
+from snaketune.config import Objective, objective_from
+from snaketune.space import Space
+
+RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "fit_seconds",
+                  "params", "status", "error"]
+PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
+
+
+def collect(membership: list, metrics_files: list[str], hyperparameters: list[str]) -> pd.DataFrame:
+    """One row per (strategy, trial): a trial two strategies proposed appears under both."""
+    records = {}
+    for path in metrics_files:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        records[str(frame.loc[0, "trial_id"])] = frame.iloc[0].to_dict()
+    rows = []
+    for strategy, number, round_, tid in membership:
+        rows.append({"strategy": strategy, "trial_number": number, "round": round_, **records[tid]})
+    columns = ["strategy", "trial_number", "round", "trial_id", *hyperparameters, *RECORD_COLUMNS, "study"]
+    frame = pd.DataFrame(rows)
+    frame = frame.reindex(columns=[c for c in columns if c in frame] or columns)
+    frame["round"] = frame["round"].astype("Int64")
+    frame["error"] = frame["error"].fillna("")
+    return frame
+
+
+def completed(trials: pd.DataFrame) -> pd.DataFrame:
+    return trials[(trials["status"] == "completed") & trials["objective_value"].notna()]
+
+
+def best_row(trials: pd.DataFrame, objective: Objective):
+    done = completed(trials)
+    if done.empty:
+        return None
+    # A stable sort keeps the earliest trial on ties, so the winner does not depend on timing.
+    ordered = done.sort_values("objective_value", ascending=objective.direction == "min", kind="stable")
+    return ordered.iloc[0]
+
+
+def _entry(row, hyperparameters: list[str]) -> dict:
+    return {
+        "strategy": row["strategy"],
+        "trial_id": row["trial_id"],
+        "trial_number": int(row["trial_number"]),
+        "objective_value": float(row["objective_value"]),
+        "objective_epoch": int(row["objective_epoch"]),
+        "hyperparameters": {h: _plain(row[h]) for h in hyperparameters if h in row and pd.notna(row[h])},
+    }
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def best_params(trials: pd.DataFrame, objective: Objective, hyperparameters: list[str]) -> dict:
+    overall = best_row(trials, objective)
+    if overall is None:
+        raise RuntimeError("every trial failed; see the error column of trials.csv and the trial logs")
+    per_strategy = {}
+    for strategy, group in trials.groupby("strategy", sort=False):
+        row = best_row(group, objective)
+        per_strategy[strategy] = None if row is None else _entry(row, hyperparameters)
+    return {
+        "objective": {"name": objective.name, "direction": objective.direction},
+        "overall": _entry(overall, hyperparameters),
+        "per_strategy": per_strategy,
+    }
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective) -> str:
+    lines = [f"# Study `{study}`", "",
+             f"Objective: **{objective.name}** ({'maximised' if objective.direction == 'max' else 'minimised'}), "
+             "the best value over a trial's epochs.", ""]
+    overall = best["overall"]
+    lines += [f"**Best overall:** {overall['objective_value']:.4f} by `{overall['strategy']}` "
+              f"(trial {overall['trial_number']}, id `{overall['trial_id']}`, epoch {overall['objective_epoch']})", ""]
+    lines += ["| hyperparameter | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in overall["hyperparameters"].items()]
+    lines += ["", "## Per strategy", "",
+              "| strategy | trials | failed | best | best trial | trial of best | training time (s) |",
+              "|---|---|---|---|---|---|---|"]
+    for strategy, group in trials.groupby("strategy", sort=False):
+        entry = best["per_strategy"].get(strategy)
+        failed = int((group["status"] != "completed").sum())
+        seconds = float(group["fit_seconds"].sum())
+        if entry is None:
+            lines.append(f"| {strategy} | {len(group)} | {failed} | - | - | - | {seconds:.1f} |")
+        else:
+            lines.append(f"| {strategy} | {len(group)} | {failed} | {entry['objective_value']:.4f} | "
+                         f"`{entry['trial_id']}` | {entry['trial_number']} | {seconds:.1f} |")
+    unique = trials.drop_duplicates("trial_id")
+    lines += ["", f"{len(unique)} distinct trials trained in {unique['fit_seconds'].sum():.1f} s of fitting "
+              f"({len(trials) - len(unique)} configurations were proposed by more than one strategy and trained once).",
+              "", "## Software", ""]
+    lines += [f"- {k} {v}" for k, v in versions().items()]
+    return "\n".join(lines) + "\n"
+
+
+def aggregate(*, membership, metrics_files, space_file, objective: dict, study: str,
+              trials_csv, best_json, summary_md) -> dict:
+    space = Space.from_json(Path(space_file).read_text())
+    objective = objective_from(objective)
+    trials = collect(membership, metrics_files, space.names)
+    best = best_params(trials, objective, space.names)
+    write_csv(trials_csv, trials)
+    write_json(best_json, best)
+    write_text(summary_md, summary(study, trials, best, objective))
+    return best

@@ -1,0 +1,202 @@
+"""Validate a study's configuration and derive what the workflow needs from it.
+
+Everything here runs while Snakemake parses the workflow, before any job: a bad config stops
+the run with one message naming the key and what was expected, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from snaketune.errors import ConfigError
+from snaketune.space import Space
+
+STRATEGIES = ("grid", "random", "bayesian")
+# Keras Tuner infers the direction from the metric's name; so do we.
+_DIRECTIONS = {"val_accuracy": "max", "accuracy": "max", "val_loss": "min", "loss": "min"}
+# Hyperparameters that are arguments of model.fit rather than of build_model(hp).
+FIT_ARGUMENTS = ("batch_size", "epochs")
+DEFAULT_BATCH_SIZE = 32  # Keras' own default for model.fit
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    direction: str
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.direction == "max" else a < b
+
+
+@dataclass
+class Study:
+    """A validated configuration, with the parts the workflow and the jobs share."""
+
+    config: dict
+    declared_space: Space
+
+    @property
+    def name(self) -> str:
+        return self.config["study"]
+
+    @property
+    def objective(self) -> Objective:
+        return objective_from(self.config["training"]["objective"])
+
+    @property
+    def enabled_strategies(self) -> list[str]:
+        strategies = self.config["strategies"]
+        return [s for s in STRATEGIES if s in strategies and strategies[s]["enabled"]]
+
+    @property
+    def model_spec(self) -> dict:
+        return self.config["model"]
+
+    def model_inputs(self) -> list[str]:
+        """The user's build_model file, so that editing it re-discovers the space."""
+        spec = self.model_spec.get("build_model")
+        return [spec.rsplit(":", 1)[0]] if spec else []
+
+    def data_inputs(self) -> list[str]:
+        path = self.config["data"]["path"]
+        return [path] if path else []
+
+    def training_settings(self) -> dict:
+        """Everything besides the hyperparameter values that decides what a trial trains.
+
+        It is part of each trial's identity: change any of it and trials train anew, in new
+        folders, while the old ones stay cached.
+        """
+        model = dict(self.model_spec)
+        if "build_model" in model:
+            file, _ = model["build_model"].rsplit(":", 1)
+            model["sha256"] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        data = self.config["data"]
+        training = self.config["training"]
+        objective = self.objective
+        return {
+            "model": model,
+            "data": {k: data[k] for k in ("path", "validation_split", "subset", "seed")},
+            "epochs": training["epochs"],
+            "patience": training["patience"],
+            "seed": training["seed"],
+            "objective": {"name": objective.name, "direction": objective.direction},
+        }
+
+
+def objective_from(value) -> Objective:
+    if isinstance(value, str):
+        return Objective(value, _DIRECTIONS[value])
+    return Objective(value["name"], value["direction"])
+
+
+def load_schema(path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate(config: dict, schema: dict) -> dict:
+    """Check `config` against the JSON schema; return a copy with the schema's defaults filled in."""
+    config = copy.deepcopy(config)
+    _fill_defaults(config, schema)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(config))
+    if error is not None:
+        raise ConfigError(_describe(error))
+    return config
+
+
+def _fill_defaults(instance, schema) -> None:
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub)
+
+
+def _describe(error) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        where = f"{key}." if error.absolute_path else ""
+        names = ", ".join(f"'{where}{u}'" for u in unknown)
+        return f"config: unknown key {names}; expected one of: {', '.join(allowed)}"
+    if error.validator == "required":
+        return f"config: {key}: {error.message}"
+    if error.validator == "oneOf" and error.absolute_path and error.absolute_path[-1] == "objective":
+        return (
+            f"config: {key}: expected one of val_accuracy, val_loss, accuracy, loss "
+            f"or {{name: ..., direction: min|max}}, got {error.instance!r}"
+        )
+    if error.validator == "enum":
+        return f"config: {key}: expected one of {', '.join(map(str, error.validator_value))}, got {error.instance!r}"
+    if error.validator == "type":
+        return f"config: {key}: expected {error.validator_value}, got {error.instance!r}"
+    return f"config: {key}: {error.message}"
+
+
+def load_study(config: dict, schema_path) -> Study:
+    """Validate everything that can be checked without TensorFlow and return the study."""
+    config = validate(config, load_schema(schema_path))
+    model = config["model"]
+    if "build_model" in model and "type" in model:
+        raise ConfigError("config: model.type and model.build_model exclude each other; set one")
+    if "build_model" not in model:
+        model.setdefault("type", "mlp")
+    else:
+        file, _ = model["build_model"].rsplit(":", 1)
+        if not Path(file).is_file():
+            raise ConfigError(
+                f"config: model.build_model: file '{file}' not found "
+                f"(expected path/to/file.py:function, relative to the working directory {Path.cwd()})"
+            )
+    path = config["data"]["path"]
+    if path and not Path(path).is_file():
+        raise ConfigError(
+            f"config: data.path: file '{path}' not found (expected an .npz with x_train, y_train, "
+            f"x_test, y_test; relative to the working directory {Path.cwd()}); "
+            "set data.path to null to download MNIST"
+        )
+    declared = Space.from_config(config["space"])
+    study = Study(config=config, declared_space=declared)
+    if not study.enabled_strategies:
+        raise ConfigError(f"config: strategies: enable at least one of {', '.join(STRATEGIES)}")
+    if "grid" in study.enabled_strategies:
+        check_grid(config["strategies"]["grid"]["values"], declared, complete=False)
+    return study
+
+
+def check_grid(grid: dict, space: Space, complete: bool) -> None:
+    """Every grid value must be a value of its hyperparameter.
+
+    With `complete=False` only hyperparameters the YAML declares are checked: those a
+    build_model(hp) defines are known once the space has been discovered (`complete=True`).
+    """
+    for name, values in grid.items():
+        key = f"strategies.grid.values.{name}"
+        if name not in space:
+            if complete:
+                raise ConfigError(f"config: {key}: no hyperparameter '{name}' in the search space ({', '.join(space.names)})")
+            continue
+        hp = space[name]
+        if len(set(map(repr, values))) != len(values):
+            raise ConfigError(f"config: {key}: values must be distinct, got {values}")
+        for value in values:
+            if not hp.contains(value):
+                raise ConfigError(f"config: {key}: {value!r} is not a value of space.{name} ({_range_text(hp)})")
+
+
+def _range_text(hp) -> str:
+    if hp.type == "choice":
+        return f"one of {list(hp.values)}"
+    if hp.type in ("int", "float"):
+        step = f" step {hp.step}" if hp.step is not None else ""
+        return f"{hp.type} from {hp.min} to {hp.max}{step}, {hp.sampling}"
+    return hp.type

@@ -1,0 +1,9 @@
+"""Errors a user can act on: each names the config key or file at fault and what was expected."""
+
+
+class ConfigError(ValueError):
+    """The study's configuration, search space or a file it names is not usable."""
+
+
+class DataError(ValueError):
+    """The data set could not be obtained or does not have the expected layout."""

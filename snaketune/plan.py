@@ -1,0 +1,118 @@
+"""The study's plan as Snakemake sees it: which trials each strategy asks for, and where files go.
+
+Runs while the DAG is built (never imports TensorFlow). Grid and random trials follow from
+the search space alone; Bayesian trials from the round files its checkpoints write. A trial
+is named by `identity.trial_id` of its values and the training settings, so the same
+configuration asked for by two strategies is one job, and its values can always be looked
+up again from the space and the round files on disk (as a cluster job re-parsing the
+workflow must).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from snaketune.config import Study, check_grid
+from snaketune.identity import digest, trial_id
+from snaketune.space import Space
+from snaketune.strategies import GridSearch, RandomSearch
+
+
+class Plan:
+    def __init__(self, study: Study, root: str = "results"):
+        self.study = study
+        self.out = f"{root}/{study.name}"
+        self.settings = study.training_settings()
+        self._space_cache: tuple | None = None
+        self._static: dict[str, list[str]] = {}
+        self._values: dict[str, dict] = {}
+        self._rounds: dict[str, tuple] = {}
+
+    # -- paths ----------------------------------------------------------------------------
+    @property
+    def space_file(self) -> str:
+        return f"{self.out}/space.json"
+
+    @property
+    def data_dir(self) -> str:
+        return f"{self.out}/data"
+
+    def trial_file(self, tid: str, name: str) -> str:
+        return f"{self.out}/trials/{tid}/{name}"
+
+    # -- the search space (written by the `space` checkpoint) -----------------------------
+    def space(self) -> Space:
+        mtime = os.stat(self.space_file).st_mtime_ns
+        if self._space_cache is None or self._space_cache[0] != mtime:
+            space = Space.from_json(Path(self.space_file).read_text())
+            if "grid" in self.study.enabled_strategies:
+                check_grid(self.study.config["strategies"]["grid"]["values"], space, complete=True)
+            self._space_cache = (mtime, space)
+            self._static.clear()
+        return self._space_cache[1]
+
+    def register(self, values: dict) -> str:
+        tid = trial_id(values, self.settings)
+        self._values[tid] = values
+        return tid
+
+    def static_trials(self, strategy: str) -> list[str]:
+        """Trial ids of `grid` or `random`, in the strategy's order (the space must exist)."""
+        space = self.space()
+        if strategy not in self._static:
+            config = self.study.config["strategies"][strategy]
+            if strategy == "grid":
+                proposer = GridSearch(config["values"])
+            else:
+                proposer = RandomSearch(config["trials"], config["seed"])
+            self._static[strategy] = [self.register(v) for v in proposer.propose(space)]
+        return self._static[strategy]
+
+    # -- Bayesian rounds ------------------------------------------------------------------
+    @property
+    def bayes_config(self) -> dict:
+        return self.study.config["strategies"]["bayesian"]
+
+    @property
+    def bayes_key(self) -> str:
+        """Rounds are stored under everything that shapes their proposals except the budget,
+        so raising `trials` adds rounds and any other change starts a new sequence."""
+        config = {k: v for k, v in self.bayes_config.items() if k not in ("trials", "enabled")}
+        return digest({"bayesian": config, "settings": self.settings, "space": self.study.config["space"]}, 8)
+
+    @property
+    def bayes_rounds(self) -> int:
+        return math.ceil(self.bayes_config["trials"] / self.bayes_config["batch"])
+
+    def round_file(self, round_: int, key: str | None = None) -> str:
+        return f"{self.out}/bayesian/{key or self.bayes_key}/round_{round_}.json"
+
+    def read_round(self, path: str) -> list[str]:
+        mtime = os.stat(path).st_mtime_ns
+        cached = self._rounds.get(path)
+        if cached is None or cached[0] != mtime:
+            proposals = json.loads(Path(path).read_text())["proposals"]
+            cached = (mtime, [self.register(values) for values in proposals])
+            self._rounds[path] = cached
+        return cached[1]
+
+    def budgeted(self, round_ids: list[list[str]]) -> list[tuple[str, int]]:
+        """(trial id, round) of the first `trials` proposals: each round proposes a full batch
+        whatever the budget, so that raising the budget reuses a round instead of rewriting it."""
+        flat = [(tid, r) for r, ids in enumerate(round_ids) for tid in ids]
+        return flat[: self.bayes_config["trials"]]
+
+    # -- lookups --------------------------------------------------------------------------
+    def values_of(self, tid: str) -> dict:
+        if tid not in self._values:
+            for strategy in ("grid", "random"):
+                if strategy in self.study.enabled_strategies:
+                    self.static_trials(strategy)
+            for path in sorted(Path(self.out, "bayesian").glob("*/round_*.json")):
+                self.read_round(str(path))
+        if tid not in self._values:
+            raise KeyError(f"trial {tid} is not proposed by any strategy of study {self.study.name}")
+        return self._values[tid]

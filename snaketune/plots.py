@@ -1,0 +1,132 @@
+"""Comparison plots of a study's trials, one PNG each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from snaketune.aggregate import completed  # noqa: E402
+from snaketune.atomic import atomic_path  # noqa: E402
+from snaketune.config import Objective, objective_from  # noqa: E402
+from snaketune.space import Space  # noqa: E402
+
+NON_HYPERPARAMETERS = {"strategy", "trial_number", "round", "trial_id", "objective", "objective_value",
+                       "objective_epoch", "epochs_run", "fit_seconds", "params", "status", "error", "study"}
+
+
+def best_so_far(group: pd.DataFrame, objective: Objective) -> pd.Series:
+    """Best objective after each trial, in the strategy's order (failed trials change nothing)."""
+    values = group["objective_value"].where(group["status"] == "completed")
+    fill = -np.inf if objective.direction == "max" else np.inf
+    running = values.fillna(fill).cummax() if objective.direction == "max" else values.fillna(fill).cummin()
+    return running.replace([np.inf, -np.inf], np.nan)
+
+
+def _save(fig, path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _colours(strategies) -> dict:
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {s: cycle[i % len(cycle)] for i, s in enumerate(strategies)}
+
+
+def plot_best_so_far(trials, objective, path, by: str):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = _colours(trials["strategy"].unique())
+    for strategy, group in trials.groupby("strategy", sort=False):
+        group = group.sort_values("trial_number")
+        x = group["trial_number"] if by == "trial" else group["fit_seconds"].cumsum()
+        ax.step(x, best_so_far(group, objective), where="post", label=strategy, color=colours[strategy], lw=2)
+        ax.scatter(x, group["objective_value"], color=colours[strategy], alpha=0.35, s=14)
+    ax.set_xlabel("trial" if by == "trial" else "cumulative training time (s)")
+    ax.set_ylabel(f"best {objective.name} so far")
+    ax.set_title(f"Best {objective.name} so far, by {'trial' if by == 'trial' else 'training time'}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
+    names = [hp.name for hp in space if hp.type != "fixed" and hp.name in trials]
+    names = names or ["trial_number"]
+    cols = min(3, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    colours = _colours(trials["strategy"].unique())
+    done = completed(trials)
+    for ax, name in zip(axes.flat, names):
+        hp = space[name] if name in space else None
+        for strategy, group in done.groupby("strategy", sort=False):
+            x = group[name]
+            if hp is not None and hp.type in ("choice", "boolean"):
+                order = [str(v) for v in (hp.values if hp.type == "choice" else (False, True))]
+                x = x.astype(str).map({v: i for i, v in enumerate(order)})
+                ax.set_xticks(range(len(order)), order)
+            ax.scatter(x, group["objective_value"], label=strategy, color=colours[strategy], alpha=0.7, s=22)
+        if hp is not None and hp.sampling == "log" and hp.type in ("int", "float"):
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(objective.name)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"{objective.name} against each hyperparameter")
+    _save(fig, path)
+
+
+def plot_learning_curves(trials, objective, trials_dir, path, top: int = 5):
+    done = completed(trials).drop_duplicates("trial_id")
+    best = done.sort_values("objective_value", ascending=objective.direction == "min", kind="stable").head(top)
+    fig, (ax_obj, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for _, row in best.iterrows():
+        history = pd.read_csv(Path(trials_dir) / row["trial_id"] / "history.csv")
+        label = f"{row['trial_id'][:6]} ({row['strategy']}, {row['objective_value']:.4f})"
+        ax_obj.plot(history["epoch"], history[objective.name], marker="o", label=label)
+        ax_loss.plot(history["epoch"], history["loss"], marker="o", label=label)
+    ax_obj.set_ylabel(objective.name)
+    ax_loss.set_ylabel("training loss")
+    for ax in (ax_obj, ax_loss):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    ax_obj.legend(fontsize=8)
+    fig.suptitle(f"Learning curves of the top {len(best)} trials")
+    _save(fig, path)
+
+
+def plot_distribution(trials, objective, path):
+    done = completed(trials)
+    strategies = list(trials["strategy"].unique())
+    data = [done.loc[done["strategy"] == s, "objective_value"].to_numpy() for s in strategies]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.boxplot([d if len(d) else [np.nan] for d in data], tick_labels=strategies, showfliers=False)
+    rng = np.random.default_rng(0)  # jitter only; fixed so the figure is reproducible
+    colours = _colours(strategies)
+    for i, (strategy, values) in enumerate(zip(strategies, data), start=1):
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, color=colours[strategy], alpha=0.7, s=18)
+    ax.set_ylabel(objective.name)
+    ax.set_title(f"{objective.name} of completed trials, per strategy")
+    ax.grid(alpha=0.3, axis="y")
+    _save(fig, path)
+
+
+def plot_all(*, trials_csv, trials_dir, space_file, objective: dict, outputs: list[str]) -> None:
+    trials = pd.read_csv(trials_csv, keep_default_na=False, na_values=[""])
+    objective = objective_from(objective)
+    space = Space.from_json(Path(space_file).read_text())
+    by_name = {Path(p).stem: p for p in outputs}
+    plot_best_so_far(trials, objective, by_name["best_so_far_by_trial"], by="trial")
+    plot_best_so_far(trials, objective, by_name["best_so_far_by_time"], by="time")
+    plot_objective_vs_hyperparameters(trials, objective, space, by_name["objective_vs_hyperparameters"])
+    plot_learning_curves(trials, objective, trials_dir, by_name["learning_curves_top5"])
+    plot_distribution(trials, objective, by_name["objective_distribution"])

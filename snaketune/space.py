@@ -1,0 +1,305 @@
+"""Search spaces with Keras Tuner's semantics, in plain Python.
+
+The workflow builds its DAG from the search space, so this module must not import
+TensorFlow or Keras Tuner: the Snakefile is parsed by every job (and, on a cluster,
+on every node).  Conversion to and from `keras_tuner.HyperParameters` lives in
+`snaketune.kt_space`, which the jobs import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from snaketune.errors import ConfigError
+
+TYPES = ("int", "float", "choice", "boolean", "fixed")
+SAMPLINGS = ("linear", "log")
+# Rounding applied to stepped floats so that 0.1 * 3 is stored as 0.3, not 0.30000000000000004.
+_DIGITS = 12
+# Names the trial record uses for its own columns; a hyperparameter may not take them.
+RESERVED = frozenset(
+    {
+        "study", "strategy", "trial_id", "trial_number", "round", "objective",
+        "objective_value", "objective_epoch", "epochs_run", "fit_seconds", "params",
+        "status", "error",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Active only while hyperparameter `name` takes one of `values` (hp.conditional_scope)."""
+
+    name: str
+    values: tuple
+
+    def holds(self, assignment: dict) -> bool:
+        return assignment.get(self.name) in self.values
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    name: str
+    type: str
+    min: float | int | None = None
+    max: float | int | None = None
+    step: float | int | None = None
+    sampling: str = "linear"
+    values: tuple = ()
+    ordered: bool | None = None
+    default: Any = None
+    conditions: tuple[Condition, ...] = field(default_factory=tuple)
+
+    # -- discrete view -------------------------------------------------------------
+    @property
+    def is_discrete(self) -> bool:
+        return self.type in ("int", "choice", "boolean", "fixed") or self.step is not None
+
+    def grid_values(self) -> list:
+        """Every value the hyperparameter can take, if there are finitely many."""
+        if self.type == "fixed":
+            return [self.default]
+        if self.type == "boolean":
+            return [False, True]
+        if self.type == "choice":
+            return list(self.values)
+        if not self.is_discrete:
+            raise ConfigError(
+                f"space.{self.name}: a float without `step` has no finite set of values"
+            )
+        step = self.step if self.step is not None else 1
+        out = []
+        if self.sampling == "log":
+            value = self.min
+            while value <= self.max * (1 + 1e-9):
+                out.append(self._cast(value))
+                value *= step
+        else:
+            # Counting steps (not adding them) keeps a max the user wrote reachable:
+            # Keras Tuner's floor((max - min) / step) drops it through float error.
+            n = math.floor((self.max - self.min) / step + 1e-9)
+            out = [self._cast(self.min + k * step) for k in range(n + 1)]
+        return out
+
+    def _cast(self, value):
+        if self.type == "int":
+            return int(round(value))
+        return round(float(value), _DIGITS)
+
+    def contains(self, value) -> bool:
+        if self.type == "float" and not self.is_discrete:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                self.min <= value <= self.max
+            )
+        candidates = self.grid_values()
+        if self.type == "float":
+            return any(_close(value, v) for v in candidates)
+        return any(value == v and type(value) is type(v) for v in candidates)
+
+    def sample(self, rng: random.Random):
+        if self.type == "fixed":
+            return self.default
+        if self.type == "boolean":
+            return rng.random() < 0.5
+        if self.type == "choice":
+            return self.values[rng.randrange(len(self.values))]
+        if self.is_discrete and not (self.type == "int" and self.sampling == "log" and self.step is None):
+            options = self.grid_values()
+            return options[rng.randrange(len(options))]
+        if self.sampling == "log":
+            value = math.exp(rng.uniform(math.log(self.min), math.log(self.max)))
+        else:
+            value = rng.uniform(self.min, self.max)
+        return min(max(self._cast(value), self.min), self.max)
+
+    def is_active(self, assignment: dict) -> bool:
+        return all(c.holds(assignment) for c in self.conditions)
+
+    def normalise(self, value):
+        """The canonical form of a value, so equal configurations get equal trial ids."""
+        if self.type == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self._cast(value) if self.step is not None else float(value)
+        if self.type == "int" and isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if v not in (None, (), [])}
+        if self.type not in ("int", "float"):
+            d.pop("sampling", None)
+        d["values"] = list(self.values) if self.values else None
+        d["conditions"] = [{"name": c.name, "values": list(c.values)} for c in self.conditions]
+        return {k: v for k, v in d.items() if v not in (None, [])}
+
+
+def _close(a, b) -> bool:
+    return isinstance(a, (int, float)) and not isinstance(a, bool) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def parse_hyperparameter(name: str, spec: Any) -> HyperParameter:
+    """Build one hyperparameter from its YAML form, naming `space.<name>` in any error."""
+    key = f"space.{name}"
+    if name in RESERVED:
+        raise ConfigError(f"{key}: '{name}' is a column of the trial record; rename the hyperparameter")
+    if not isinstance(spec, dict):
+        # A bare value fixes the hyperparameter, like hp.Fixed.
+        return _checked(HyperParameter(name=name, type="fixed", default=spec), key)
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise ConfigError(f"{key}.type: expected one of {', '.join(TYPES)}, got {kind!r}")
+    allowed = {
+        "int": {"type", "min", "max", "step", "sampling", "default", "conditions"},
+        "float": {"type", "min", "max", "step", "sampling", "default", "conditions"},
+        "choice": {"type", "values", "ordered", "default", "conditions"},
+        "boolean": {"type", "default", "conditions"},
+        "fixed": {"type", "value", "conditions"},
+    }[kind]
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {unknown} for type {kind}; expected some of {sorted(allowed)}")
+    conditions = tuple(
+        Condition(c["name"], tuple(c["values"])) for c in spec.get("conditions", [])
+    )
+    if kind == "fixed":
+        if "value" not in spec:
+            raise ConfigError(f"{key}.value: a fixed hyperparameter needs a value")
+        hp = HyperParameter(name=name, type="fixed", default=spec["value"], conditions=conditions)
+    elif kind == "choice":
+        hp = HyperParameter(
+            name=name, type="choice", values=tuple(spec.get("values") or ()),
+            ordered=spec.get("ordered"), default=spec.get("default"), conditions=conditions,
+        )
+    elif kind == "boolean":
+        hp = HyperParameter(name=name, type="boolean", default=bool(spec.get("default", False)), conditions=conditions)
+    else:
+        hp = HyperParameter(
+            name=name, type=kind, min=spec.get("min"), max=spec.get("max"), step=spec.get("step"),
+            sampling=spec.get("sampling", "linear"), default=spec.get("default"), conditions=conditions,
+        )
+    return _checked(hp, key)
+
+
+def _checked(hp: HyperParameter, key: str) -> HyperParameter:
+    """Validate a hyperparameter and fill in Keras Tuner's defaults."""
+    if hp.type == "choice":
+        if not hp.values:
+            raise ConfigError(f"{key}.values: a choice needs at least one value")
+        if len(set(map(_hashable, hp.values))) != len(hp.values):
+            raise ConfigError(f"{key}.values: values must be distinct, got {list(hp.values)}")
+        for v in hp.values:
+            if not isinstance(v, (int, float, str, bool)):
+                raise ConfigError(f"{key}.values: expected numbers, strings or booleans, got {v!r}")
+        kinds = {type(v) for v in hp.values}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            raise ConfigError(f"{key}.values: all values must be of one type, got {list(hp.values)}")
+        default = hp.values[0] if hp.default is None else hp.default
+        if default not in hp.values:
+            raise ConfigError(f"{key}.default: {default!r} is not one of the values {list(hp.values)}")
+        return _replace(hp, default=default)
+    if hp.type in ("boolean", "fixed"):
+        return hp
+    for bound in ("min", "max"):
+        value = getattr(hp, bound)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}.{bound}: expected a number, got {value!r}")
+        if hp.type == "int" and not float(value).is_integer():
+            raise ConfigError(f"{key}.{bound}: expected an integer, got {value!r}")
+    if hp.min > hp.max:
+        raise ConfigError(f"{key}: min ({hp.min}) is greater than max ({hp.max})")
+    if hp.sampling not in SAMPLINGS:
+        raise ConfigError(f"{key}.sampling: expected one of {', '.join(SAMPLINGS)}, got {hp.sampling!r}")
+    if hp.sampling == "log" and hp.min <= 0:
+        raise ConfigError(f"{key}: log sampling needs min > 0, got min = {hp.min}")
+    if hp.step is not None:
+        if not isinstance(hp.step, (int, float)) or isinstance(hp.step, bool) or hp.step <= 0:
+            raise ConfigError(f"{key}.step: expected a positive number, got {hp.step!r}")
+        if hp.sampling == "log" and hp.step <= 1:
+            raise ConfigError(f"{key}.step: with log sampling the step multiplies and must be > 1, got {hp.step}")
+        if hp.type == "int" and not float(hp.step).is_integer():
+            raise ConfigError(f"{key}.step: expected an integer, got {hp.step!r}")
+    if hp.type == "int":
+        hp = _replace(hp, min=int(hp.min), max=int(hp.max), step=None if hp.step is None else int(hp.step))
+    else:
+        hp = _replace(hp, min=float(hp.min), max=float(hp.max))
+    default = hp.min if hp.default is None else hp.default
+    hp = _replace(hp, default=hp._cast(default) if isinstance(default, (int, float)) else default)
+    if not hp.contains(hp.default):
+        raise ConfigError(f"{key}.default: {default!r} is not a value of this hyperparameter")
+    return hp
+
+
+def _replace(hp: HyperParameter, **changes) -> HyperParameter:
+    return HyperParameter(**{**hp.__dict__, **changes})
+
+
+def _hashable(v):
+    return (type(v).__name__, v)
+
+
+class Space:
+    """An ordered set of hyperparameters (the order is Keras Tuner's declaration order)."""
+
+    def __init__(self, hyperparameters: list[HyperParameter]):
+        self.hyperparameters = list(hyperparameters)
+        self._by_name = {hp.name: hp for hp in self.hyperparameters}
+        if len(self._by_name) != len(self.hyperparameters):
+            raise ConfigError("space: a hyperparameter name appears twice")
+
+    @classmethod
+    def from_config(cls, space_config: dict) -> "Space":
+        return cls([parse_hyperparameter(name, spec) for name, spec in (space_config or {}).items()])
+
+    def __contains__(self, name) -> bool:
+        return name in self._by_name
+
+    def __getitem__(self, name) -> HyperParameter:
+        return self._by_name[name]
+
+    def __iter__(self):
+        return iter(self.hyperparameters)
+
+    def __len__(self):
+        return len(self.hyperparameters)
+
+    @property
+    def names(self) -> list[str]:
+        return [hp.name for hp in self.hyperparameters]
+
+    def defaults(self) -> dict:
+        return self.complete({})
+
+    def complete(self, values: dict) -> dict:
+        """Fill unset hyperparameters with defaults and drop inactive ones, in declaration order."""
+        out: dict = {}
+        for hp in self.hyperparameters:
+            if hp.is_active(out):
+                out[hp.name] = hp.normalise(values.get(hp.name, hp.default))
+        return out
+
+    def sample(self, rng: random.Random) -> dict:
+        out: dict = {}
+        for hp in self.hyperparameters:
+            if hp.is_active(out):
+                out[hp.name] = hp.sample(rng)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps([hp.to_dict() for hp in self.hyperparameters], indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Space":
+        return cls([_from_dict(d) for d in json.loads(text)])
+
+    def to_dicts(self) -> list[dict]:
+        return [hp.to_dict() for hp in self.hyperparameters]
+
+
+def _from_dict(d: dict) -> HyperParameter:
+    d = dict(d)
+    d["values"] = tuple(d.get("values") or ())
+    d["conditions"] = tuple(Condition(c["name"], tuple(c["values"])) for c in d.get("conditions", []))
+    return HyperParameter(**d)

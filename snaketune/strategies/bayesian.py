@@ -1,0 +1,97 @@
+"""Bayesian optimisation with Keras Tuner's `BayesianOptimizationOracle`, driven ask/tell.
+
+Each round rebuilds the oracle from the finished trials' records (the only state there is),
+tells it every finished trial (failed ones as failed), and asks for a batch. Proposals of a
+batch are registered as ongoing trials, so the oracle's Gaussian process "hallucinates"
+their outcome and spreads the batch out, as Keras Tuner does for parallel workers. The
+result depends only on the seed and the history; a configuration is never proposed twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from snaketune.config import Objective
+from snaketune.space import Space
+
+# populate_space restarts its acquisition search from fresh random points on each call, so a
+# duplicate is usually gone after a retry or two; past this, a random unseen point is taken.
+RETRIES = 5
+
+
+@dataclass
+class Finished:
+    values: dict
+    status: str  # "completed" or "failed"
+    objective_value: float
+
+
+class BayesianOptimization:
+    name = "bayesian"
+
+    def __init__(self, objective: Objective, seed: int, num_initial_points=None, alpha=1e-4, beta=2.6):
+        self.objective = objective
+        self.seed = seed
+        self.num_initial_points = num_initial_points
+        self.alpha = alpha
+        self.beta = beta
+
+    def _oracle(self, space: Space):
+        import keras_tuner as kt
+
+        from snaketune.kt_space import to_keras_tuner
+
+        oracle = kt.oracles.BayesianOptimizationOracle(
+            objective=kt.Objective(self.objective.name, self.objective.direction),
+            max_trials=None,
+            num_initial_points=self.num_initial_points,
+            alpha=self.alpha,
+            beta=self.beta,
+            seed=self.seed,
+            hyperparameters=to_keras_tuner(space),
+            allow_new_entries=False,
+            tune_new_entries=False,
+        )
+        oracle.verbose = 0
+        return oracle
+
+    def _add(self, oracle, space: Space, trial_id: str, values: dict, status: str, score=None):
+        from keras_tuner.engine.trial import Trial
+
+        from snaketune.kt_space import to_keras_tuner
+
+        trial = Trial(hyperparameters=to_keras_tuner(space, values), trial_id=trial_id, status=status)
+        trial.score = score
+        oracle.trials[trial_id] = trial
+        oracle._tried_so_far.add(oracle._compute_values_hash(values))
+        return trial
+
+    def propose(self, space: Space, history: list[Finished], n: int) -> list[dict]:
+        oracle = self._oracle(space)
+        for k, record in enumerate(history):
+            ok = record.status == "completed" and math.isfinite(record.objective_value)
+            self._add(oracle, space, f"history-{k}", space.complete(record.values),
+                      "COMPLETED" if ok else "FAILED", record.objective_value if ok else None)
+        # Continue the random stream where a single Keras Tuner process would be after these
+        # trials, instead of replaying it from the seed every round.
+        oracle._seed_state = self.seed + sum(len(r.values) for r in history)
+        proposals = []
+        for j in range(n):
+            values = self._ask(oracle, f"proposal-{j}")
+            if values is None:
+                break  # the space is exhausted
+            values = space.complete(values)
+            proposals.append(values)
+            oracle.ongoing_trials[f"proposal-{j}"] = self._add(oracle, space, f"proposal-{j}", values, "RUNNING")
+        return proposals
+
+    def _ask(self, oracle, trial_id: str):
+        for _ in range(RETRIES):
+            response = oracle.populate_space(trial_id)
+            values = response.get("values")
+            if values is None:
+                return None
+            if oracle._compute_values_hash(values) not in oracle._tried_so_far:
+                return values
+        return oracle._random_values()

@@ -1,0 +1,141 @@
+"""Train one trial: build the model for one configuration, fit it, and record the outcome.
+
+A trial that cannot be built, diverges to NaN or fails inside TensorFlow is recorded with
+status `failed` and its error; the job itself succeeds so that the study goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+
+import pandas as pd
+
+from snaketune.atomic import atomic_path, write_csv
+from snaketune.config import DEFAULT_BATCH_SIZE, objective_from
+
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+
+
+def configure_tensorflow(threads: int, seed: int):
+    """Pin TensorFlow to the job's threads and seed it; must run before TensorFlow does any work."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    return keras
+
+
+def build(settings: dict, values: dict, input_shape, num_classes):
+    import keras
+    import keras_tuner as kt
+
+    from snaketune.models import resolve
+
+    build_model = resolve(settings["model"], input_shape, num_classes)
+    hp = kt.HyperParameters()
+    # With the values preset, each hp.Int/Float/Choice call in build_model returns this
+    # trial's value, exactly as in a Keras Tuner trial.
+    hp.values = dict(values)
+    model = build_model(hp)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"build_model must return a keras.Model, got {type(model).__name__}")
+    return model
+
+
+class _EpochTimer:
+    def __init__(self):
+        import keras
+
+        timer = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                timer.started = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                timer.seconds.append(time.perf_counter() - timer.started)
+
+        self.seconds: list[float] = []
+        self.started = 0.0
+        self.callback = Callback()
+
+
+def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0, validation: bool = True):
+    """Fit with the trial's fit arguments; return (history frame, fit seconds)."""
+    import keras
+
+    objective = objective_from(settings["objective"])
+    timer = _EpochTimer()
+    callbacks = [keras.callbacks.TerminateOnNaN(), timer.callback]
+    if validation and settings.get("patience"):
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=objective.name, mode=objective.direction, patience=settings["patience"],
+            restore_best_weights=True,
+        ))
+    x, y = data["train"]
+    started = time.perf_counter()
+    history = model.fit(
+        x, y,
+        batch_size=int(values.get("batch_size", DEFAULT_BATCH_SIZE)),
+        epochs=int(values.get("epochs", settings["epochs"])),
+        initial_epoch=initial_epoch,
+        validation_data=data["val"] if validation else None,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    fit_seconds = time.perf_counter() - started
+    frame = pd.DataFrame(history.history)
+    frame.insert(0, "epoch", range(initial_epoch + 1, initial_epoch + 1 + len(frame)))
+    frame["seconds"] = timer.seconds[: len(frame)]
+    return frame.reindex(columns=HISTORY_COLUMNS), fit_seconds
+
+
+def best_epoch(history: pd.DataFrame, objective) -> tuple[float, int]:
+    """Keras Tuner's score: the best value of the objective over the epochs, and its epoch."""
+    series = history[objective.name].dropna()
+    if series.empty:
+        return math.nan, 0
+    index = series.idxmax() if objective.direction == "max" else series.idxmin()
+    return float(series[index]), int(history.loc[index, "epoch"])
+
+
+def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_dir, out_dir,
+              threads: int = 1) -> dict:
+    """Train one configuration and write model.keras, history.csv and metrics.csv to `out_dir`."""
+    out_dir = Path(out_dir)
+    objective = objective_from(settings["objective"])
+    record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
+              "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "fit_seconds": 0.0,
+              "params": 0, "status": "completed", "error": ""}
+    history = pd.DataFrame(columns=HISTORY_COLUMNS)
+    configure_tensorflow(threads, settings["seed"])
+    from snaketune import data as data_module
+
+    try:
+        data, info = data_module.load(data_dir)
+        model = build(settings, values, info["input_shape"], info["num_classes"])
+        record["params"] = int(model.count_params())
+        history, record["fit_seconds"] = fit(model, settings, values, data)
+        record["epochs_run"] = len(history)
+        losses = history["loss"].astype(float)
+        if losses.isna().any() or not losses.map(math.isfinite).all():
+            bad = int(history.loc[~losses.map(math.isfinite), "epoch"].iloc[0])
+            raise FloatingPointError(f"loss became NaN or infinite in epoch {bad}")
+        record["objective_value"], record["objective_epoch"] = best_epoch(history, objective)
+        with atomic_path(out_dir / "model.keras") as tmp:
+            model.save(tmp)
+    except Exception as error:  # the trial fails, the study goes on
+        traceback.print_exc()
+        record["status"] = "failed"
+        record["error"] = f"{type(error).__name__}: {error}".replace("\n", " ")[:500]
+    write_csv(out_dir / "history.csv", history)
+    write_csv(out_dir / "metrics.csv", pd.DataFrame([record]))
+    return record
