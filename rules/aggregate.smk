@@ -35,7 +35,6 @@ rule plots:
         [report(p, category="Plots") for p in PLOTS],
     params:
         objective=PLAN.settings["objective"],
-        trials_dir=f"{OUT}/trials",
     log:
         f"{OUT}/logs/plots.log",
     conda:

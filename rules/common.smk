@@ -9,8 +9,10 @@ from snakemake.exceptions import WorkflowError
 # Jobs import the `snaketune` package that sits beside this workflow, also on cluster nodes,
 # where every job parses the workflow again.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+    )
 )
 
 from snaketune.config import load_study

@@ -16,7 +16,6 @@ rule data:
         validation_split=STUDY.config["data"]["validation_split"],
         subset=STUDY.config["data"]["subset"],
         seed=STUDY.config["data"]["seed"],
-        out_dir=PLAN.data_dir,
     log:
         f"{OUT}/logs/data.log",
     conda:

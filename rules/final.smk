@@ -13,7 +13,6 @@ rule final:
     params:
         best=best_overall,
         settings=PLAN.settings,
-        data_dir=PLAN.data_dir,
     log:
         f"{OUT}/logs/final.log",
     benchmark:

@@ -13,7 +13,6 @@ rule train:
         values=lambda wildcards: PLAN.values_of(wildcards.trial),
         settings=PLAN.settings,
         study=STUDY.name,
-        data_dir=PLAN.data_dir,
     log:
         f"{OUT}/logs/trials/{{trial}}.log",
     benchmark:

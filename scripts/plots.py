@@ -7,7 +7,7 @@ from snaketune.plots import plot_all
 
 plot_all(
     trials_csv=snakemake.input.trials,
-    trials_dir=snakemake.params.trials_dir,
+    histories=list(snakemake.input.histories),
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),
     outputs=list(snakemake.output),

@@ -3,10 +3,12 @@ from snaketune.joblog import redirect
 
 redirect(snakemake.log[0])
 
+import os
+
 from snaketune.data import obtain, prepare
 
 p = snakemake.params
 arrays, source = obtain(p.path)
-info = prepare(arrays, p.out_dir, p.validation_split, p.subset, p.seed, source,
+info = prepare(arrays, os.path.dirname(snakemake.output[0]), p.validation_split, p.subset, p.seed, source,
                where=f"data.path '{p.path}'" if p.path else source)
 print(info)

@@ -13,7 +13,7 @@ record = run_trial(
     trial_id=snakemake.wildcards.trial,
     values=dict(p.values),
     settings=dict(p.settings),
-    data_dir=p.data_dir,
+    data_dir=os.path.dirname(snakemake.input[0]),
     out_dir=os.path.dirname(snakemake.output.metrics),
     threads=snakemake.threads,
 )

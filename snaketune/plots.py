@@ -85,12 +85,12 @@ def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
     _save(fig, path)
 
 
-def plot_learning_curves(trials, objective, trials_dir, path, top: int = 5):
+def plot_learning_curves(trials, objective, histories: dict, path, top: int = 5):
     done = completed(trials).drop_duplicates("trial_id")
     best = done.sort_values("objective_value", ascending=objective.direction == "min", kind="stable").head(top)
     fig, (ax_obj, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for _, row in best.iterrows():
-        history = pd.read_csv(Path(trials_dir) / row["trial_id"] / "history.csv")
+        history = pd.read_csv(histories[row["trial_id"]])
         label = f"{row['trial_id'][:6]} ({row['strategy']}, {row['objective_value']:.4f})"
         ax_obj.plot(history["epoch"], history[objective.name], marker="o", label=label)
         ax_loss.plot(history["epoch"], history["loss"], marker="o", label=label)
@@ -120,7 +120,7 @@ def plot_distribution(trials, objective, path):
     _save(fig, path)
 
 
-def plot_all(*, trials_csv, trials_dir, space_file, objective: dict, outputs: list[str]) -> None:
+def plot_all(*, trials_csv, histories: list[str], space_file, objective: dict, outputs: list[str]) -> None:
     trials = pd.read_csv(trials_csv, keep_default_na=False, na_values=[""])
     objective = objective_from(objective)
     space = Space.from_json(Path(space_file).read_text())
@@ -128,5 +128,7 @@ def plot_all(*, trials_csv, trials_dir, space_file, objective: dict, outputs: li
     plot_best_so_far(trials, objective, by_name["best_so_far_by_trial"], by="trial")
     plot_best_so_far(trials, objective, by_name["best_so_far_by_time"], by="time")
     plot_objective_vs_hyperparameters(trials, objective, space, by_name["objective_vs_hyperparameters"])
-    plot_learning_curves(trials, objective, trials_dir, by_name["learning_curves_top5"])
+    # history files live in their trial's folder, named by the trial id
+    by_trial = {Path(h).parent.name: h for h in histories}
+    plot_learning_curves(trials, objective, by_trial, by_name["learning_curves_top5"])
     plot_distribution(trials, objective, by_name["objective_distribution"])
