@@ -1,0 +1,85 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snaketune.config import load_study
+from snaketune.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def study_with(**changes):
+    config = copy.deepcopy(DEFAULT)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split("__")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is DELETE:
+            node.pop(last)
+        else:
+            node[last] = value
+    return load_study(config, SCHEMA)
+
+
+DELETE = object()
+
+
+def test_default_config_is_valid_and_fills_defaults():
+    study = study_with()
+    assert study.enabled_strategies == ["grid", "random", "bayesian"]
+    assert study.objective.name == "val_accuracy" and study.objective.direction == "max"
+    assert study.config["strategies"]["random"]["seed"] == 1
+    assert study.config["data"]["validation_split"] == 0.2
+
+
+def test_objective_direction_is_inferred_like_keras_tuner():
+    assert study_with(training__objective="val_loss").objective.direction == "min"
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"strategies__random__trails": 3}, "'strategies.random.trails'"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"strategies__annealing": {"trials": 3}}, "'strategies.annealing'"),
+    ({"training__epochs": "five"}, "training.epochs: expected integer"),
+    ({"training__epochs": 0}, "training.epochs"),
+    ({"strategies__random__trials": 0}, "strategies.random.trials"),
+    ({"model__type": "transformer"}, "model.type: expected one of mlp, cnn"),
+    ({"model__build_model": "missing/file.py:build_model", "model__type": DELETE}, "file 'missing/file.py' not found"),
+    ({"model__build_model": "examples/build_model.py:build_model"}, "exclude each other"),
+    ({"model__build_model": "no-function-here", "model__type": DELETE}, "model.build_model"),
+    ({"strategies__grid__values": {}}, "strategies.grid.values"),
+    ({"strategies__grid__values": {"learning_rate": []}}, "strategies.grid.values.learning_rate"),
+    ({"strategies__grid__values": {"learning_rate": [0.5]}}, "0.5 is not a value of space.learning_rate"),
+    ({"strategies__grid__values": {"batch_size": [48]}}, "48 is not a value of space.batch_size"),
+    ({"space__units": {"type": "int", "min": 512, "max": 64}}, "space.units: min (512) is greater than max (64)"),
+    ({"space__learning_rate": {"type": "float", "min": 0, "max": 0.1, "sampling": "log"}}, "space.learning_rate: log sampling"),
+    ({"space__activation": {"type": "choice", "values": []}}, "space.activation.values"),
+    ({"training__objective": "f1"}, "training.objective"),
+    ({"data__validation_split": 1.5}, "data.validation_split"),
+    ({"data__path": "nowhere/mnist.npz"}, "data.path: file 'nowhere/mnist.npz' not found"),
+    ({"study": "my study"}, "study"),
+])
+def test_bad_config_names_the_key(changes, needle, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ConfigError) as error:
+        study_with(**changes)
+    assert needle in str(error.value)
+
+
+def test_at_least_one_strategy_must_be_enabled():
+    with pytest.raises(ConfigError, match="enable at least one"):
+        study_with(strategies__grid__enabled=False, strategies__random__enabled=False,
+                   strategies__bayesian__enabled=False)
+
+
+def test_training_settings_cover_what_changes_a_trial():
+    base = study_with().training_settings()
+    assert study_with(training__epochs=7).training_settings() != base
+    assert study_with(data__subset=500).training_settings() != base
+    # the strategies' budgets are not training settings
+    assert study_with(strategies__random__trials=12).training_settings() == base
