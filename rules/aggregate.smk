@@ -8,7 +8,7 @@ localrules:
 
 checkpoint aggregate:
     input:
-        metrics=lambda wildcards: trial_files("metrics.csv"),
+        **trial_files("metrics.csv"),
         space=f"{OUT}/space.json",
     output:
         trials=report(f"{OUT}/trials.csv", category="Summary", labels={"file": "all trials"}),
@@ -17,6 +17,7 @@ checkpoint aggregate:
     params:
         membership=lambda wildcards: membership(),
         study=STUDY.name,
+        strategies=STUDY.enabled_strategies,
         objective=PLAN.settings["objective"],
     log:
         f"{OUT}/logs/aggregate.log",
@@ -30,11 +31,12 @@ rule plots:
     input:
         trials=f"{OUT}/trials.csv",
         space=f"{OUT}/space.json",
-        histories=lambda wildcards: trial_files("history.csv"),
+        **trial_files("history.csv"),
     output:
         [report(p, category="Plots") for p in PLOTS],
     params:
         objective=PLAN.settings["objective"],
+        strategies=STUDY.enabled_strategies,
     log:
         f"{OUT}/logs/plots.log",
     conda:

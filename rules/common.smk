@@ -79,8 +79,14 @@ def membership():
 
 
 def trial_files(name):
-    ids = dict.fromkeys(row[3] for row in membership())
-    return [PLAN.trial_file(tid, name) for tid in ids]
+    """One input function per strategy, so that a strategy waiting for a Bayesian round
+    does not hold back the other strategies' trials."""
+    return {
+        strategy: lambda wildcards, s=strategy: [
+            PLAN.trial_file(tid, name) for tid, _ in strategy_trials(s)
+        ]
+        for strategy in STUDY.enabled_strategies
+    }
 
 
 def bayesian_history(wildcards):

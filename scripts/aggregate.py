@@ -7,7 +7,7 @@ from snaketune.aggregate import aggregate
 
 aggregate(
     membership=snakemake.params.membership,
-    metrics_files=list(snakemake.input.metrics),
+    metrics_files=[f for s in snakemake.params.strategies for f in getattr(snakemake.input, s)],
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),
     study=snakemake.params.study,
