@@ -1,23 +1,46 @@
-# Every trial of every strategy into one table, the best parameters, a summary and plots.
+# Each strategy's trials into a table (one job per strategy, so that one waiting for its next
+# Bayesian round holds back no other), then all of them into one table, the best parameters,
+# a summary and the plots.
 
 
 localrules:
+    strategy_table,
     aggregate,
     plots,
 
 
-checkpoint aggregate:
+rule strategy_table:
     input:
-        **trial_files("metrics.csv"),
+        metrics=strategy_metrics,
         space=f"{OUT}/space.json",
     output:
-        trials=report(f"{OUT}/trials.csv", category="Summary", labels={"file": "all trials"}),
-        best=f"{OUT}/best_params.json",
-        summary=report(f"{OUT}/summary.md", category="Summary", labels={"file": "summary"}),
+        f"{OUT}/strategies/{{strategy}}.csv",
     params:
-        membership=lambda wildcards: membership(),
+        membership=strategy_membership,
+    log:
+        f"{OUT}/logs/strategies/{{strategy}}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/strategy_table.py"
+
+
+checkpoint aggregate:
+    input:
+        tables=expand(
+            f"{OUT}/strategies/{{strategy}}.csv", strategy=STUDY.enabled_strategies
+        ),
+        space=f"{OUT}/space.json",
+    output:
+        trials=report(
+            f"{OUT}/trials.csv", category="Summary", labels={"file": "all trials"}
+        ),
+        best=f"{OUT}/best_params.json",
+        summary=report(
+            f"{OUT}/summary.md", category="Summary", labels={"file": "summary"}
+        ),
+    params:
         study=STUDY.name,
-        strategies=STUDY.enabled_strategies,
         objective=PLAN.settings["objective"],
     log:
         f"{OUT}/logs/aggregate.log",
@@ -31,12 +54,10 @@ rule plots:
     input:
         trials=f"{OUT}/trials.csv",
         space=f"{OUT}/space.json",
-        **trial_files("history.csv"),
     output:
         [report(p, category="Plots") for p in PLOTS],
     params:
         objective=PLAN.settings["objective"],
-        strategies=STUDY.enabled_strategies,
     log:
         f"{OUT}/logs/plots.log",
     conda:

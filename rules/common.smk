@@ -46,6 +46,7 @@ wildcard_constraints:
     trial="[0-9a-f]{12}",
     round="[0-9]+",
     key="[0-9a-f]{8}",
+    strategy="grid|random|bayesian",
 
 
 def space_ready():
@@ -69,24 +70,21 @@ def strategy_trials(strategy):
     return [(tid, None) for tid in PLAN.static_trials(strategy)]
 
 
-def membership():
-    """[strategy, trial number, round, trial id] of every trial the study asks for."""
+def strategy_metrics(wildcards):
     return [
-        [strategy, number, round_, tid]
-        for strategy in STUDY.enabled_strategies
-        for number, (tid, round_) in enumerate(strategy_trials(strategy), start=1)
+        PLAN.trial_file(tid, "metrics.csv")
+        for tid, _ in strategy_trials(wildcards.strategy)
     ]
 
 
-def trial_files(name):
-    """One input function per strategy, so that a strategy waiting for a Bayesian round
-    does not hold back the other strategies' trials."""
-    return {
-        strategy: lambda wildcards, s=strategy: [
-            PLAN.trial_file(tid, name) for tid, _ in strategy_trials(s)
-        ]
-        for strategy in STUDY.enabled_strategies
-    }
+def strategy_membership(wildcards):
+    """[trial number, round, trial id] of each trial of one strategy."""
+    return [
+        [number, round_, tid]
+        for number, (tid, round_) in enumerate(
+            strategy_trials(wildcards.strategy), start=1
+        )
+    ]
 
 
 def bayesian_history(wildcards):

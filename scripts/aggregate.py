@@ -1,4 +1,4 @@
-# Snakemake adapter: gather every trial into trials.csv, best_params.json and summary.md.
+# Snakemake adapter: gather the strategies' tables into trials.csv, best_params.json and summary.md.
 from snaketune.joblog import redirect
 
 redirect(snakemake.log[0])
@@ -6,8 +6,7 @@ redirect(snakemake.log[0])
 from snaketune.aggregate import aggregate
 
 aggregate(
-    membership=snakemake.params.membership,
-    metrics_files=[f for s in snakemake.params.strategies for f in getattr(snakemake.input, s)],
+    tables=list(snakemake.input.tables),
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),
     study=snakemake.params.study,

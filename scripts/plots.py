@@ -7,7 +7,6 @@ from snaketune.plots import plot_all
 
 plot_all(
     trials_csv=snakemake.input.trials,
-    histories=[f for s in snakemake.params.strategies for f in getattr(snakemake.input, s)],
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),
     outputs=list(snakemake.output),

@@ -17,21 +17,33 @@ RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
 
 
-def collect(membership: list, metrics_files: list[str], hyperparameters: list[str]) -> pd.DataFrame:
-    """One row per (strategy, trial): a trial two strategies proposed appears under both."""
+def read_csv(path) -> pd.DataFrame:
+    # an empty error field is "", not NaN; a hyperparameter value "None" stays a string
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def collect(strategy: str, membership: list, metrics_files: list[str], hyperparameters: list[str]) -> pd.DataFrame:
+    """One row per trial of `strategy`, in its order: [trial number, round, trial id] rows
+    joined with each trial's metrics.csv."""
     records = {}
     for path in metrics_files:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        frame = read_csv(path)
         records[str(frame.loc[0, "trial_id"])] = frame.iloc[0].to_dict()
-    rows = []
-    for strategy, number, round_, tid in membership:
-        rows.append({"strategy": strategy, "trial_number": number, "round": round_, **records[tid]})
+    rows = [{"strategy": strategy, "trial_number": number, "round": round_, **records[tid]}
+            for number, round_, tid in membership]
     columns = ["strategy", "trial_number", "round", "trial_id", *hyperparameters, *RECORD_COLUMNS, "study"]
-    frame = pd.DataFrame(rows)
-    frame = frame.reindex(columns=[c for c in columns if c in frame] or columns)
+    frame = pd.DataFrame(rows, columns=None if rows else columns)
+    frame = frame.reindex(columns=[c for c in columns if c in frame.columns or not rows])
     frame["round"] = frame["round"].astype("Int64")
     frame["error"] = frame["error"].fillna("")
     return frame
+
+
+def strategy_table(*, strategy, membership, metrics_files, space_file, out) -> pd.DataFrame:
+    space = Space.from_json(Path(space_file).read_text())
+    table = collect(strategy, membership, metrics_files, space.names)
+    write_csv(out, table)
+    return table
 
 
 def completed(trials: pd.DataFrame) -> pd.DataFrame:
@@ -116,11 +128,13 @@ def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective) 
     return "\n".join(lines) + "\n"
 
 
-def aggregate(*, membership, metrics_files, space_file, objective: dict, study: str,
-              trials_csv, best_json, summary_md) -> dict:
+def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, best_json, summary_md) -> dict:
+    """Every trial of every strategy: a trial two strategies proposed appears under both."""
     space = Space.from_json(Path(space_file).read_text())
     objective = objective_from(objective)
-    trials = collect(membership, metrics_files, space.names)
+    trials = pd.concat([read_csv(t) for t in tables], ignore_index=True)
+    trials["round"] = trials["round"].astype("Int64")
+    trials["error"] = trials["error"].fillna("")
     best = best_params(trials, objective, space.names)
     write_csv(trials_csv, trials)
     write_json(best_json, best)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from snaketune.aggregate import completed  # noqa: E402
+from snaketune.aggregate import completed, read_csv  # noqa: E402
 from snaketune.atomic import atomic_path  # noqa: E402
 from snaketune.config import Objective, objective_from  # noqa: E402
 from snaketune.space import Space  # noqa: E402
@@ -120,15 +120,17 @@ def plot_distribution(trials, objective, path):
     _save(fig, path)
 
 
-def plot_all(*, trials_csv, histories: list[str], space_file, objective: dict, outputs: list[str]) -> None:
-    trials = pd.read_csv(trials_csv, keep_default_na=False, na_values=[""])
+def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> None:
+    trials = read_csv(trials_csv)
     objective = objective_from(objective)
     space = Space.from_json(Path(space_file).read_text())
     by_name = {Path(p).stem: p for p in outputs}
     plot_best_so_far(trials, objective, by_name["best_so_far_by_trial"], by="trial")
     plot_best_so_far(trials, objective, by_name["best_so_far_by_time"], by="time")
     plot_objective_vs_hyperparameters(trials, objective, space, by_name["objective_vs_hyperparameters"])
-    # history files live in their trial's folder, named by the trial id
-    by_trial = {Path(h).parent.name: h for h in histories}
-    plot_learning_curves(trials, objective, by_trial, by_name["learning_curves_top5"])
+    # each trial's history lies in its folder beside trials.csv, written by the same job as
+    # the metrics that trials.csv was built from
+    trials_dir = Path(trials_csv).parent / "trials"
+    histories = {tid: trials_dir / tid / "history.csv" for tid in trials["trial_id"]}
+    plot_learning_curves(trials, objective, histories, by_name["learning_curves_top5"])
     plot_distribution(trials, objective, by_name["objective_distribution"])

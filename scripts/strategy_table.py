@@ -1,0 +1,14 @@
+# Snakemake adapter: one strategy's trials, in its order, with their metrics.
+from snaketune.joblog import redirect
+
+redirect(snakemake.log[0])
+
+from snaketune.aggregate import strategy_table
+
+strategy_table(
+    strategy=snakemake.wildcards.strategy,
+    membership=snakemake.params.membership,
+    metrics_files=list(snakemake.input.metrics),
+    space_file=snakemake.input.space,
+    out=snakemake.output[0],
+)
