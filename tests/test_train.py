@@ -1,0 +1,92 @@
+"""Training one trial on a few hundred images (imports TensorFlow)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from snaketune.train import run_trial
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+VALUES = {"learning_rate": 0.003, "batch_size": 64, "num_layers": 1, "units": 16, "activation": "relu", "dropout": 0.0}
+
+
+def test_a_trial_writes_model_history_and_metrics(tiny_data, tiny_settings, tmp_path):
+    record = run_trial(study="s", trial_id="abc", values=VALUES, settings=tiny_settings,
+                       data_dir=tiny_data, out_dir=tmp_path)
+    assert record["status"] == "completed", record["error"]
+    assert (tmp_path / "model.keras").stat().st_size > 0
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    assert history["epoch"].tolist() == [1]
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    row = metrics.iloc[0]
+    assert row["trial_id"] == "abc" and row["units"] == 16 and row["activation"] == "relu"
+    assert row["objective"] == "val_accuracy"
+    assert row["objective_value"] == pytest.approx(history["val_accuracy"].max())
+    assert row["epochs_run"] == 1 and row["params"] == 28 * 28 * 16 + 16 + 16 * 10 + 10
+
+
+def test_a_seeded_trial_repeats_exactly(tiny_data, tiny_settings, tmp_path):
+    a = run_trial(study="s", trial_id="a", values=VALUES, settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "a")
+    b = run_trial(study="s", trial_id="a", values=VALUES, settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "b")
+    assert a["objective_value"] == b["objective_value"]
+    assert pd.read_csv(tmp_path / "a" / "history.csv")["loss"].tolist() == pd.read_csv(tmp_path / "b" / "history.csv")["loss"].tolist()
+
+
+def test_early_stopping_uses_the_patience(tiny_data, tiny_settings, tmp_path):
+    settings = {**tiny_settings, "epochs": 30, "patience": 1}
+    record = run_trial(study="s", trial_id="es", values={**VALUES, "learning_rate": 0.05}, settings=settings,
+                       data_dir=tiny_data, out_dir=tmp_path)
+    assert record["status"] == "completed"
+    assert record["epochs_run"] < 30
+    assert record["epochs_run"] <= record["objective_epoch"] + 1
+
+
+@pytest.mark.parametrize("function, needle", [
+    ("raises", "RuntimeError: this layer stack cannot be built"),
+    ("not_a_model", "must return a keras.Model"),
+    ("diverges", "NaN"),
+])
+def test_a_failing_trial_is_recorded_failed_and_the_job_succeeds(function, needle, tiny_data, tiny_settings, tmp_path):
+    settings = {**tiny_settings, "model": {"build_model": f"{ROOT}/tests/models/broken.py:{function}"}}
+    record = run_trial(study="s", trial_id="bad", values={"units": 8, "batch_size": 32}, settings=settings,
+                       data_dir=tiny_data, out_dir=tmp_path)
+    assert record["status"] == "failed"
+    assert needle in record["error"]
+    row = pd.read_csv(tmp_path / "metrics.csv", keep_default_na=False).iloc[0]
+    assert row["status"] == "failed" and needle in row["error"]
+    assert (tmp_path / "history.csv").exists()
+    assert math.isnan(float(record["objective_value"]))
+
+
+def test_a_users_build_model_trains_with_the_trials_values(tiny_data, tiny_settings, tmp_path, example_build_model):
+    settings = {**tiny_settings, "model": {"build_model": f"{example_build_model}:build_model"}}
+    values = {"units": 32, "extra_layer": True, "extra_units": 16, "learning_rate": 0.003, "batch_size": 32}
+    record = run_trial(study="s", trial_id="u", values=values, settings=settings, data_dir=tiny_data, out_dir=tmp_path)
+    assert record["status"] == "completed", record["error"]
+    assert record["params"] == (784 * 32 + 32) + (32 * 16 + 16) + (16 * 10 + 10)
+
+
+def test_final_retrains_on_train_and_validation_and_tests_once(tiny_data, tiny_settings, tmp_path):
+    import json
+
+    from snaketune.final import retrain_and_test
+
+    best = {"trial_id": "abc", "strategy": "grid", "hyperparameters": VALUES, "objective_epoch": 2}
+    record = retrain_and_test(best=best, settings=tiny_settings, data_dir=tiny_data,
+                              model_path=tmp_path / "model.keras", metrics_path=tmp_path / "test_metrics.json")
+    saved = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert saved == record
+    assert record["epochs"] == 2 and record["train_images"] == 200 and record["test_images"] == 10000
+    assert 0.0 <= record["test_accuracy"] <= 1.0 and record["test_accuracy"] > 0.3
+    assert (tmp_path / "model.keras").stat().st_size > 0
+
+
+def test_the_builtin_cnn_trains(tiny_data, tiny_settings, tmp_path):
+    settings = {**tiny_settings, "model": {"type": "cnn"}}
+    values = {"activation": "relu", "filters": 16, "conv_blocks": 1, "units": 32, "dropout": 0.0,
+              "learning_rate": 0.003, "batch_size": 64}
+    record = run_trial(study="s", trial_id="cnn", values=values, settings=settings, data_dir=tiny_data, out_dir=tmp_path)
+    assert record["status"] == "completed", record["error"]
+    assert record["params"] == (3 * 3 * 16 + 16) + (14 * 14 * 16 * 32 + 32) + (32 * 10 + 10)

@@ -1,0 +1,145 @@
+"""The whole workflow on a tiny study: snakemake end to end, re-runs, budgets, bad input."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT, snakemake_cmd
+
+pytestmark = pytest.mark.workflow
+TINY = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir, *args, check=True):
+    result = subprocess.run(snakemake_cmd("--configfile", "config.yaml", *args), cwd=workdir,
+                            capture_output=True, text=True, timeout=1200)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def planned_jobs(output: str) -> dict:
+    """The dry run's job table: rule -> count."""
+    table = output.split("Job stats:")[1].split("\n\n")[0] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory, mnist_path):
+    workdir = tmp_path_factory.mktemp("study")
+    config = {**TINY, "data": {**TINY["data"], "path": str(mnist_path)}}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    return workdir, config
+
+
+def test_every_output_is_there(finished_study):
+    workdir, config = finished_study
+    out = workdir / "results" / "tiny"
+    trials = pd.read_csv(out / "trials.csv", keep_default_na=False, na_values=[""])
+    # 2 grid points, 2 random trials, 4 Bayesian trials in 2 rounds of 2
+    assert trials.groupby("strategy", sort=False).size().to_dict() == {"grid": 2, "random": 2, "bayesian": 4}
+    assert sorted(trials.loc[trials["strategy"] == "bayesian", "round"].tolist()) == [0, 0, 1, 1]
+    assert set(trials["status"]) == {"completed"}
+    assert trials["objective_value"].between(0, 1).all()
+    for tid in trials["trial_id"]:
+        folder = out / "trials" / tid
+        for name in ("model.keras", "history.csv", "metrics.csv"):
+            assert (folder / name).stat().st_size > 0
+        assert (out / "logs" / "trials" / f"{tid}.log").exists()
+        assert (out / "benchmarks" / "trials" / f"{tid}.tsv").exists()
+    bayes = trials[trials["strategy"] == "bayesian"]
+    assert bayes["trial_id"].nunique() == 4  # never proposed twice
+    best = json.loads((out / "best_params.json").read_text())
+    assert best["overall"]["objective_value"] == pytest.approx(trials["objective_value"].max())
+    assert set(best["per_strategy"]) == {"grid", "random", "bayesian"}
+    assert "Best overall" in (out / "summary.md").read_text()
+    for name in ("best_so_far_by_trial", "best_so_far_by_time", "objective_vs_hyperparameters",
+                 "learning_curves_top5", "objective_distribution"):
+        assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    final = json.loads((out / "final" / "test_metrics.json").read_text())
+    assert final["trial_id"] == best["overall"]["trial_id"]
+    assert final["test_images"] == 10000 and final["train_images"] == 400
+    assert 0.3 < final["test_accuracy"] <= 1.0
+    assert (out / "final" / "model.keras").stat().st_size > 0
+
+
+def test_a_rerun_has_nothing_to_do(finished_study):
+    workdir, _ = finished_study
+    result = snakemake(workdir, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_new_comment_in_the_config_changes_nothing(finished_study):
+    workdir, config = finished_study
+    path = write_config(workdir, config)
+    path.write_text("# re-saved with a comment\n" + path.read_text())
+    try:
+        result = snakemake(workdir, "-n")
+    finally:
+        write_config(workdir, config)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_raising_the_random_budget_by_one_trains_exactly_one_model(finished_study):
+    workdir, config = finished_study
+    bigger = json.loads(json.dumps(config))
+    bigger["strategies"]["random"]["trials"] += 1
+    write_config(workdir, bigger)
+    try:
+        jobs = planned_jobs(snakemake(workdir, "-n").stdout)
+        assert jobs.get("train") == 1, jobs
+        assert "bayesian_round" not in jobs
+    finally:
+        write_config(workdir, config)
+
+
+def test_changing_the_grid_retrains_nothing_of_random_or_bayesian(finished_study):
+    workdir, config = finished_study
+    changed = json.loads(json.dumps(config))
+    changed["strategies"]["grid"]["values"]["learning_rate"] = [0.01, 0.005]
+    write_config(workdir, changed)
+    try:
+        result = snakemake(workdir, "-n")
+        jobs = planned_jobs(result.stdout)
+        assert jobs.get("train") == 1, jobs  # only the new grid point
+        assert "bayesian_round" not in jobs
+    finally:
+        write_config(workdir, config)
+
+
+def test_the_report_holds_the_plots_and_summary(finished_study):
+    workdir, _ = finished_study
+    snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "best_so_far_by_trial.png" in html and "summary.md" in html
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"strategies": {"random": {"trials": 2, "seeed": 1}}}, "unknown key 'strategies.random.seeed'"),
+    ({"space": {"units": {"type": "int", "min": 64, "max": 16}}}, "space.units: min (64) is greater than max (16)"),
+    ({"model": {"build_model": "nowhere.py:build_model"}}, "model.build_model: file 'nowhere.py' not found"),
+])
+def test_bad_input_stops_before_any_job_and_touches_nothing(finished_study, change, needle):
+    workdir, config = finished_study
+    before = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+    write_config(workdir, {**config, **change})
+    try:
+        result = snakemake(workdir, "--cores", "1", check=False)
+    finally:
+        write_config(workdir, config)
+    assert result.returncode != 0
+    assert needle in result.stdout + result.stderr
+    after = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
+    assert after == before
