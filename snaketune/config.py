@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,9 +101,24 @@ def load_schema(path) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+# YAML 1.1 (PyYAML, and so Snakemake) reads 1e-3 as a string; YAML 1.2 and every user read it
+# as a number.
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _numbers_as_numbers(node):
+    if isinstance(node, dict):
+        return {k: _numbers_as_numbers(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_numbers_as_numbers(v) for v in node]
+    if isinstance(node, str) and _EXPONENT_NUMBER.match(node):
+        return float(node)
+    return node
+
+
 def validate(config: dict, schema: dict) -> dict:
     """Check `config` against the JSON schema; return a copy with the schema's defaults filled in."""
-    config = copy.deepcopy(config)
+    config = _numbers_as_numbers(copy.deepcopy(config))
     _fill_defaults(config, schema)
     error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(config))
     if error is not None:

@@ -83,3 +83,11 @@ def test_training_settings_cover_what_changes_a_trial():
     assert study_with(data__subset=500).training_settings() != base
     # the strategies' budgets are not training settings
     assert study_with(strategies__random__trials=12).training_settings() == base
+
+
+def test_exponent_numbers_are_numbers_although_yaml_1_1_reads_them_as_strings():
+    text = "{type: float, min: 1e-4, max: 1e-1, sampling: log, default: 1e-3}"
+    study = study_with(space__learning_rate=yaml.safe_load(text), strategies__bayesian__alpha=yaml.safe_load("1e-5"))
+    assert study.declared_space["learning_rate"].min == 1e-4
+    assert study.declared_space["learning_rate"].default == 1e-3
+    assert study.config["strategies"]["bayesian"]["alpha"] == 1e-5
