@@ -78,9 +78,9 @@ def strategy_metrics(wildcards):
 
 
 def strategy_membership(wildcards):
-    """[trial number, round, trial id] of each trial of one strategy."""
+    """[trial number, round, trial id, values] of each trial of one strategy."""
     return [
-        [number, round_, tid]
+        [number, round_, tid, PLAN.values_of(tid)]
         for number, (tid, round_) in enumerate(
             strategy_trials(wildcards.strategy), start=1
         )
@@ -104,7 +104,11 @@ def best_params_file(wildcards):
 def best_overall(wildcards):
     """What the final model depends on: the winning configuration, not who found it."""
     best = json.loads(Path(checkpoints.aggregate.get().output.best).read_text())["overall"]
-    return {k: best[k] for k in ("trial_id", "hyperparameters", "objective_epoch")}
+    return {
+        "trial_id": best["trial_id"],
+        "hyperparameters": PLAN.values_of(best["trial_id"]),
+        "objective_epoch": best["objective_epoch"],
+    }
 
 
 PLOTS = [

@@ -10,7 +10,8 @@ rule train:
         metrics=f"{OUT}/trials/{{trial}}/metrics.csv",
         history=f"{OUT}/trials/{{trial}}/history.csv",
     params:
-        values=lambda wildcards: PLAN.values_of(wildcards.trial),
+        # sorted: Snakemake compares params as text, and the values' order carries no meaning
+        values=lambda wildcards: dict(sorted(PLAN.values_of(wildcards.trial).items())),
         settings=PLAN.settings,
         study=STUDY.name,
     log:

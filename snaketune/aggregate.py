@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -17,31 +18,41 @@ RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
 
 
-def read_csv(path) -> pd.DataFrame:
-    # an empty error field is "", not NaN; a hyperparameter value "None" stays a string
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+def read_csv(path, space: Space | None = None) -> pd.DataFrame:
+    """Read a trial table with the types it was written with: ids and errors as text (a hex
+    id like 123e45678901 is not a number), integer hyperparameters as integers even where a
+    conditional one leaves blanks."""
+    frame = pd.read_csv(path, dtype={"trial_id": str, "study": str, "error": str, "hyperparameters": str},
+                        keep_default_na=False, na_values=[""])
+    if "error" in frame:
+        frame["error"] = frame["error"].fillna("")
+    if "round" in frame:
+        frame["round"] = frame["round"].astype("Int64")
+    for hp in space or ():
+        if hp.type == "int" and hp.name in frame:
+            frame[hp.name] = frame[hp.name].astype("Int64")
+    return frame
 
 
-def collect(strategy: str, membership: list, metrics_files: list[str], hyperparameters: list[str]) -> pd.DataFrame:
-    """One row per trial of `strategy`, in its order: [trial number, round, trial id] rows
-    joined with each trial's metrics.csv."""
+def collect(strategy: str, membership: list, metrics_files: list[str], space: Space) -> pd.DataFrame:
+    """One row per trial of `strategy`, in its order: [trial number, round, trial id, values]
+    joined with each trial's metrics.csv. The exact values ride along as JSON, since a CSV
+    column loses types (an int column with blanks reads back as floats)."""
     records = {}
     for path in metrics_files:
-        frame = read_csv(path)
-        records[str(frame.loc[0, "trial_id"])] = frame.iloc[0].to_dict()
-    rows = [{"strategy": strategy, "trial_number": number, "round": round_, **records[tid]}
-            for number, round_, tid in membership]
-    columns = ["strategy", "trial_number", "round", "trial_id", *hyperparameters, *RECORD_COLUMNS, "study"]
-    frame = pd.DataFrame(rows, columns=None if rows else columns)
-    frame = frame.reindex(columns=[c for c in columns if c in frame.columns or not rows])
-    frame["round"] = frame["round"].astype("Int64")
-    frame["error"] = frame["error"].astype("string").fillna("")
-    return frame
+        frame = read_csv(path, space)
+        records[frame.loc[0, "trial_id"]] = frame.iloc[0].to_dict()
+    rows = [{"strategy": strategy, "trial_number": number, "round": round_, **records[tid],
+             "hyperparameters": json.dumps(values)}
+            for number, round_, tid, values in membership]
+    columns = ["strategy", "trial_number", "round", "trial_id", *space.names, *RECORD_COLUMNS, "study",
+               "hyperparameters"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def strategy_table(*, strategy, membership, metrics_files, space_file, out) -> pd.DataFrame:
     space = Space.from_json(Path(space_file).read_text())
-    table = collect(strategy, membership, metrics_files, space.names)
+    table = collect(strategy, membership, metrics_files, space)
     write_csv(out, table)
     return table
 
@@ -59,32 +70,31 @@ def best_row(trials: pd.DataFrame, objective: Objective):
     return ordered.iloc[0]
 
 
-def _entry(row, hyperparameters: list[str]) -> dict:
+def _entry(row) -> dict:
     return {
         "strategy": row["strategy"],
         "trial_id": row["trial_id"],
         "trial_number": int(row["trial_number"]),
         "objective_value": float(row["objective_value"]),
         "objective_epoch": int(row["objective_epoch"]),
-        "hyperparameters": {h: _plain(row[h]) for h in hyperparameters if h in row and pd.notna(row[h])},
+        "hyperparameters": json.loads(row["hyperparameters"]),
     }
 
 
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
-
-
-def best_params(trials: pd.DataFrame, objective: Objective, hyperparameters: list[str]) -> dict:
+def best_params(trials: pd.DataFrame, objective: Objective) -> dict:
     overall = best_row(trials, objective)
     if overall is None:
-        raise RuntimeError("every trial failed; see the error column of trials.csv and the trial logs")
+        raise RuntimeError(
+            "every trial failed, so there is no best configuration: see the error column of "
+            "the tables in strategies/ and the trial logs in logs/trials/"
+        )
     per_strategy = {}
     for strategy, group in trials.groupby("strategy", sort=False):
         row = best_row(group, objective)
-        per_strategy[strategy] = None if row is None else _entry(row, hyperparameters)
+        per_strategy[strategy] = None if row is None else _entry(row)
     return {
         "objective": {"name": objective.name, "direction": objective.direction},
-        "overall": _entry(overall, hyperparameters),
+        "overall": _entry(overall),
         "per_strategy": per_strategy,
     }
 
@@ -132,10 +142,8 @@ def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, be
     """Every trial of every strategy: a trial two strategies proposed appears under both."""
     space = Space.from_json(Path(space_file).read_text())
     objective = objective_from(objective)
-    trials = pd.concat([read_csv(t) for t in tables], ignore_index=True)
-    trials["round"] = trials["round"].astype("Int64")
-    trials["error"] = trials["error"].astype("string").fillna("")
-    best = best_params(trials, objective, space.names)
+    trials = pd.concat([read_csv(t, space) for t in tables], ignore_index=True)
+    best = best_params(trials, objective)
     write_csv(trials_csv, trials)
     write_json(best_json, best)
     write_text(summary_md, summary(study, trials, best, objective))

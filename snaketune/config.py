@@ -31,9 +31,6 @@ class Objective:
     name: str
     direction: str
 
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.direction == "max" else a < b
-
 
 @dataclass
 class Study:
@@ -76,19 +73,33 @@ class Study:
         """
         model = dict(self.model_spec)
         if "build_model" in model:
-            file, _ = model["build_model"].rsplit(":", 1)
-            model["sha256"] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
-        data = self.config["data"]
+            model_file = Path(model["build_model"].rsplit(":", 1)[0])
+        else:
+            model_file = Path(__file__).parent / "models" / f"{model['type']}.py"
+        # The model's code and the data's content are part of what a trial trains on.
+        model["sha256"] = _sha256(model_file)
+        data = dict(self.config["data"])
+        if data["path"]:
+            data["sha256"] = _sha256(data["path"])
         training = self.config["training"]
         objective = self.objective
         return {
             "model": model,
-            "data": {k: data[k] for k in ("path", "validation_split", "subset", "seed")},
+            # a file is known by its content, wherever it lies; None is MNIST, fetched and checked
+            "data": {k: data.get(k) for k in ("sha256", "validation_split", "subset", "seed")},
             "epochs": training["epochs"],
             "patience": training["patience"],
             "seed": training["seed"],
             "objective": {"name": objective.name, "direction": objective.direction},
         }
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def objective_from(value) -> Objective:
@@ -108,7 +119,8 @@ _EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 def _numbers_as_numbers(node):
     if isinstance(node, dict):
-        return {k: _numbers_as_numbers(v) for k, v in node.items()}
+        # the study's name is a name, whatever it looks like
+        return {k: v if k == "study" else _numbers_as_numbers(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_numbers_as_numbers(v) for v in node]
     if isinstance(node, str) and _EXPONENT_NUMBER.match(node):
@@ -120,10 +132,19 @@ def validate(config: dict, schema: dict) -> dict:
     """Check `config` against the JSON schema; return a copy with the schema's defaults filled in."""
     config = _numbers_as_numbers(copy.deepcopy(config))
     _fill_defaults(config, schema)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft7Validator(schema).iter_errors(config))
+    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(config))
     if error is not None:
         raise ConfigError(_describe(error))
     return config
+
+
+# JSON Schema counts 10.0 as an integer; a budget or a seed of 10.0 would break range().
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator,
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
 
 
 def _fill_defaults(instance, schema) -> None:

@@ -202,12 +202,6 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
     return info
 
 
-def output_files(out_dir) -> list[str]:
-    return [str(Path(out_dir) / f"{xy}_{split}.npy") for split in SPLITS for xy in "xy"] + [
-        str(Path(out_dir) / "info.json")
-    ]
-
-
 def load(data_dir, splits=("train", "val")) -> tuple[dict, dict]:
     """Memory-map the prepared arrays: nothing is decoded or copied per trial."""
     data_dir = Path(data_dir)

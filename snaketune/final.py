@@ -10,7 +10,7 @@ from snaketune.train import build, configure_tensorflow, fit
 
 
 def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metrics_path, threads: int = 1) -> dict:
-    """`best` is best_params.json's `overall` entry. Training runs for the epochs at which the
+    """`best` holds the winning trial's id, values and best epoch. Training runs for the epochs at which the
     tuning trial reached its best validation score (no validation data is left to stop on)."""
     configure_tensorflow(threads, settings["seed"])
     arrays, info = data_module.load(data_dir, splits=("train", "val", "test"))
@@ -26,7 +26,6 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         model.save(tmp)
     record = {
         "trial_id": best["trial_id"],
-        "strategy": best["strategy"],
         "hyperparameters": best["hyperparameters"],
         "epochs": epochs,
         "train_images": int(len(train[1])),

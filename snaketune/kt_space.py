@@ -7,6 +7,7 @@ import copy
 
 import keras_tuner as kt
 
+from snaketune.config import FIT_ARGUMENTS
 from snaketune.errors import ConfigError
 from snaketune.space import Condition, HyperParameter, Space, parse_hyperparameter
 
@@ -74,8 +75,12 @@ class _Recorder(kt.HyperParameters):
     def __init__(self, template: kt.HyperParameters, values: dict):
         super().__init__()
         self.merge(template.space)
-        self.values = dict(values)
-        self.ensure_active_values()
+        self.values.update(values)
+        # Keras Tuner's ensure_active_values() would draw unseeded random values for newly
+        # active hyperparameters; defaults keep discovery, and so space.json, reproducible.
+        for hp in self.space:
+            if self.is_active(hp) and hp.name not in self.values:
+                self.values[hp.name] = hp.default
         self.asked: set = set()
 
     def _retrieve(self, hp):
@@ -83,7 +88,7 @@ class _Recorder(kt.HyperParameters):
         return super()._retrieve(hp)
 
 
-def discover(build_model, declared: Space, fit_arguments=("batch_size", "epochs")) -> Space:
+def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS) -> Space:
     """The search space of a build_model(hp), found the way Keras Tuner finds it.
 
     Hyperparameters declared in the YAML are registered first, so they narrow or fix what

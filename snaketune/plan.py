@@ -77,18 +77,20 @@ class Plan:
         return self.study.config["strategies"]["bayesian"]
 
     @property
+    def proposal_config(self) -> dict:
+        """What shapes a round's proposals: everything but the budget, so that raising
+        `trials` adds rounds and reruns none."""
+        return {k: v for k, v in self.bayes_config.items() if k not in ("trials", "enabled")}
+
+    @property
     def bayes_key(self) -> str:
-        """Rounds are stored under everything that shapes their proposals except the budget,
-        so raising `trials` adds rounds and any other change starts a new sequence."""
-        config = {k: v for k, v in self.bayes_config.items() if k not in ("trials", "enabled")}
-        return digest({"bayesian": config, "settings": self.settings, "space": self.study.config["space"]}, 8)
+        """Rounds are stored under what shapes them; any change starts a new sequence."""
+        return digest({"bayesian": self.proposal_config, "settings": self.settings,
+                       "space": self.study.config["space"]}, 8)
 
     @property
     def bayes_rounds(self) -> int:
         return math.ceil(self.bayes_config["trials"] / self.bayes_config["batch"])
-
-    def round_file(self, round_: int, key: str | None = None) -> str:
-        return f"{self.out}/bayesian/{key or self.bayes_key}/round_{round_}.json"
 
     def read_round(self, path: str) -> list[str]:
         mtime = os.stat(path).st_mtime_ns

@@ -16,10 +16,6 @@ from snaketune.atomic import atomic_path  # noqa: E402
 from snaketune.config import Objective, objective_from  # noqa: E402
 from snaketune.space import Space  # noqa: E402
 
-NON_HYPERPARAMETERS = {"strategy", "trial_number", "round", "trial_id", "objective", "objective_value",
-                       "objective_epoch", "epochs_run", "fit_seconds", "params", "status", "error", "study"}
-
-
 def best_so_far(group: pd.DataFrame, objective: Objective) -> pd.Series:
     """Best objective after each trial, in the strategy's order (failed trials change nothing)."""
     values = group["objective_value"].where(group["status"] == "completed")
@@ -121,9 +117,9 @@ def plot_distribution(trials, objective, path):
 
 
 def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> None:
-    trials = read_csv(trials_csv)
-    objective = objective_from(objective)
     space = Space.from_json(Path(space_file).read_text())
+    trials = read_csv(trials_csv, space)
+    objective = objective_from(objective)
     by_name = {Path(p).stem: p for p in outputs}
     plot_best_so_far(trials, objective, by_name["best_so_far_by_trial"], by="trial")
     plot_best_so_far(trials, objective, by_name["best_so_far_by_time"], by="time")

@@ -18,14 +18,15 @@ from snaketune.errors import ConfigError
 
 TYPES = ("int", "float", "choice", "boolean", "fixed")
 SAMPLINGS = ("linear", "log")
-# Rounding applied to stepped floats so that 0.1 * 3 is stored as 0.3, not 0.30000000000000004.
+# Significant digits kept of a float value, so that 0.1 * 3 is stored as 0.3, not
+# 0.30000000000000004, and equal configurations get equal trial ids.
 _DIGITS = 12
 # Names the trial record uses for its own columns; a hyperparameter may not take them.
 RESERVED = frozenset(
     {
         "study", "strategy", "trial_id", "trial_number", "round", "objective",
         "objective_value", "objective_epoch", "epochs_run", "fit_seconds", "params",
-        "status", "error",
+        "status", "error", "hyperparameters",
     }
 )
 
@@ -54,10 +55,27 @@ class HyperParameter:
     default: Any = None
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
 
-    # -- discrete view -------------------------------------------------------------
     @property
-    def is_discrete(self) -> bool:
-        return self.type in ("int", "choice", "boolean", "fixed") or self.step is not None
+    def _stepped(self) -> bool:
+        """Values form a ladder min, min+step, ... (or min, min*step, ... with log sampling).
+
+        An int without a step is a ladder of step 1 when linear, but log-sampled it is drawn
+        log-uniformly and rounded, as Keras Tuner does.
+        """
+        return self.step is not None or (self.type == "int" and self.sampling == "linear")
+
+    def _rungs(self) -> int:
+        """Index of the last rung of the ladder."""
+        step = self.step if self.step is not None else 1
+        if self.sampling == "log":
+            return math.floor(math.log(self.max / self.min) / math.log(step) + 1e-9)
+        # Counting steps (not adding them) keeps a max the user wrote reachable: Keras
+        # Tuner's floor((max - min) / step) drops it through float error.
+        return math.floor((self.max - self.min) / step + 1e-9)
+
+    def _rung(self, k: int):
+        step = self.step if self.step is not None else 1
+        return self._cast(self.min * step**k if self.sampling == "log" else self.min + k * step)
 
     def grid_values(self) -> list:
         """Every value the hyperparameter can take, if there are finitely many."""
@@ -67,38 +85,31 @@ class HyperParameter:
             return [False, True]
         if self.type == "choice":
             return list(self.values)
-        if not self.is_discrete:
-            raise ConfigError(
-                f"space.{self.name}: a float without `step` has no finite set of values"
-            )
-        step = self.step if self.step is not None else 1
-        out = []
-        if self.sampling == "log":
-            value = self.min
-            while value <= self.max * (1 + 1e-9):
-                out.append(self._cast(value))
-                value *= step
-        else:
-            # Counting steps (not adding them) keeps a max the user wrote reachable:
-            # Keras Tuner's floor((max - min) / step) drops it through float error.
-            n = math.floor((self.max - self.min) / step + 1e-9)
-            out = [self._cast(self.min + k * step) for k in range(n + 1)]
-        return out
+        if self._stepped:
+            return [self._rung(k) for k in range(self._rungs() + 1)]
+        if self.type == "int":
+            return list(range(self.min, self.max + 1))
+        raise ConfigError(f"space.{self.name}: a float without `step` has no finite set of values")
 
     def _cast(self, value):
         if self.type == "int":
             return int(round(value))
-        return round(float(value), _DIGITS)
+        return float(f"{float(value):.{_DIGITS}g}")
 
     def contains(self, value) -> bool:
-        if self.type == "float" and not self.is_discrete:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) and (
-                self.min <= value <= self.max
-            )
-        candidates = self.grid_values()
-        if self.type == "float":
-            return any(_close(value, v) for v in candidates)
-        return any(value == v and type(value) is type(v) for v in candidates)
+        if self.type in ("fixed", "boolean", "choice"):
+            return any(value == v and type(value) is type(v) for v in self.grid_values())
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        if self.type == "int" and not float(value).is_integer():
+            return False
+        if not (self.min - 1e-12 * abs(self.min) <= value <= self.max + 1e-12 * abs(self.max)):
+            return False
+        if not self._stepped:
+            return True
+        step = self.step if self.step is not None else 1
+        k = math.log(value / self.min) / math.log(step) if self.sampling == "log" else (value - self.min) / step
+        return _close(value, self._rung(round(k)))
 
     def sample(self, rng: random.Random):
         if self.type == "fixed":
@@ -107,9 +118,8 @@ class HyperParameter:
             return rng.random() < 0.5
         if self.type == "choice":
             return self.values[rng.randrange(len(self.values))]
-        if self.is_discrete and not (self.type == "int" and self.sampling == "log" and self.step is None):
-            options = self.grid_values()
-            return options[rng.randrange(len(options))]
+        if self._stepped:
+            return self._rung(rng.randrange(self._rungs() + 1))
         if self.sampling == "log":
             value = math.exp(rng.uniform(math.log(self.min), math.log(self.max)))
         else:
@@ -122,7 +132,7 @@ class HyperParameter:
     def normalise(self, value):
         """The canonical form of a value, so equal configurations get equal trial ids."""
         if self.type == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return self._cast(value) if self.step is not None else float(value)
+            return self._cast(value)
         if self.type == "int" and isinstance(value, float) and value.is_integer():
             return int(value)
         return value
@@ -161,26 +171,37 @@ def parse_hyperparameter(name: str, spec: Any) -> HyperParameter:
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ConfigError(f"{key}: unknown key(s) {unknown} for type {kind}; expected some of {sorted(allowed)}")
-    conditions = tuple(
-        Condition(c["name"], tuple(c["values"])) for c in spec.get("conditions", [])
-    )
+    conditions = _parse_conditions(spec.get("conditions", []), key)
     if kind == "fixed":
         if "value" not in spec:
             raise ConfigError(f"{key}.value: a fixed hyperparameter needs a value")
         hp = HyperParameter(name=name, type="fixed", default=spec["value"], conditions=conditions)
     elif kind == "choice":
+        if not isinstance(spec.get("values"), list):
+            raise ConfigError(f"{key}.values: expected a list of values, got {spec.get('values')!r}")
         hp = HyperParameter(
-            name=name, type="choice", values=tuple(spec.get("values") or ()),
+            name=name, type="choice", values=tuple(spec["values"]),
             ordered=spec.get("ordered"), default=spec.get("default"), conditions=conditions,
         )
     elif kind == "boolean":
-        hp = HyperParameter(name=name, type="boolean", default=bool(spec.get("default", False)), conditions=conditions)
+        if not isinstance(spec.get("default", False), bool):
+            raise ConfigError(f"{key}.default: expected true or false, got {spec['default']!r}")
+        hp = HyperParameter(name=name, type="boolean", default=spec.get("default", False), conditions=conditions)
     else:
         hp = HyperParameter(
             name=name, type=kind, min=spec.get("min"), max=spec.get("max"), step=spec.get("step"),
             sampling=spec.get("sampling", "linear"), default=spec.get("default"), conditions=conditions,
         )
     return _checked(hp, key)
+
+
+def _parse_conditions(raw, key: str) -> tuple:
+    if not isinstance(raw, list) or not all(
+        isinstance(c, dict) and set(c) == {"name", "values"} and isinstance(c["values"], list) and c["values"]
+        for c in raw
+    ):
+        raise ConfigError(f"{key}.conditions: expected a list of {{name: <parent>, values: [...]}}, got {raw!r}")
+    return tuple(Condition(c["name"], tuple(c["values"])) for c in raw)
 
 
 def _checked(hp: HyperParameter, key: str) -> HyperParameter:
@@ -197,7 +218,7 @@ def _checked(hp: HyperParameter, key: str) -> HyperParameter:
         if len(kinds) > 1 and not kinds <= {int, float}:
             raise ConfigError(f"{key}.values: all values must be of one type, got {list(hp.values)}")
         default = hp.values[0] if hp.default is None else hp.default
-        if default not in hp.values:
+        if not _replace(hp, default=default).contains(default):
             raise ConfigError(f"{key}.default: {default!r} is not one of the values {list(hp.values)}")
         return _replace(hp, default=default)
     if hp.type in ("boolean", "fixed"):
@@ -251,7 +272,19 @@ class Space:
 
     @classmethod
     def from_config(cls, space_config: dict) -> "Space":
-        return cls([parse_hyperparameter(name, spec) for name, spec in (space_config or {}).items()])
+        space = cls([parse_hyperparameter(name, spec) for name, spec in (space_config or {}).items()])
+        seen: dict = {}
+        for hp in space:
+            for condition in hp.conditions:
+                parent = seen.get(condition.name)
+                where = f"space.{hp.name}.conditions"
+                if parent is None:
+                    raise ConfigError(f"{where}: parent '{condition.name}' must be a hyperparameter declared before '{hp.name}'")
+                bad = [v for v in condition.values if not parent.contains(v)]
+                if bad:
+                    raise ConfigError(f"{where}: {bad} are not values of space.{condition.name}")
+            seen[hp.name] = hp
+        return space
 
     def __contains__(self, name) -> bool:
         return name in self._by_name
@@ -294,8 +327,6 @@ class Space:
     def from_json(cls, text: str) -> "Space":
         return cls([_from_dict(d) for d in json.loads(text)])
 
-    def to_dicts(self) -> list[dict]:
-        return [hp.to_dict() for hp in self.hyperparameters]
 
 
 def _from_dict(d: dict) -> HyperParameter:

@@ -119,6 +119,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     configure_tensorflow(threads, settings["seed"])
     from snaketune import data as data_module
 
+    model = None
     try:
         data, info = data_module.load(data_dir)
         model = build(settings, values, info["input_shape"], info["num_classes"])
@@ -130,12 +131,16 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
             bad = int(history.loc[~losses.map(math.isfinite), "epoch"].iloc[0])
             raise FloatingPointError(f"loss became NaN or infinite in epoch {bad}")
         record["objective_value"], record["objective_epoch"] = best_epoch(history, objective)
-        with atomic_path(out_dir / "model.keras") as tmp:
-            model.save(tmp)
-    except Exception as error:  # the trial fails, the study goes on
+    except Exception as error:  # the configuration fails, the study goes on
         traceback.print_exc()
         record["status"] = "failed"
         record["error"] = f"{type(error).__name__}: {error}".replace("\n", " ")[:500]
+        model = None
+    # Failing to save (a full disk, say) is no property of the configuration: it fails the
+    # job, so that Snakemake reports it and a rerun trains the trial again.
+    if model is not None:
+        with atomic_path(out_dir / "model.keras") as tmp:
+            model.save(tmp)
     write_csv(out_dir / "history.csv", history)
     write_csv(out_dir / "metrics.csv", pd.DataFrame([record]))
     return record

@@ -2,7 +2,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,17 +44,6 @@ def tiny_settings():
 @pytest.fixture
 def example_build_model():
     return ROOT / "examples" / "build_model.py"
-
-
-def copy_workflow_config(tmp_path, text: str) -> Path:
-    path = tmp_path / "config.yaml"
-    path.write_text(text)
-    return path
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
 
 
 def snakemake_cmd(*args):

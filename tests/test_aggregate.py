@@ -32,14 +32,17 @@ def study(tmp_path):
     (root).mkdir(parents=True)
     (root / "space.json").write_text(SPACE.to_json())
     files = {
-        "a": _trial(root, "a", 0.01, "relu", 0.90),
-        "b": _trial(root, "b", 0.001, "tanh", 0.95),
+        "123e45678901": _trial(root, "123e45678901", 0.01, "relu", 0.90),
+        "000123456789": _trial(root, "000123456789", 0.001, "tanh", 0.95),
         "c": _trial(root, "c", 0.1, "relu", float("nan"), "failed", "FloatingPointError: loss became NaN"),
         "d": _trial(root, "d", 0.003, "tanh", 0.93),
     }
+    values = {"123e45678901": {"learning_rate": 0.01, "activation": "relu"},
+              "000123456789": {"learning_rate": 0.001, "activation": "tanh"},
+              "c": {"learning_rate": 0.1, "activation": "relu"}, "d": {"learning_rate": 0.003, "activation": "tanh"}}
     tables = []
-    for strategy, members in (("grid", ["a", "c"]), ("random", ["b", "a"]), ("bayesian", ["d"])):
-        membership = [[i + 1, 0 if strategy == "bayesian" else None, tid] for i, tid in enumerate(members)]
+    for strategy, members in (("grid", ["123e45678901", "c"]), ("random", ["000123456789", "123e45678901"]), ("bayesian", ["d"])):
+        membership = [[i + 1, 0 if strategy == "bayesian" else None, tid, values[tid]] for i, tid in enumerate(members)]
         out = root / "strategies" / f"{strategy}.csv"
         strategy_table(strategy=strategy, membership=membership, metrics_files=[files[t] for t in members],
                        space_file=root / "space.json", out=out)
@@ -55,7 +58,7 @@ def test_trials_csv_has_every_strategy_trial_with_its_hyperparameters(study):
     trials = pd.read_csv(root / "trials.csv", keep_default_na=False, na_values=[""])
     assert list(trials.columns[:6]) == ["strategy", "trial_number", "round", "trial_id", "learning_rate", "activation"]
     assert trials[["strategy", "trial_id"]].values.tolist() == [
-        ["grid", "a"], ["grid", "c"], ["random", "b"], ["random", "a"], ["bayesian", "d"]]
+        ["grid", "123e45678901"], ["grid", "c"], ["random", "000123456789"], ["random", "123e45678901"], ["bayesian", "d"]]
     failed = trials[trials["trial_id"] == "c"].iloc[0]
     assert failed["status"] == "failed" and "NaN" in failed["error"]
 
@@ -64,9 +67,9 @@ def test_best_params_per_strategy_and_overall(study):
     root, best = study
     saved = json.loads((root / "best_params.json").read_text())
     assert saved == json.loads(json.dumps(best))
-    assert saved["overall"]["trial_id"] == "b" and saved["overall"]["strategy"] == "random"
+    assert saved["overall"]["trial_id"] == "000123456789" and saved["overall"]["strategy"] == "random"
     assert saved["overall"]["hyperparameters"] == {"learning_rate": 0.001, "activation": "tanh"}
-    assert {s: e["trial_id"] for s, e in saved["per_strategy"].items()} == {"grid": "a", "random": "b", "bayesian": "d"}
+    assert {s: e["trial_id"] for s, e in saved["per_strategy"].items()} == {"grid": "123e45678901", "random": "000123456789", "bayesian": "d"}
 
 
 def test_summary_reports_best_failures_and_compute(study):

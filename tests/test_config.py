@@ -62,7 +62,13 @@ def test_objective_direction_is_inferred_like_keras_tuner():
     ({"training__objective": "f1"}, "training.objective"),
     ({"data__validation_split": 1.5}, "data.validation_split"),
     ({"data__path": "nowhere/mnist.npz"}, "data.path: file 'nowhere/mnist.npz' not found"),
-    ({"study": "my study"}, "study"),
+    ({"study": "my study"}, "config: study: 'my study' does not match"),
+    ({"study": ".."}, "config: study: '..' does not match"),
+    ({"strategies__random__trials": 10.0}, "strategies.random.trials: expected integer"),
+    ({"strategies__random__seed": -1}, "strategies.random.seed"),
+    ({"space__units": {"type": "int", "min": 64, "max": 512, "step": 64,
+                       "conditions": [{"name": "nope", "values": [1]}]}}, "parent 'nope' must be a hyperparameter declared"),
+    ({"space__activation": {"type": "choice", "values": "relu"}}, "space.activation.values: expected a list"),
 ])
 def test_bad_config_names_the_key(changes, needle, monkeypatch):
     monkeypatch.chdir(ROOT)

@@ -94,9 +94,28 @@ def test_bayesian_never_proposes_a_configuration_twice(bayesian):
 
 def test_bayesian_learns_from_history_and_skips_failed_trials(bayesian):
     make, Finished = bayesian
-    history = [Finished(v, "completed", 0.9 - 0.01 * i) for i, v in enumerate(RandomSearch(4, seed=0).propose(SPACE))]
-    failed = Finished(RandomSearch(5, seed=0).propose(SPACE)[4], "failed", float("nan"))
+    configs = RandomSearch(5, seed=0).propose(SPACE)
+    history = [Finished(v, "completed", 0.9 - 0.01 * i) for i, v in enumerate(configs[:4])]
+    failed = Finished(configs[4], "failed", float("nan"))
     proposals = make(nip=2).propose(SPACE, history + [failed], 2)
     assert len(proposals) == 2
     assert _key(failed.values) not in {_key(p) for p in proposals}
     assert all(SPACE[n].contains(v) for p in proposals for n, v in p.items())
+    # the same configurations scored the other way round lead elsewhere
+    reversed_scores = [Finished(r.values, "completed", 0.86 + 0.01 * i) for i, r in enumerate(history)]
+    assert make(nip=2).propose(SPACE, reversed_scores + [failed], 2) != proposals
+
+
+def test_bayesian_compares_stepped_floats_in_canonical_form(bayesian):
+    make, Finished = bayesian
+    # 7 configurations only; the oracle hands out 0.30000000000000004 for 0.3
+    small = Space.from_config({"dropout": {"type": "float", "min": 0.0, "max": 0.6, "step": 0.1}})
+    history, seen = [], set()
+    for _ in range(4):
+        batch = make(nip=2).propose(small, history, 2)
+        for values in batch:
+            assert small["dropout"].grid_values().count(values["dropout"]) == 1  # canonical
+            assert _key(values) not in seen
+            seen.add(_key(values))
+        history += [Finished(v, "completed", v["dropout"]) for v in batch]
+    assert len(seen) == 7

@@ -105,6 +105,19 @@ def test_raising_the_random_budget_by_one_trains_exactly_one_model(finished_stud
         write_config(workdir, config)
 
 
+def test_raising_the_bayesian_budget_adds_a_round_and_reruns_none(finished_study):
+    workdir, config = finished_study
+    bigger = json.loads(json.dumps(config))
+    bigger["strategies"]["bayesian"]["trials"] += 2
+    write_config(workdir, bigger)
+    try:
+        jobs = planned_jobs(snakemake(workdir, "-n").stdout)
+    finally:
+        write_config(workdir, config)
+    # round 2 is new; its trials appear once it has run (a checkpoint), none of the old retrain
+    assert jobs.get("bayesian_round") == 1 and "train" not in jobs, jobs
+
+
 def test_changing_the_grid_retrains_nothing_of_random_or_bayesian(finished_study):
     workdir, config = finished_study
     changed = json.loads(json.dumps(config))
@@ -124,6 +137,19 @@ def test_the_report_holds_the_plots_and_summary(finished_study):
     snakemake(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "best_so_far_by_trial.png" in html and "summary.md" in html
+
+
+def test_a_configfile_replaces_the_default_study(tmp_path):
+    # Run from the project, where config/config.yaml is the default: a user's study with its
+    # own model must not inherit the default's `model.type`, space or strategies.
+    own = {"study": "own", "model": {"build_model": "examples/build_model.py:build_model"},
+           "space": {}, "strategies": {"random": {"trials": 2}}}
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump(own))
+    result = subprocess.run(snakemake_cmd("--configfile", str(path), "-n"), cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "exclude each other" not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("change, needle", [

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from snaketune.errors import ConfigError
 
-BUILTIN = ("mlp", "cnn")
 # Shape used only to discover a built-in model's hyperparameters, before any data is at hand.
 NOMINAL_INPUT = ((28, 28, 1), 10)
 
@@ -18,9 +17,7 @@ def resolve(model_spec: dict, input_shape=None, num_classes=None):
     """Return a build_model(hp) for the configured model."""
     if "build_model" in model_spec:
         return load_user_function(model_spec["build_model"])
-    kind = model_spec.get("type", "mlp")
-    if kind not in BUILTIN:
-        raise ConfigError(f"config: model.type: expected one of {', '.join(BUILTIN)}, got {kind!r}")
+    kind = model_spec["type"]
     input_shape, num_classes = (input_shape, num_classes) if input_shape else NOMINAL_INPUT
     module = importlib.import_module(f"snaketune.models.{kind}")
     return functools.partial(module.build_model, input_shape=tuple(input_shape), num_classes=num_classes)
@@ -29,8 +26,6 @@ def resolve(model_spec: dict, input_shape=None, num_classes=None):
 def load_user_function(spec: str):
     file, name = spec.rsplit(":", 1)
     path = Path(file)
-    if not path.is_file():
-        raise ConfigError(f"config: model.build_model: file '{file}' not found")
     module_spec = importlib.util.spec_from_file_location(f"snaketune_user_model_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:

@@ -18,6 +18,8 @@ from snaketune.space import Space
 # populate_space restarts its acquisition search from fresh random points on each call, so a
 # duplicate is usually gone after a retry or two; past this, a random unseen point is taken.
 RETRIES = 5
+# Random draws after that before taking the space to be exhausted.
+MAX_RANDOM_DRAWS = 50
 
 
 @dataclass
@@ -69,29 +71,42 @@ class BayesianOptimization:
 
     def propose(self, space: Space, history: list[Finished], n: int) -> list[dict]:
         oracle = self._oracle(space)
+        seen = set()
         for k, record in enumerate(history):
             ok = record.status == "completed" and math.isfinite(record.objective_value)
-            self._add(oracle, space, f"history-{k}", space.complete(record.values),
+            values = space.complete(record.values)
+            seen.add(_key(values))
+            self._add(oracle, space, f"history-{k}", values,
                       "COMPLETED" if ok else "FAILED", record.objective_value if ok else None)
         # Continue the random stream where a single Keras Tuner process would be after these
         # trials, instead of replaying it from the seed every round.
         oracle._seed_state = self.seed + sum(len(r.values) for r in history)
         proposals = []
         for j in range(n):
-            values = self._ask(oracle, f"proposal-{j}")
+            values = self._ask(oracle, space, seen, f"proposal-{j}")
             if values is None:
                 break  # the space is exhausted
-            values = space.complete(values)
+            seen.add(_key(values))
             proposals.append(values)
             oracle.ongoing_trials[f"proposal-{j}"] = self._add(oracle, space, f"proposal-{j}", values, "RUNNING")
         return proposals
 
-    def _ask(self, oracle, trial_id: str):
-        for _ in range(RETRIES):
-            response = oracle.populate_space(trial_id)
-            values = response.get("values")
+    def _ask(self, oracle, space: Space, seen: set, trial_id: str):
+        """The oracle's next unseen configuration, compared in canonical form: the oracle hands
+        out stepped floats as min + i * step (0.30000000000000004), which its own duplicate
+        check would take for new."""
+        for attempt in range(RETRIES + MAX_RANDOM_DRAWS):
+            if attempt < RETRIES:
+                values = oracle.populate_space(trial_id).get("values")
+            else:
+                values = oracle._random_values()
             if values is None:
                 return None
-            if oracle._compute_values_hash(values) not in oracle._tried_so_far:
+            values = space.complete(values)
+            if _key(values) not in seen:
                 return values
-        return oracle._random_values()
+        return None
+
+
+def _key(values: dict) -> str:
+    return repr(sorted(values.items()))

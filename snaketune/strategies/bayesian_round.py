@@ -14,7 +14,7 @@ from snaketune.space import Space
 from snaketune.strategies.bayesian import BayesianOptimization, Finished
 
 
-def read_history(space: Space, round_files: list[str], metrics_files: list[str]) -> list[Finished]:
+def read_history(round_files: list[str], metrics_files: list[str]) -> list[Finished]:
     """Pair each earlier proposal (in round order) with its trial's metrics row."""
     proposals = [values for path in round_files for values in json.loads(Path(path).read_text())["proposals"]]
     if len(proposals) != len(metrics_files):
@@ -29,7 +29,7 @@ def read_history(space: Space, round_files: list[str], metrics_files: list[str])
 
 def propose_round(*, space_file, round_files, metrics_files, config: dict, objective: dict, round_: int, out) -> list[dict]:
     space = Space.from_json(Path(space_file).read_text())
-    history = read_history(space, round_files, metrics_files)
+    history = read_history(round_files, metrics_files)
     strategy = BayesianOptimization(
         objective=objective_from(objective),
         seed=config["seed"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from snaketune.errors import ConfigError
 from snaketune.space import Space
 
 
@@ -24,4 +25,10 @@ class GridSearch:
             if key not in seen:  # a grid over an inactive hyperparameter repeats itself
                 seen.add(key)
                 configurations.append(values)
+        for name in names:
+            if not any(name in values for values in configurations):
+                raise ConfigError(
+                    f"config: strategies.grid.values.{name}: '{name}' is never active in this grid "
+                    "(its conditions' parents never take the values it needs); add them to the grid"
+                )
         return configurations
