@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 
 import keras_tuner as kt
 
@@ -20,13 +21,31 @@ def declare(hp: kt.HyperParameters, param: HyperParameter) -> None:
         if param.type == "int":
             hp.Int(param.name, param.min, param.max, step=param.step, sampling=param.sampling, default=param.default)
         elif param.type == "float":
-            hp.Float(param.name, param.min, param.max, step=param.step, sampling=param.sampling, default=param.default)
+            hp.Float(param.name, param.min, _reachable_max(param), step=param.step, sampling=param.sampling,
+                     default=param.default)
         elif param.type == "choice":
             hp.Choice(param.name, list(param.values), ordered=param.ordered, default=param.default)
         elif param.type == "boolean":
             hp.Boolean(param.name, default=param.default)
         else:
             hp.Fixed(param.name, param.default)
+
+
+def _reachable_max(param: HyperParameter) -> float:
+    """Keras Tuner counts a stepped Float's values as floor((max - min) / step) + 1, which
+    drops the max through float error (0.5 // 0.1 == 4.0); a hair above the max keeps the
+    value the user wrote reachable for its oracles."""
+    if param.step is None:
+        return param.max
+    return param.max * (1 + 1e-9) if param.sampling == "log" else param.max + param.step * 1e-9
+
+
+def _last_rung(config: dict) -> float:
+    """Undo `_reachable_max`: the largest value on the ladder, as the user wrote it."""
+    low, high, step = config["min_value"], config["max_value"], config["step"]
+    if config.get("sampling") == "log":
+        return float(f"{low * step ** math.floor(math.log(high / low) / math.log(step) + 1e-6):.12g}")
+    return float(f"{low + step * math.floor((high - low) / step + 1e-6):.12g}")
 
 
 def to_keras_tuner(space: Space, values: dict | None = None) -> kt.HyperParameters:
@@ -46,6 +65,8 @@ def from_keras_tuner(hps: kt.HyperParameters) -> Space:
             Condition(c["config"]["name"], tuple(c["config"]["values"])) for c in config.get("conditions", [])
         )
         kind = type(hp).__name__.lower()
+        if kind == "float" and config.get("step"):
+            config["max_value"] = _last_rung(config)
         if kind in ("int", "float"):
             spec = {
                 "type": kind, "min": config["min_value"], "max": config["max_value"],
@@ -88,35 +109,36 @@ class _Recorder(kt.HyperParameters):
         return super()._retrieve(hp)
 
 
+# Builds tried at most while looking for conditional hyperparameters (each takes milliseconds).
+MAX_BUILDS = 200
+
+
 def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS) -> Space:
     """The search space of a build_model(hp), found the way Keras Tuner finds it.
 
     Hyperparameters declared in the YAML are registered first, so they narrow or fix what
-    build_model asks for (Keras Tuner's `hyperparameters=` argument). The model is built
-    again with each not-yet-active conditional scope switched on until every scope has
-    been active once, as Keras Tuner's tuner does before its first trial.
+    build_model asks for (Keras Tuner's `hyperparameters=` argument). The model is then built
+    again with each conditional scope switched on (as Keras Tuner's tuner does before its
+    first trial) and with each value of each choice and boolean, so that hyperparameters
+    behind a plain `if hp.Boolean(...)` are found before the first trial rather than during
+    the search.
     """
     space_hp = to_keras_tuner(declared)
-    never_active: list = []
-    once_active: list = []
     asked: set = set()
-    values: dict = {}
-    while True:
+    queue: list[dict] = [{}]
+    tried: list[dict] = []
+    while queue and len(tried) < MAX_BUILDS:
+        values = queue.pop(0)
+        tried.append(values)
         hp = _Recorder(space_hp, values)
         _build(build_model, hp)
         asked |= hp.asked
         space_hp.merge(hp.space, overwrite=False)
-        for conditions in hp.active_scopes:
-            if conditions not in once_active:
-                once_active.append(copy.deepcopy(conditions))
-            if conditions in never_active:
-                never_active.remove(conditions)
-        for conditions in hp.inactive_scopes:
-            if conditions not in once_active and conditions not in never_active:
-                never_active.append(copy.deepcopy(conditions))
-        if not never_active:
-            break
-        values = {condition.name: condition.values[0] for condition in never_active[0]}
+        candidates = [{c.name: c.values[0] for c in conditions} for conditions in hp.inactive_scopes]
+        candidates += [{p.name: v} for p in space_hp.space
+                       if isinstance(p, (kt.engine.hyperparameters.Choice, kt.engine.hyperparameters.Boolean))
+                       for v in (p.values if hasattr(p, "values") else (False, True))]
+        queue += [c for c in candidates if c not in tried and c not in queue]
     unused = [n for n in declared.names if n not in asked and n not in fit_arguments]
     if unused:
         raise ConfigError(

@@ -74,7 +74,7 @@ class Plan:
     # -- Bayesian rounds ------------------------------------------------------------------
     @property
     def bayes_config(self) -> dict:
-        return self.study.config["strategies"]["bayesian"]
+        return self.study.config["strategies"].get("bayesian", {})
 
     @property
     def proposal_config(self) -> dict:
@@ -91,6 +91,9 @@ class Plan:
     @property
     def bayes_rounds(self) -> int:
         return math.ceil(self.bayes_config["trials"] / self.bayes_config["batch"])
+
+    def round_path(self, round_: int) -> str:
+        return f"{self.out}/bayesian/{self.bayes_key}/round_{round_}.json"
 
     def read_round(self, path: str) -> list[str]:
         mtime = os.stat(path).st_mtime_ns

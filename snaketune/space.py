@@ -220,7 +220,10 @@ def _checked(hp: HyperParameter, key: str) -> HyperParameter:
         default = hp.values[0] if hp.default is None else hp.default
         if not _replace(hp, default=default).contains(default):
             raise ConfigError(f"{key}.default: {default!r} is not one of the values {list(hp.values)}")
-        return _replace(hp, default=default)
+        # Keras Tuner's default: numbers are ordered (its Bayesian oracle treats them as a scale)
+        ordered = hp.ordered if hp.ordered is not None else all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in hp.values)
+        return _replace(hp, default=default, ordered=ordered)
     if hp.type in ("boolean", "fixed"):
         return hp
     for bound in ("min", "max"):

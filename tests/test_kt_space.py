@@ -53,6 +53,8 @@ def test_round_trip_through_keras_tuner_keeps_each_hyperparameter():
         "units": {"type": "int", "min": 32, "max": 128, "step": 32},
         "act": {"type": "choice", "values": ["relu", "tanh"]},
         "bn": {"type": "boolean"},
+        "drop": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
+        "filters": {"type": "float", "min": 8.0, "max": 64.0, "step": 2, "sampling": "log"},
         "layers": 2,
     })
     again = from_keras_tuner(to_keras_tuner(space))
