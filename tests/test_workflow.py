@@ -92,44 +92,32 @@ def test_a_new_comment_in_the_config_changes_nothing(finished_study):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_raising_the_random_budget_by_one_trains_exactly_one_model(finished_study):
+def planned_after(finished_study, change) -> dict:
+    """The dry run's jobs after `change(config)`; the study's config is restored after."""
     workdir, config = finished_study
-    bigger = json.loads(json.dumps(config))
-    bigger["strategies"]["random"]["trials"] += 1
-    write_config(workdir, bigger)
+    changed = json.loads(json.dumps(config))
+    change(changed)
+    write_config(workdir, changed)
     try:
-        jobs = planned_jobs(snakemake(workdir, "-n").stdout)
-        assert jobs.get("train") == 1, jobs
-        assert "bayesian_round" not in jobs
+        return planned_jobs(snakemake(workdir, "-n").stdout)
     finally:
         write_config(workdir, config)
+
+
+def test_raising_the_random_budget_by_one_trains_exactly_one_model(finished_study):
+    jobs = planned_after(finished_study, lambda c: c["strategies"]["random"].update(trials=3))
+    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, jobs
 
 
 def test_raising_the_bayesian_budget_adds_a_round_and_reruns_none(finished_study):
-    workdir, config = finished_study
-    bigger = json.loads(json.dumps(config))
-    bigger["strategies"]["bayesian"]["trials"] += 2
-    write_config(workdir, bigger)
-    try:
-        jobs = planned_jobs(snakemake(workdir, "-n").stdout)
-    finally:
-        write_config(workdir, config)
+    jobs = planned_after(finished_study, lambda c: c["strategies"]["bayesian"].update(trials=6))
     # round 2 is new; its trials appear once it has run (a checkpoint), none of the old retrain
     assert jobs.get("bayesian_round") == 1 and "train" not in jobs, jobs
 
 
 def test_changing_the_grid_retrains_nothing_of_random_or_bayesian(finished_study):
-    workdir, config = finished_study
-    changed = json.loads(json.dumps(config))
-    changed["strategies"]["grid"]["values"]["learning_rate"] = [0.01, 0.005]
-    write_config(workdir, changed)
-    try:
-        result = snakemake(workdir, "-n")
-        jobs = planned_jobs(result.stdout)
-        assert jobs.get("train") == 1, jobs  # only the new grid point
-        assert "bayesian_round" not in jobs
-    finally:
-        write_config(workdir, config)
+    jobs = planned_after(finished_study, lambda c: c["strategies"]["grid"]["values"].update(learning_rate=[0.01, 0.005]))
+    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, jobs  # only the new grid point
 
 
 def test_the_report_holds_the_plots_and_summary(finished_study):
