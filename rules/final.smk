@@ -13,6 +13,7 @@ rule final:
     params:
         best=best_overall,
         settings=PLAN.settings,
+        max_epochs=STUDY.config["final"]["epochs"],
     log:
         f"{OUT}/logs/final.log",
     benchmark:

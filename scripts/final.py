@@ -13,6 +13,7 @@ record = retrain_and_test(
     data_dir=os.path.dirname(snakemake.input.data[0]),
     model_path=snakemake.output.model,
     metrics_path=snakemake.output.metrics,
+    max_epochs=snakemake.params.max_epochs,
     threads=snakemake.threads,
 )
 print(record)

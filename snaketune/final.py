@@ -6,20 +6,41 @@ import numpy as np
 
 from snaketune import data as data_module
 from snaketune.atomic import atomic_path, write_json
-from snaketune.train import build, configure_tensorflow, fit
+from snaketune.config import objective_from
+from snaketune.train import best_epoch, build, configure_tensorflow, fit
 
 
-def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metrics_path, threads: int = 1) -> dict:
-    """`best` holds the winning trial's id, values and best epoch. Training runs for the epochs at which the
-    tuning trial reached its best validation score (no validation data is left to stop on)."""
-    configure_tensorflow(threads, settings["seed"])
-    arrays, info = data_module.load(data_dir, splits=("train", "val", "test"))
-    train = tuple(np.concatenate([arrays["train"][i], arrays["val"][i]]) for i in (0, 1))
-    values = dict(best["hyperparameters"])
-    epochs = int(best["objective_epoch"]) or int(values.get("epochs", settings["epochs"]))
-    values["epochs"] = epochs
+def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, max_epochs: int) -> tuple[int, float]:
+    """The best number of epochs for a configuration, found as Keras Tuner's tutorial does:
+    train up to `max_epochs` on the training split, early stopping on the validation
+    objective, and take the epoch where it peaked."""
+    values = {**values, "epochs": max_epochs}
     model = build(settings, values, info["input_shape"], info["num_classes"])
-    history, fit_seconds = fit(model, settings, values, {"train": train}, validation=False)
+    history, seconds = fit(model, settings, values, {"train": arrays["train"], "val": arrays["val"]})
+    return best_epoch(history, objective_from(settings["objective"]))[1], seconds
+
+
+def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metrics_path, max_epochs=None,
+                     threads: int = 1) -> dict:
+    """`best` holds the winning trial's id, values and best epoch.
+
+    The final model trains on training + validation data, so no validation data is left to
+    stop on: it trains for the epoch at which the tuning trial peaked or, with `max_epochs`,
+    for the best epoch found by `search_epochs` (tuning trials are often cut short to save
+    time; the winner deserves its full length).
+    """
+    keras = configure_tensorflow(threads, settings["seed"])
+    arrays, info = data_module.load(data_dir, splits=("train", "val", "test"))
+    values = dict(best["hyperparameters"])
+    search_seconds = 0.0
+    if max_epochs:
+        epochs, search_seconds = search_epochs(settings, values, arrays, info, max_epochs)
+        keras.utils.set_random_seed(settings["seed"])
+    else:
+        epochs = int(best["objective_epoch"]) or int(values.get("epochs", settings["epochs"]))
+    train = tuple(np.concatenate([arrays["train"][i], arrays["val"][i]]) for i in (0, 1))
+    model = build(settings, values, info["input_shape"], info["num_classes"])
+    history, fit_seconds = fit(model, settings, {**values, "epochs": epochs}, {"train": train}, validation=False)
     x_test, y_test = arrays["test"]
     results = model.evaluate(x_test, y_test, batch_size=1024, return_dict=True, verbose=0)
     with atomic_path(model_path) as tmp:
@@ -28,8 +49,10 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         "trial_id": best["trial_id"],
         "hyperparameters": best["hyperparameters"],
         "epochs": epochs,
+        "epochs_from": f"validation, searched up to {max_epochs}" if max_epochs else "the tuning trial's best epoch",
         "train_images": int(len(train[1])),
         "test_images": int(len(y_test)),
+        "search_seconds": round(search_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
         "train_loss": float(history["loss"].iloc[-1]),
         "test_loss": float(results["loss"]),

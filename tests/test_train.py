@@ -90,3 +90,14 @@ def test_the_builtin_cnn_trains(tiny_data, tiny_settings, tmp_path):
     record = run_trial(study="s", trial_id="cnn", values=values, settings=settings, data_dir=tiny_data, out_dir=tmp_path)
     assert record["status"] == "completed", record["error"]
     assert record["params"] == (3 * 3 * 16 + 16) + (14 * 14 * 16 * 32 + 32) + (32 * 10 + 10)
+
+
+def test_final_can_search_the_best_epoch_first(tiny_data, tiny_settings, tmp_path):
+    from snaketune.final import retrain_and_test
+
+    settings = {**tiny_settings, "patience": 1}
+    best = {"trial_id": "abc", "hyperparameters": VALUES, "objective_epoch": 1}
+    record = retrain_and_test(best=best, settings=settings, data_dir=tiny_data, max_epochs=6,
+                              model_path=tmp_path / "model.keras", metrics_path=tmp_path / "test_metrics.json")
+    assert 1 <= record["epochs"] <= 6 and record["epochs_from"] == "validation, searched up to 6"
+    assert record["search_seconds"] > 0
