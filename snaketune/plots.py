@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -93,6 +94,7 @@ def plot_learning_curves(trials, objective, histories: dict, path, top: int = 5)
     ax_obj.set_ylabel(objective.name)
     ax_loss.set_ylabel("training loss")
     for ax in (ax_obj, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     ax_obj.legend(fontsize=8)
