@@ -14,6 +14,7 @@ rule final:
         best=best_overall,
         settings=PLAN.settings,
         max_epochs=STUDY.config["final"]["epochs"],
+        learning_rate_decay=STUDY.config["final"]["learning_rate_decay"],
     log:
         f"{OUT}/logs/final.log",
     benchmark:

@@ -14,6 +14,7 @@ record = retrain_and_test(
     model_path=snakemake.output.model,
     metrics_path=snakemake.output.metrics,
     max_epochs=snakemake.params.max_epochs,
+    learning_rate_decay=snakemake.params.learning_rate_decay,
     threads=snakemake.threads,
 )
 print(record)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from snaketune import data as data_module
@@ -20,14 +22,30 @@ def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, max_ep
     return best_epoch(history, objective_from(settings["objective"]))[1], seconds
 
 
+def cosine_decay(model, epochs: int):
+    """A callback that anneals the learning rate from the model's own to zero over `epochs`
+    (cosine). The final fit has no validation data to stop on; annealing makes its last
+    epoch its best instead of a sample of the late epochs' noise. None where the model's
+    optimizer follows a schedule of its own."""
+    import keras
+
+    if isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        print("learning_rate_decay: the model's optimizer has its own schedule; left as it is")
+        return None
+    start = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: start * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+
+
 def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metrics_path, max_epochs=None,
-                     threads: int = 1) -> dict:
+                     learning_rate_decay: str = "none", threads: int = 1) -> dict:
     """`best` holds the winning trial's id, values and best epoch.
 
     The final model trains on training + validation data, so no validation data is left to
     stop on: it trains for the epoch at which the tuning trial peaked or, with `max_epochs`,
     for the best epoch found by `search_epochs` (tuning trials are often cut short to save
-    time; the winner deserves its full length).
+    time; the winner deserves its full length). `learning_rate_decay: cosine` anneals the
+    learning rate over that retraining.
     """
     keras = configure_tensorflow(threads, settings["seed"])
     arrays, info = data_module.load(data_dir, splits=("train", "val", "test"))
@@ -40,7 +58,9 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         epochs = int(best["objective_epoch"]) or int(values.get("epochs", settings["epochs"]))
     train = tuple(np.concatenate([arrays["train"][i], arrays["val"][i]]) for i in (0, 1))
     model = build(settings, values, info["input_shape"], info["num_classes"])
-    history, fit_seconds = fit(model, settings, {**values, "epochs": epochs}, {"train": train}, validation=False)
+    decay = cosine_decay(model, epochs) if learning_rate_decay == "cosine" else None
+    history, fit_seconds = fit(model, settings, {**values, "epochs": epochs}, {"train": train}, validation=False,
+                               callbacks=[decay] if decay else [])
     x_test, y_test = arrays["test"]
     results = model.evaluate(x_test, y_test, batch_size=1024, return_dict=True, verbose=0)
     with atomic_path(model_path) as tmp:
@@ -50,6 +70,7 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         "hyperparameters": best["hyperparameters"],
         "epochs": epochs,
         "epochs_from": f"validation, searched up to {max_epochs}" if max_epochs else "the tuning trial's best epoch",
+        "learning_rate_decay": learning_rate_decay if decay else "none",
         "train_images": int(len(train[1])),
         "test_images": int(len(y_test)),
         "search_seconds": round(search_seconds, 3),

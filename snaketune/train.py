@@ -74,13 +74,14 @@ class _EpochTimer:
         self.callback = Callback()
 
 
-def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0, validation: bool = True):
+def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0, validation: bool = True,
+        callbacks: list = ()):
     """Fit with the trial's fit arguments; return (history frame, fit seconds)."""
     import keras
 
     objective = objective_from(settings["objective"])
     timer = _EpochTimer()
-    callbacks = [keras.callbacks.TerminateOnNaN(), timer.callback]
+    callbacks = [keras.callbacks.TerminateOnNaN(), timer.callback, *callbacks]
     if validation and settings.get("patience"):
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=objective.name, mode=objective.direction, patience=settings["patience"],

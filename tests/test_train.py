@@ -101,3 +101,18 @@ def test_final_can_search_the_best_epoch_first(tiny_data, tiny_settings, tmp_pat
                               model_path=tmp_path / "model.keras", metrics_path=tmp_path / "test_metrics.json")
     assert 1 <= record["epochs"] <= 6 and record["epochs_from"] == "validation, searched up to 6"
     assert record["search_seconds"] > 0
+
+
+def test_final_cosine_decay_anneals_the_learning_rate_over_the_retraining(tiny_data, tiny_settings, tmp_path):
+    import keras
+
+    from snaketune.final import retrain_and_test
+
+    best = {"trial_id": "abc", "hyperparameters": VALUES, "objective_epoch": 4}
+    record = retrain_and_test(best=best, settings=tiny_settings, data_dir=tiny_data, learning_rate_decay="cosine",
+                              model_path=tmp_path / "model.keras", metrics_path=tmp_path / "test_metrics.json")
+    assert record["learning_rate_decay"] == "cosine" and record["epochs"] == 4
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    # the last of 4 epochs ran at lr * (1 + cos(3π/4)) / 2
+    last = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert last == pytest.approx(VALUES["learning_rate"] * (1 + math.cos(3 * math.pi / 4)) / 2, rel=1e-5)
