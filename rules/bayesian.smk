@@ -13,6 +13,8 @@ checkpoint bayesian_round:
         objective=PLAN.settings["objective"],
     log:
         f"{OUT}/logs/bayesian/{{key}}/round_{{round}}.log",
+    benchmark:
+        f"{OUT}/benchmarks/bayesian/{{key}}/round_{{round}}.tsv"
     conda:
         ENV
     script:

@@ -19,6 +19,7 @@ from snaketune.config import load_study
 from snaketune.data import PREPARED_FILES
 from snaketune.errors import ConfigError
 from snaketune.plan import Plan
+from snaketune.resources import training_resources
 
 try:
     STUDY = load_study(config, Path(workflow.basedir) / "config" / "schema.yaml")

@@ -21,8 +21,8 @@ rule final:
         f"{OUT}/benchmarks/final.tsv"
     threads: RESOURCES["trial_threads"]
     resources:
-        mem_mb=RESOURCES["trial_mem_mb"],
-        runtime=RESOURCES["trial_runtime"],
+        # an epoch search up to final.epochs, then the retraining
+        **training_resources(RESOURCES, 2 * (STUDY.config["final"]["epochs"] or PLAN.settings["epochs"])),
     conda:
         ENV
     script:

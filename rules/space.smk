@@ -12,6 +12,8 @@ checkpoint space:
         declared=STUDY.config["space"],
     log:
         f"{OUT}/logs/space.log",
+    benchmark:
+        f"{OUT}/benchmarks/space.tsv"
     conda:
         ENV
     script:

@@ -20,8 +20,7 @@ rule train:
         f"{OUT}/benchmarks/trials/{{trial}}.tsv"
     threads: RESOURCES["trial_threads"]
     resources:
-        mem_mb=RESOURCES["trial_mem_mb"],
-        runtime=RESOURCES["trial_runtime"],
+        **training_resources(RESOURCES, PLAN.settings["epochs"]),
     conda:
         ENV
     script:

@@ -1,8 +1,11 @@
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
@@ -48,3 +51,36 @@ def example_build_model():
 
 def snakemake_cmd(*args):
     return [shutil.which("snakemake"), "-s", str(ROOT / "Snakefile"), *args]
+
+
+TINY = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir, *args, check=True):
+    result = subprocess.run(snakemake_cmd("--configfile", "config.yaml", *args), cwd=workdir,
+                            capture_output=True, text=True, timeout=1200)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def planned_jobs(output: str) -> dict:
+    """The dry run's job table: rule -> count."""
+    table = output.split("Job stats:")[1].split("\n\n")[0] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory, mnist_path):
+    """The tiny study, run once locally with `--cores 2`: (workdir, config)."""
+    workdir = tmp_path_factory.mktemp("study")
+    config = {**TINY, "data": {**TINY["data"], "path": str(mnist_path)}}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    return workdir, config

@@ -1,47 +1,20 @@
 """The whole workflow on a tiny study: snakemake end to end, re-runs, budgets, bad input."""
 
 import json
-import re
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, snakemake_cmd
+from conftest import ROOT, planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.workflow
-TINY = yaml.safe_load((ROOT / "tests" / "tiny_config.yaml").read_text())
 
 
-def write_config(workdir: Path, config: dict) -> Path:
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def snakemake(workdir, *args, check=True):
-    result = subprocess.run(snakemake_cmd("--configfile", "config.yaml", *args), cwd=workdir,
-                            capture_output=True, text=True, timeout=1200)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
-    return result
-
-
-def planned_jobs(output: str) -> dict:
-    """The dry run's job table: rule -> count."""
-    table = output.split("Job stats:")[1].split("\n\n")[0] if "Job stats:" in output else ""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
-
-
-@pytest.fixture(scope="module")
-def finished_study(tmp_path_factory, mnist_path):
-    workdir = tmp_path_factory.mktemp("study")
-    config = {**TINY, "data": {**TINY["data"], "path": str(mnist_path)}}
-    write_config(workdir, config)
-    snakemake(workdir, "--cores", "2")
-    return workdir, config
+@pytest.fixture
+def finished_study(tiny_study):
+    return tiny_study
 
 
 def test_every_output_is_there(finished_study):

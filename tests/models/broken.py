@@ -23,3 +23,19 @@ def diverges(hp):
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
+
+
+def dies_at_48_units(hp):
+    # A process killed hard (as a scheduler kills a job over its memory) writes nothing and
+    # leaves no Python traceback: only a retry or the scheduler's record says what happened.
+    import os
+    import signal
+
+    units = hp.Int("units", 16, 64, step=16)
+    if units == 48:
+        os.kill(os.getpid(), signal.SIGKILL)
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.Dense(units, activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

@@ -1,0 +1,136 @@
+"""The tiny study on a real single-node Slurm cluster, through the executor plugin and the
+project's Slurm profile: every trial a Slurm job, the results those of a local run.
+
+CI (CI=true) starts the cluster with tests/slurm/start.sh, installing Slurm if needed, and
+fails if it cannot; elsewhere these tests run where Slurm is installed and skip otherwise.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TINY, snakemake, write_config
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+SLURM = ROOT / "tests" / "slurm"
+DAEMONS = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd")
+# The profile as a user runs it, with what a user sets on the command line (partition and
+# account) and a first status check after 2 s instead of 40 s, for speed.
+SLURM_RUN = (
+    "--profile", str(ROOT / "profiles" / "slurm"),
+    "--jobs", "4",
+    "--default-resources", "slurm_partition=debug", "slurm_account=root", "runtime=15", "mem_mb=2000",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--latency-wait", "5",
+)
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*?rule_(\w+?)/(\S*?)/?\d+\.log\)")
+
+
+def _installed() -> bool:
+    return all(shutil.which(name) or Path("/usr/sbin", name).exists() for name in DAEMONS)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    required = os.environ.get("CI") == "true" or os.environ.get("SNAKETUNE_SLURM_TESTS") == "1"
+    if not required:
+        if os.geteuid() != 0:
+            pytest.skip("starting a local Slurm cluster needs root")
+        if not _installed():
+            pytest.skip("Slurm is not installed: CI=true or SNAKETUNE_SLURM_TESTS=1 installs it and runs these tests")
+    # Not under pytest's temporary folder: that is private to root, and munged and mariadbd
+    # run as their own users.
+    state = Path(tempfile.mkdtemp(prefix="snaketune-slurm-"))
+    state.chmod(0o755)
+    started = subprocess.run([str(SLURM / "start.sh"), str(state)], capture_output=True, text=True, timeout=900)
+    if started.returncode != 0:
+        pytest.fail(f"the local Slurm cluster did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
+    yield state
+    subprocess.run([str(SLURM / "stop.sh"), str(state)], capture_output=True, text=True, timeout=300)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def submissions(output: str) -> list[tuple[str, str, str]]:
+    """(Slurm job id, rule, wildcards) of every job the plugin submitted."""
+    return SUBMITTED.findall(output)
+
+
+def sacct(job_ids) -> pd.DataFrame:
+    """Slurm's accounting record of the jobs; it can trail a job's end by a second or two."""
+    for _ in range(30):
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,ReqMem", "-j", ",".join(job_ids)],
+                             capture_output=True, text=True, check=True).stdout
+        rows = [line.split("|") for line in out.splitlines() if line]
+        if len(rows) == len(job_ids) and not any(r[1] in ("PENDING", "RUNNING") for r in rows):
+            break
+        time.sleep(1)
+    return pd.DataFrame(rows, columns=["job", "state", "req_mem"]).set_index("job")
+
+
+def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_cluster, tiny_study, tmp_path):
+    local_dir, config = tiny_study
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, *SLURM_RUN)
+    jobs = submissions(result.stdout + result.stderr)
+    train = {wildcards: job for job, rule, wildcards in jobs if rule == "train"}
+
+    trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
+    local = pd.read_csv(local_dir / "results" / "tiny" / "trials.csv")
+    assert sorted(re.sub(r"^trial_", "", w) for w in train) == sorted(trials["trial_id"].unique())
+    states = sacct([job for job, _, _ in jobs])
+    assert set(states["state"]) == {"COMPLETED"}, states
+    # data, aggregation and plots are local rules: they never went to Slurm
+    assert {rule for _, rule, _ in jobs} == {"space", "train", "bayesian_round", "final"}
+
+    assert sorted(trials["trial_id"]) == sorted(local["trial_id"])
+    merged = trials.merge(local, on=["strategy", "trial_id"], suffixes=("_slurm", "_local"))
+    assert len(merged) == len(trials)
+    for column in ("objective_value", "objective_epoch", "params", "status"):
+        assert merged[f"{column}_slurm"].tolist() == merged[f"{column}_local"].tolist(), column
+    final, local_final = (json.loads((d / "results" / "tiny" / "final" / "test_metrics.json").read_text())
+                          for d in (tmp_path, local_dir))
+    for key in ("trial_id", "epochs", "test_accuracy", "test_loss"):
+        assert final[key] == local_final[key], key
+
+
+def test_a_trial_killed_under_slurm_is_retried_reported_and_the_others_finish(slurm_cluster, mnist_path, tmp_path):
+    config = {
+        **TINY,
+        "study": "dies",
+        "data": {**TINY["data"], "path": str(mnist_path)},
+        "model": {"build_model": f"{ROOT / 'tests' / 'models' / 'broken.py'}:dies_at_48_units"},
+        "space": {"units": {"type": "int", "min": 16, "max": 64, "step": 16}},
+        "strategies": {"grid": {"values": {"units": [16, 32, 48]}},
+                       "random": {"enabled": False, "trials": 1},
+                       "bayesian": {"enabled": False, "trials": 1}},
+    }
+    write_config(tmp_path, config)
+    result = snakemake(tmp_path, *SLURM_RUN, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error in rule train" in output
+
+    train = [(job, wildcards) for job, rule, wildcards in submissions(output) if rule == "train"]
+    states = sacct([job for job, _ in train])
+    tries = pd.DataFrame(train, columns=["job", "trial"]).join(states, on="job")
+    per_trial = tries.groupby("trial")["state"].apply(list)
+    dead = [trial for trial, seen in per_trial.items() if "COMPLETED" not in seen]
+    assert len(dead) == 1, tries
+    # the profile's one retry, with twice the memory
+    died = tries[tries["trial"] == dead[0]]
+    assert len(died) == 2 and died["state"].ne("COMPLETED").all(), tries
+    assert [int(re.sub(r"\D", "", m)) for m in died["req_mem"]] == [1600, 3200], tries
+    assert re.sub(r"^trial_", "", dead[0]) in output  # the failed job is reported by its trial
+
+    finished = list((tmp_path / "results" / "dies" / "trials").glob("*/metrics.csv"))
+    assert len(finished) == 2  # --keep-going: the other two trials trained
+    assert set(pd.concat(pd.read_csv(p) for p in finished)["units"]) == {16, 32}
