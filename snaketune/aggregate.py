@@ -13,7 +13,7 @@ from snaketune.atomic import write_csv, write_json, write_text
 from snaketune.config import Objective, objective_from
 from snaketune.space import Space
 
-RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "fit_seconds",
+RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "fit_seconds", "load_seconds",
                   "params", "status", "error"]
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
 

@@ -124,7 +124,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     out_dir = Path(out_dir)
     objective = objective_from(settings["objective"])
     record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
-              "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "fit_seconds": 0.0,
+              "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
               "params": 0, "status": "completed", "error": ""}
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     configure_tensorflow(threads, settings["seed"])
@@ -132,7 +132,9 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
 
     model = None
     try:
+        started = time.perf_counter()
         data, info = data_module.load(data_dir)
+        record["load_seconds"] = round(time.perf_counter() - started, 4)
         model = build(settings, values, info["input_shape"], info["num_classes"])
         record["params"] = int(model.count_params())
         history, record["fit_seconds"] = fit(model, settings, values, data)

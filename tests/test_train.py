@@ -47,6 +47,7 @@ def test_early_stopping_uses_the_patience(tiny_data, tiny_settings, tmp_path):
     ("raises", "RuntimeError: this layer stack cannot be built"),
     ("not_a_model", "must return a keras.Model"),
     ("diverges", "NaN"),
+    ("out_of_memory", "OOM when allocating"),
 ])
 def test_a_failing_trial_is_recorded_failed_and_the_job_succeeds(function, needle, tiny_data, tiny_settings, tmp_path):
     settings = {**tiny_settings, "model": {"build_model": f"{ROOT}/tests/models/broken.py:{function}"}}

@@ -1,5 +1,9 @@
 """build_model functions that fail in the ways a user's can."""
 
+import os
+import signal
+from pathlib import Path
+
 import keras
 
 
@@ -25,17 +29,34 @@ def diverges(hp):
     return model
 
 
-def dies_at_48_units(hp):
-    # A process killed hard (as a scheduler kills a job over its memory) writes nothing and
-    # leaves no Python traceback: only a retry or the scheduler's record says what happened.
-    import os
-    import signal
 
-    units = hp.Int("units", 16, 64, step=16)
-    if units == 48:
-        os.kill(os.getpid(), signal.SIGKILL)
+def _small_mlp(units):
     inputs = keras.Input(shape=(28, 28, 1))
     x = keras.layers.Dense(units, activation="relu")(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def dies_at_48_units(hp):
+    # A process killed hard (as a scheduler kills a job over its memory) writes nothing and
+    # leaves no Python traceback: only a retry or the scheduler's record says what happened.
+    units = hp.Int("units", 16, 64, step=16)
+    if units == 48:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _small_mlp(units)
+
+
+def dies_once_at_32_units(hp):
+    # Killed hard the first time only: the file named by SNAKETUNE_TEST_MARKER remembers it.
+    units = hp.Int("units", 16, 64, step=16)
+    marker = Path(os.environ["SNAKETUNE_TEST_MARKER"])
+    if units == 32 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _small_mlp(units)
+
+
+def out_of_memory(hp):
+    # 784 x 2**31 float32 weights (6.7 TB): TensorFlow raises ResourceExhaustedError (OOM).
+    return _small_mlp(hp.Fixed("width", 2**31))

@@ -1,0 +1,98 @@
+"""Every result file is written under a temporary name and renamed, so no crash leaves a
+half-written file that looks complete."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from snaketune.atomic import atomic_path, write_csv, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = {"to_csv", "write_text", "write_bytes", "save", "savefig", "dump", "tofile"}
+# atomic.py is the one place that renames; a job's log must grow while the job runs.
+EXEMPT = {"snaketune/atomic.py", "snaketune/joblog.py"}
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "metrics.csv"
+    target.write_text("old,complete\n")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("new,half")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old,complete\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]
+
+
+def test_a_finished_write_replaces_the_file_in_one_step(tmp_path):
+    import pandas as pd
+
+    write_csv(tmp_path / "t.csv", pd.DataFrame({"a": [1]}))
+    write_json(tmp_path / "t.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.json"]
+
+
+def _unsafe_writes(path: Path) -> list[str]:
+    """Writing calls whose target is not a temporary path from `atomic_path`."""
+    tree = ast.parse(path.read_text())
+    temporaries = {
+        item.optional_vars.id
+        for node in ast.walk(tree) if isinstance(node, ast.With)
+        for item in node.items
+        if isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", "") == "atomic_path"
+        and isinstance(item.optional_vars, ast.Name)
+    }
+    atomic_api = {
+        alias.asname or alias.name
+        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "snaketune.atomic"
+        for alias in node.names
+    }
+    unsafe = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+        if name == "open":
+            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            if not (isinstance(mode, ast.Constant) and any(c in str(mode.value) for c in "wax")):
+                continue
+        elif name not in WRITERS or (isinstance(node.func, ast.Name) and name in atomic_api):
+            continue
+        if name in ("write_text", "write_bytes", "to_csv", "savefig", "tofile") and isinstance(node.func, ast.Attribute):
+            target = node.func.value if name in ("write_text", "write_bytes") else (node.args[0] if node.args else None)
+        else:
+            target = node.args[0] if node.args else None
+        if name == "save" and isinstance(node.func, ast.Attribute) and getattr(node.func.value, "id", "") == "np":
+            target = node.args[0] if node.args else None
+        if name == "dump" and len(node.args) > 1:
+            target = node.args[1]
+        if not (isinstance(target, ast.Name) and target.id in temporaries):
+            unsafe.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)[:80]}")
+    return unsafe
+
+
+def test_the_package_and_scripts_write_files_only_through_atomic_paths():
+    sources = [p for folder in ("snaketune", "scripts") for p in sorted((ROOT / folder).rglob("*.py"))
+               if str(p.relative_to(ROOT)) not in EXEMPT]
+    assert sources
+    unsafe = [line for path in sources for line in _unsafe_writes(path)]
+    assert not unsafe, "files written in place:\n" + "\n".join(unsafe)
+
+
+def test_the_check_catches_a_file_written_in_place(tmp_path, monkeypatch):
+    source = tmp_path / "writer.py"
+    source.write_text(
+        "from snaketune.atomic import atomic_path, write_text\n"
+        "def ok(frame, path):\n"
+        "    with atomic_path(path) as tmp:\n"
+        "        frame.to_csv(tmp)\n"
+        "    write_text(path, 'x')\n"
+        "def in_place(frame, path, obj):\n"
+        "    frame.to_csv(path)\n"
+        "    path.write_text('x')\n"
+        "    json.dump(obj, open(path, 'w'))\n"
+    )
+    monkeypatch.setattr("test_atomic.ROOT", tmp_path)
+    unsafe = _unsafe_writes(source)
+    assert [line.split()[0] for line in unsafe] == ["writer.py:7", "writer.py:8", "writer.py:9", "writer.py:9"]

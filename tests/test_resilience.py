@@ -1,0 +1,210 @@
+"""Nothing lost: kill -9 at any point, hard-killed trials, reproducibility and concurrent runs.
+
+The tiny study is killed three times on its way (during a trial's fit, during a Bayesian
+round, during aggregation) and resumed each time the way the README says; it must end with
+exactly the results of an uninterrupted run, without retraining a trial that had finished.
+"""
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, TINY, snakemake, snakemake_cmd, write_config
+
+pytestmark = pytest.mark.workflow
+
+TIMING_COLUMNS = ["fit_seconds", "load_seconds"]
+FINAL_TIMING = ("search_seconds", "fit_seconds")
+
+
+def fingerprint(folder: Path) -> dict:
+    """path -> (mtime_ns, sha256) of every file under `folder`."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def finished_trials(out: Path) -> dict:
+    """Fingerprints of the trials whose metrics exist (a trial's last file to be written)."""
+    return {d.name: fingerprint(d) for d in (out / "trials").glob("*") if (d / "metrics.csv").exists()}
+
+
+class Run:
+    """`snakemake --cores 2` in its own process group, so that it and its jobs die together."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.output = workdir / f"snakemake-{time.monotonic_ns()}.out"
+        with self.output.open("w") as sink:
+            self.process = subprocess.Popen(snakemake_cmd("--configfile", "config.yaml", "--cores", "2"),
+                                            cwd=workdir, stdout=sink, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+
+    def kill_when(self, condition, timeout=600) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None:
+                raise AssertionError(f"the run ended before the moment to kill it:\n{self.text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError("the moment to kill the run never came")
+            time.sleep(0.02)
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        # every job of the run died with it
+        time.sleep(0.5)
+        survivors = subprocess.run(["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True).stdout
+        assert not survivors.strip(), survivors
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def resume(workdir: Path) -> None:
+    """What the README tells users after a kill: unlock, then the same command."""
+    snakemake(workdir, "--unlock")
+
+
+def trial_in_fit(out: Path):
+    def condition():
+        for log in (out / "logs" / "trials").glob("*.log"):
+            if "Epoch 1/" in log.read_text(errors="replace") and not (out / "trials" / log.stem / "metrics.csv").exists():
+                return bool(finished_trials(out))  # and at least one trial finished before
+        return False
+    return condition
+
+
+def comparable_trials(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "trials.csv").drop(columns=TIMING_COLUMNS)
+
+
+def comparable_final(out: Path) -> dict:
+    final = json.loads((out / "final" / "test_metrics.json").read_text())
+    return {k: v for k, v in final.items() if k not in FINAL_TIMING}
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tiny_study, tmp_path_factory):
+    """The tiny study killed three times and resumed; what each kill left, to check after."""
+    _, config = tiny_study
+    workdir = tmp_path_factory.mktemp("killed")
+    write_config(workdir, config)
+    out = workdir / "results" / "tiny"
+    kills = {}
+
+    run = Run(workdir)
+    run.kill_when(trial_in_fit(out))
+    kills["fit"] = finished_trials(out)
+
+    resume(workdir)
+    run = Run(workdir)
+    run.kill_when(lambda: any((out / "logs" / "bayesian").glob("*/round_1.log"))
+                  and not any((out / "bayesian").glob("*/round_1.json")))
+    kills["bayesian_round"] = finished_trials(out)
+
+    resume(workdir)
+    run = Run(workdir)
+    run.kill_when(lambda: (out / "logs" / "aggregate.log").exists() and not (out / "summary.md").exists())
+    kills["aggregate"] = finished_trials(out)
+
+    resume(workdir)
+    result = snakemake(workdir, "--cores", "2")
+    return workdir, kills, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("moment", ["fit", "bayesian_round", "aggregate"])
+def test_trials_finished_before_a_kill_are_never_retrained(killed_and_resumed, moment):
+    workdir, kills, _ = killed_and_resumed
+    before = kills[moment]
+    assert before, f"no trial had finished when the run was killed during {moment}"
+    after = finished_trials(workdir / "results" / "tiny")
+    for trial, files in before.items():
+        assert after[trial] == files, f"trial {trial}, finished before the kill during {moment}, changed"
+
+
+def test_a_killed_and_resumed_study_equals_an_uninterrupted_one(killed_and_resumed, tiny_study):
+    workdir, _, _ = killed_and_resumed
+    resumed, uninterrupted = workdir / "results" / "tiny", tiny_study[0] / "results" / "tiny"
+    pd.testing.assert_frame_equal(comparable_trials(resumed), comparable_trials(uninterrupted))
+    assert (resumed / "best_params.json").read_text() == (uninterrupted / "best_params.json").read_text()
+    assert comparable_final(resumed) == comparable_final(uninterrupted)
+    assert not list(resumed.rglob(".*.tmp")) and not list(resumed.rglob(".*.csv"))  # no temporaries left
+    assert "Nothing to be done" in (snakemake(workdir, "-n").stdout)
+
+
+@pytest.fixture(scope="module")
+def second_run_with_an_intruder(tiny_study, tmp_path_factory):
+    """The tiny study from scratch again; while it runs, a second snakemake tries the same folder."""
+    _, config = tiny_study
+    workdir = tmp_path_factory.mktemp("again")
+    write_config(workdir, config)
+    out = workdir / "results" / "tiny"
+    run = Run(workdir)
+    deadline = time.monotonic() + 300
+    while not list((out / "logs" / "trials").glob("*.log")):
+        assert run.process.poll() is None and time.monotonic() < deadline, run.text()[-3000:]
+        time.sleep(0.1)
+    before = fingerprint(out)
+    intruder = snakemake(workdir, "--cores", "1", check=False)
+    untouched = {k: v for k, v in fingerprint(out).items() if k in before}
+    assert run.process.wait(timeout=1200) == 0, run.text()[-3000:]
+    return workdir, intruder, before, untouched
+
+
+def test_a_second_snakemake_on_a_running_study_is_refused(second_run_with_an_intruder):
+    _, intruder, before, untouched = second_run_with_an_intruder
+    assert intruder.returncode != 0
+    assert "cannot be locked" in intruder.stdout + intruder.stderr
+    # the intruder changed nothing; the first run's own jobs may only add files meanwhile
+    changed = {k for k in before if before[k] != untouched.get(k)}
+    assert not {k for k in changed if not k.startswith(("logs/", "benchmarks/"))}, changed
+
+
+def test_the_same_study_twice_from_scratch_gives_the_same_results(second_run_with_an_intruder, tiny_study):
+    workdir, _, _, _ = second_run_with_an_intruder
+    again, first = workdir / "results" / "tiny", tiny_study[0] / "results" / "tiny"
+    pd.testing.assert_frame_equal(comparable_trials(again), comparable_trials(first))
+    assert (again / "best_params.json").read_text() == (first / "best_params.json").read_text()
+    rounds = sorted(p.relative_to(first) for p in (first / "bayesian").rglob("round_*.json"))
+    assert rounds and rounds == sorted(p.relative_to(again) for p in (again / "bayesian").rglob("round_*.json"))
+    for path in rounds:
+        assert (again / path).read_text() == (first / path).read_text(), path
+    assert comparable_final(again) == comparable_final(first)
+
+
+def test_the_summary_records_the_software_versions(tiny_study):
+    summary = (tiny_study[0] / "results" / "tiny" / "summary.md").read_text()
+    for name in ("Python", "TensorFlow", "Keras", "Keras Tuner", "Snakemake"):
+        assert name in summary, name
+
+
+def test_a_trial_process_killed_hard_is_retried_with_twice_the_memory(tmp_path, mnist_path):
+    """A trial process that dies (as when killed for its memory) reruns with `--retries`."""
+    marker = tmp_path / "died-once"
+    config = {
+        **TINY,
+        "data": {**TINY["data"], "path": str(mnist_path)},
+        "model": {"build_model": f"{ROOT / 'tests' / 'models' / 'broken.py'}:dies_once_at_32_units"},
+        "space": {},
+        "strategies": {"grid": {"values": {"units": [32]}}, "random": {"enabled": False, "trials": 1},
+                       "bayesian": {"enabled": False, "trials": 1}},
+        "final": {"enabled": False},
+    }
+    write_config(tmp_path, config)
+    result = subprocess.run(snakemake_cmd("--configfile", "config.yaml", "--cores", "1", "--retries", "1"),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "SNAKETUNE_TEST_MARKER": str(marker)})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert marker.exists()  # the first attempt died
+    assert re.search(r"mem_mb=1600\b", output) and re.search(r"mem_mb=3200\b", output), output[-3000:]
+    trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
+    assert trials["status"].tolist() == ["completed"]
