@@ -92,11 +92,15 @@ def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
         # per-step Python overhead: small models train 1.7x faster, with identical results.
         model.steps_per_execution = STEPS_PER_EXECUTION
     x, y = data["train"]
+    batch_size = int(values.get("batch_size", DEFAULT_BATCH_SIZE))
+    epochs = int(values.get("epochs", settings["epochs"]))
+    # Keras prints no epoch header for a single epoch; this line says the fit has begun.
+    print(f"fit: epochs {initial_epoch + 1} to {epochs} on {len(y)} images, batch size {batch_size}", flush=True)
     started = time.perf_counter()
     history = model.fit(
         x, y,
-        batch_size=int(values.get("batch_size", DEFAULT_BATCH_SIZE)),
-        epochs=int(values.get("epochs", settings["epochs"])),
+        batch_size=batch_size,
+        epochs=epochs,
         initial_epoch=initial_epoch,
         validation_data=data["val"] if validation else None,
         callbacks=callbacks,
