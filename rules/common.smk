@@ -15,14 +15,20 @@ os.environ.update(
     )
 )
 
-from snaketune.config import load_study
+from snaketune.config import check_model, load_study
 from snaketune.data import PREPARED_FILES
 from snaketune.errors import ConfigError
 from snaketune.plan import Plan
 from snaketune.resources import training_resources
 
+# Every check of the config, the data file and a user's build_model(hp) happens here, before
+# any job: a job that fails takes its existing outputs with it, and a bad input must leave
+# results/ as it was. Jobs parse the workflow again; the build_model check (TensorFlow, in a
+# child process, remembered per file content) runs in the main process only.
 try:
     STUDY = load_study(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    if workflow.is_main_process:
+        check_model(STUDY, Path(".snakemake") / "snaketune" / "build_model")
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 

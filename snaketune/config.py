@@ -7,7 +7,7 @@ the run with one message naming the key and what was expected, and nothing is wr
 from __future__ import annotations
 
 import copy
-import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from snaketune.errors import ConfigError
+from snaketune import data as data_module
+from snaketune.errors import ConfigError, DataError
 from snaketune.space import Space
 
 STRATEGIES = ("grid", "random", "bayesian")
@@ -95,11 +96,7 @@ class Study:
 
 
 def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return data_module.file_sha256(path)
 
 
 def objective_from(value) -> Objective:
@@ -194,20 +191,49 @@ def load_study(config: dict, schema_path) -> Study:
                 f"config: model.build_model: file '{file}' not found "
                 f"(expected path/to/file.py:function, relative to the working directory {Path.cwd()})"
             )
-    path = config["data"]["path"]
-    if path and not Path(path).is_file():
-        raise ConfigError(
-            f"config: data.path: file '{path}' not found (expected an .npz with x_train, y_train, "
-            f"x_test, y_test; relative to the working directory {Path.cwd()}); "
-            "set data.path to null to download MNIST"
-        )
-    declared = Space.from_config(config["space"])
+    check_data(config["data"])
+    try:
+        declared = Space.from_config(config["space"])
+    except ConfigError as error:
+        raise ConfigError(_in_config(str(error))) from None
     study = Study(config=config, declared_space=declared)
     if not study.enabled_strategies:
         raise ConfigError(f"config: strategies: enable at least one of {', '.join(STRATEGIES)}")
     if "grid" in study.enabled_strategies:
         check_grid(config["strategies"]["grid"]["values"], declared, complete=False)
     return study
+
+
+def _in_config(message: str) -> str:
+    return message if message.startswith("config: ") else f"config: {message}"
+
+
+def check_data(data: dict) -> None:
+    """A user's data file, checked as the `data` job would check it, before any job runs.
+
+    A failed `data` job would take the study's prepared arrays with it (Snakemake removes a
+    failed job's outputs), so a bad file must stop the run here. Cheap enough for every parse:
+    only the image arrays' .npy headers and the label arrays are read; `data.sha256` is compared
+    with the hash the trial ids take of the file anyway (hashed once per process).
+    """
+    path = data["path"]
+    if not path:
+        if data.get("sha256"):
+            raise ConfigError("config: data.sha256: given without data.path; it checks the file data.path "
+                              "names (MNIST, when fetched, is checked against its own sha256 sums)")
+        return
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"config: data.path: file '{path}' not found (expected an .npz with x_train, y_train, "
+            f"x_test, y_test; relative to the working directory {Path.cwd()}); "
+            "set data.path to null to download MNIST"
+        )
+    try:
+        if data.get("sha256"):
+            data_module.check_sha256(path, data["sha256"], "config: data.sha256")
+        data_module.check_file(path, f"config: data.path: '{path}'", data["validation_split"], data["subset"])
+    except DataError as error:
+        raise ConfigError(_in_config(str(error))) from None
 
 
 def check_grid(grid: dict, space: Space, complete: bool) -> None:
@@ -237,3 +263,18 @@ def _range_text(hp) -> str:
         step = f" step {hp.step}" if hp.step is not None else ""
         return f"{hp.type} from {hp.min} to {hp.max}{step}, {hp.sampling}"
     return hp.type
+
+
+def check_model(study: Study, cache_dir) -> None:
+    """A user's build_model(hp), discovered before any job runs (see models.check_build_model),
+    and the grid checked against the hyperparameters it declares. Imports no TensorFlow here;
+    a success is remembered in `cache_dir` (outside results/)."""
+    from snaketune import models
+
+    spec = study.model_spec.get("build_model")
+    if not spec:
+        return
+    discovered = models.check_build_model(spec, study.config["space"], cache_dir)
+    if discovered is not None and "grid" in study.enabled_strategies:
+        space = Space.from_json(json.dumps(discovered))
+        check_grid(study.config["strategies"]["grid"]["values"], space, complete=True)

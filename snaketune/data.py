@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from snaketune.atomic import atomic_path, write_json
 from snaketune.errors import DataError
@@ -48,20 +49,83 @@ def cache_dir() -> Path:
 
 
 # -- sources --------------------------------------------------------------------------------
-def load_npz(path) -> dict:
+def _lacks(names, where: str) -> None:
+    missing = [k for k in KEYS if k not in names]
+    if missing:
+        raise DataError(f"{where} lacks {', '.join(missing)} (it has {', '.join(names) or 'nothing'}; "
+                        f"expected {', '.join(KEYS)})")
+
+
+def _unreadable(error, where: str) -> DataError:
+    return DataError(f"{where} is not a readable .npz file ({type(error).__name__}: {error}); "
+                     f"expected a NumPy .npz with {', '.join(KEYS)}")
+
+
+def load_npz(path, where: str | None = None) -> dict:
     path = Path(path)
+    where = where or f"data.path: '{path}'"
     if not path.is_file():
-        raise DataError(f"data.path: file '{path}' not found (expected an .npz with {', '.join(KEYS)})")
+        raise DataError(f"{where}: file not found (expected an .npz with {', '.join(KEYS)})")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in KEYS if k not in npz.files]
-            if missing:
-                raise DataError(f"data.path: '{path}' lacks {', '.join(missing)} (it has {', '.join(npz.files)})")
+            _lacks(npz.files, where)
             return {k: npz[k] for k in KEYS}
     except DataError:
         raise
     except Exception as error:
-        raise DataError(f"data.path: '{path}' is not a readable .npz file ({type(error).__name__}: {error})") from None
+        raise _unreadable(error, where) from None
+
+
+class ArrayHeader:
+    """An array's shape and dtype as its .npy header states them: all `check` needs of an image
+    array, known without decompressing the images."""
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+def _read_header(fp) -> ArrayHeader:
+    version = npy_format.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = npy_format.read_array_header_1_0(fp)
+    else:  # (2, 0), or (3, 0), which differs only in allowing utf-8 field names
+        shape, _, dtype = npy_format.read_array_header_2_0(fp)
+    return ArrayHeader(shape, dtype)
+
+
+def peek_npz(path, where: str) -> dict:
+    """What `check` needs of an .npz, cheaply: the image arrays' headers and the label arrays.
+
+    The Snakefile is parsed by every job, so this never decompresses an image array: it reads
+    the .npy headers inside the zip and loads only the (small) label arrays.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{where}: file not found (expected an .npz with {', '.join(KEYS)})")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {name[: -len(".npy")] if name.endswith(".npy") else name: name for name in zf.namelist()}
+            _lacks(list(members), where)
+            arrays = {}
+            for key in KEYS:
+                with zf.open(members[key]) as fp:
+                    if key.startswith("x_"):
+                        arrays[key] = _read_header(fp)
+                    else:
+                        arrays[key] = npy_format.read_array(fp, allow_pickle=False)
+            return arrays
+    except DataError:
+        raise
+    except Exception as error:
+        raise _unreadable(error, where) from None
 
 
 def from_keras_download() -> dict:
@@ -140,16 +204,24 @@ def obtain(path: str | None, log=print) -> tuple[dict, str]:
 
 # -- checks and layout ----------------------------------------------------------------------
 def check(arrays: dict, where: str) -> int:
-    """Validate image/label arrays; return the number of classes."""
+    """Validate image/label arrays; return the number of classes (the largest training label + 1).
+
+    Image arrays may be `ArrayHeader`s: only their shape and dtype are looked at.
+    """
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim not in (3, 4):
             raise DataError(f"{where}: x_{split} must be images of shape (n, height, width[, channels]), got {x.shape}")
-        if y.ndim != 1 or len(y) != len(x):
-            raise DataError(f"{where}: y_{split} must be one label per image, shape ({len(x)},), got {y.shape}")
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+            raise DataError(f"{where}: x_{split} must hold numbers (pixel values), got dtype {x.dtype}")
+        if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)) or len(y) != len(x):
+            raise DataError(f"{where}: y_{split} must be one label per image, shape ({len(x)},) or ({len(x)}, 1), "
+                            f"got {y.shape}")
         if not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{where}: y_{split} must hold integer class labels, got dtype {y.dtype}")
-        if len(y) and y.min() < 0:
+        if not len(y):
+            raise DataError(f"{where}: x_{split} and y_{split} hold no images")
+        if y.min() < 0:
             raise DataError(f"{where}: y_{split} has label {int(y.min())}; labels must be 0..classes-1")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
         raise DataError(f"{where}: x_train images {arrays['x_train'].shape[1:]} and x_test images "
@@ -159,7 +231,49 @@ def check(arrays: dict, where: str) -> int:
         raise DataError(f"{where}: y_train has a single class; a classifier needs two or more")
     if arrays["y_test"].max() >= classes:
         raise DataError(f"{where}: y_test has label {int(arrays['y_test'].max())}, "
-                        f"but y_train's labels only go up to {classes - 1}")
+                        f"but y_train's labels only go up to {classes - 1} (classes are 0..{classes - 1})")
+    return classes
+
+
+def split_sizes(images: int, validation_split: float, subset: int | None) -> tuple[int, int]:
+    """(images used, of which validation): `subset` first, then the validation share."""
+    used = min(images, subset) if subset else images
+    n_val = int(round(used * validation_split))
+    if n_val < 1 or n_val >= used:
+        raise DataError(f"data.validation_split: {validation_split} of {used} images leaves "
+                        "no training or no validation data")
+    return used, n_val
+
+
+_SHA256_CACHE: dict = {}
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file's bytes, hashed once per process for as long as its size and mtime hold."""
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        _SHA256_CACHE[key] = digest.hexdigest()
+    return _SHA256_CACHE[key]
+
+
+def check_sha256(path, expected: str, where: str) -> None:
+    actual = file_sha256(path)
+    if actual != expected.lower():
+        raise DataError(f"{where}: '{path}' has sha256 {actual}, expected {expected.lower()}; "
+                        "the file is not the one the study names (replace it, or update data.sha256)")
+
+
+def check_file(path, where: str, validation_split: float | None = None, subset: int | None = None) -> int:
+    """The checks `prepare` makes, made on the file before any job runs; return the classes."""
+    arrays = peek_npz(path, where)
+    classes = check(arrays, where)
+    if validation_split is not None:
+        split_sizes(len(arrays["x_train"]), validation_split, subset)
     return classes
 
 
@@ -174,13 +288,11 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
             where: str = "data") -> dict:
     """Shuffle (seeded), take the subset, split off validation data and write .npy files."""
     classes = check(arrays, where)
+    # labels of shape (n, 1), as keras.datasets.cifar10 gives them, become one label per image
+    arrays = {k: v.reshape(-1) if k.startswith("y_") else v for k, v in arrays.items()}
     order = np.random.default_rng(seed).permutation(len(arrays["x_train"]))
-    if subset:
-        order = order[:subset]
-    n_val = int(round(len(order) * validation_split))
-    if n_val < 1 or n_val >= len(order):
-        raise DataError(f"data.validation_split: {validation_split} of {len(order)} images leaves "
-                        "no training or no validation data")
+    used, n_val = split_sizes(len(order), validation_split, subset)
+    order = order[:used]
     parts = {
         "train": (arrays["x_train"][order[n_val:]], arrays["y_train"][order[n_val:]]),
         "val": (arrays["x_train"][order[:n_val]], arrays["y_train"][order[:n_val]]),

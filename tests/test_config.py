@@ -1,6 +1,8 @@
 import copy
+import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -97,3 +99,51 @@ def test_exponent_numbers_are_numbers_although_yaml_1_1_reads_them_as_strings():
     assert study.declared_space["learning_rate"].min == 1e-4
     assert study.declared_space["learning_rate"].default == 1e-3
     assert study.config["strategies"]["bayesian"]["alpha"] == 1e-5
+
+
+def test_space_errors_are_config_errors_naming_the_key():
+    with pytest.raises(ConfigError) as error:
+        study_with(space__units={"type": "int", "min": "few", "max": 64})
+    assert str(error.value) == "config: space.units.min: expected a number, got 'few'"
+
+
+def _npz(path, y_test=None):
+    rng = np.random.default_rng(0)
+    np.savez_compressed(path, x_train=rng.integers(0, 255, (40, 8, 8), dtype=np.uint8), y_train=np.arange(40) % 4,
+                        x_test=np.zeros((10, 8, 8), dtype=np.uint8),
+                        y_test=np.arange(10) % 4 if y_test is None else y_test)
+    return path
+
+
+def test_a_bad_data_file_stops_the_study_naming_the_file(tmp_path):
+    path = _npz(tmp_path / "d.npz", y_test=np.array([0] * 9 + [4]))
+    with pytest.raises(ConfigError) as error:
+        study_with(data__path=str(path))
+    assert str(error.value).startswith(f"config: data.path: '{path}': y_test has label 4, but y_train's labels only go up to 3")
+
+
+def test_a_split_that_leaves_no_validation_data_stops_the_study(tmp_path):
+    path = _npz(tmp_path / "d.npz")
+    with pytest.raises(ConfigError, match="config: data.validation_split: 0.01 of 20 images"):
+        study_with(data__path=str(path), data__subset=20, data__validation_split=0.01)
+
+
+def test_data_sha256_is_checked_and_changes_no_trial(tmp_path):
+    path = _npz(tmp_path / "d.npz")
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    without = study_with(data__path=str(path)).training_settings()
+    assert study_with(data__path=str(path), data__sha256=actual.upper()).training_settings() == without
+    with pytest.raises(ConfigError) as error:
+        study_with(data__path=str(path), data__sha256="1" * 64)
+    assert str(error.value).startswith(f"config: data.sha256: '{path}' has sha256 {actual}, expected {'1' * 64}")
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"data__sha256": "1" * 64}, "config: data.sha256: given without data.path"),
+    ({"data__sha256": "not-a-sum"}, "config: data.sha256: 'not-a-sum' does not match"),
+    ({"data__sha256": 12}, "config: data.sha256: expected ['string', 'null'], got 12"),
+])
+def test_bad_data_sha256(changes, needle):
+    with pytest.raises(ConfigError) as error:
+        study_with(**changes)
+    assert needle in str(error.value)

@@ -72,24 +72,88 @@ def test_any_image_npz_works_shape_and_classes_from_the_data(tmp_path):
     assert info["input_shape"] == [8, 8, 1] and info["num_classes"] == 3
 
 
-@pytest.mark.parametrize("change, needle", [
+BAD_FILES = [
     ({"y_train": None}, "lacks y_train"),
     ({"x_train": np.zeros((40, 64))}, "x_train must be images"),
+    ({"x_test": np.array([["a"] * 8] * 8 * 10).reshape(10, 8, 8)}, "x_test must hold numbers"),
     ({"y_train": np.arange(39)}, "y_train must be one label per image"),
+    ({"y_train": np.zeros((40, 2), dtype=int)}, "y_train must be one label per image"),
     ({"y_test": np.array([0] * 9 + [7])}, "y_test has label 7"),
     ({"y_train": -np.ones(40, dtype=int)}, "y_train has label -1"),
     ({"y_train": np.zeros(40) + 0.5}, "integer class labels"),
-])
-def test_bad_data_files_are_named_with_the_problem(tmp_path, change, needle):
+    ({"y_train": np.zeros(40, dtype=int)}, "single class"),
+    ({"x_test": np.zeros((10, 9, 8))}, r"x_train images \(8, 8\) and x_test images \(9, 8\) differ"),
+]
+
+
+def _bad(tmp_path, change, compressed=False):
     arrays = _good()
     for key, value in change.items():
         if value is None:
             del arrays[key]
         else:
             arrays[key] = value
-    path = _write(tmp_path / "bad.npz", **arrays)
+    path = tmp_path / "bad.npz"
+    (np.savez_compressed if compressed else np.savez)(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("change, needle", BAD_FILES)
+def test_bad_data_files_are_named_with_the_problem(tmp_path, change, needle):
+    path = _bad(tmp_path, change)
     with pytest.raises(DataError, match=needle):
         data.check(data.load_npz(path), f"data.path '{path}'")
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("change, needle", BAD_FILES)
+def test_the_check_before_any_job_finds_the_same_problems_from_headers(tmp_path, change, needle, compressed):
+    path = _bad(tmp_path, change, compressed)
+    with pytest.raises(DataError, match=needle) as error:
+        data.check_file(path, f"config: data.path: '{path}'")
+    assert str(error.value).startswith(f"config: data.path: '{path}'")
+
+
+def test_headers_are_read_without_loading_the_images(mnist_path, monkeypatch):
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an image array was read")
+
+    real = data.npy_format.read_array
+    monkeypatch.setattr(data.npy_format, "read_array",
+                        lambda fp, **kw: no_reading() if fp.name.startswith("x_") else real(fp, **kw))
+    arrays = data.peek_npz(mnist_path, "t")
+    assert arrays["x_train"].shape == (60000, 28, 28) and arrays["x_test"].dtype == np.uint8
+    assert arrays["y_train"].shape == (60000,)
+    assert data.check_file(mnist_path, "t", validation_split=0.2, subset=None) == 10
+
+
+def test_labels_of_shape_n_by_1_become_one_label_per_image(tmp_path):
+    arrays = _good()
+    arrays["y_train"] = arrays["y_train"].reshape(-1, 1)
+    arrays["y_test"] = arrays["y_test"].reshape(-1, 1)
+    path = _write(tmp_path / "cifar_like.npz", **arrays)
+    assert data.check_file(path, "t") == 3
+    info = data.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
+    assert info["num_classes"] == 3
+    assert np.load(tmp_path / "out" / "y_train.npy").shape == (30,)
+
+
+def test_a_split_that_leaves_no_validation_data_is_found_before_any_job(tmp_path):
+    path = _write(tmp_path / "d.npz", **_good())
+    with pytest.raises(DataError, match="data.validation_split: 0.01 of 40 images leaves no"):
+        data.check_file(path, "t", validation_split=0.01, subset=None)
+    with pytest.raises(DataError, match="0.97 of 10 images"):
+        data.check_file(path, "t", validation_split=0.97, subset=10)
+    data.check_file(path, "t", validation_split=0.2, subset=10)
+
+
+def test_a_file_with_another_sha256_is_named_with_both_sums(tmp_path):
+    path = _write(tmp_path / "d.npz", **_good())
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    data.check_sha256(path, actual.upper(), "data.sha256")
+    with pytest.raises(DataError) as error:
+        data.check_sha256(path, "f" * 64, "data.sha256")
+    assert str(error.value).startswith(f"data.sha256: '{path}' has sha256 {actual}, expected {'f' * 64}")
 
 
 def test_a_file_that_is_not_an_npz_is_named(tmp_path):
@@ -97,6 +161,15 @@ def test_a_file_that_is_not_an_npz_is_named(tmp_path):
     path.write_text("not a zip")
     with pytest.raises(DataError, match="notes.npz' is not a readable .npz"):
         data.load_npz(path)
+    with pytest.raises(DataError, match="notes.npz' is not a readable .npz"):
+        data.peek_npz(path, f"data.path: '{path}'")
+    lone = tmp_path / "lone.npz"
+    np.save(lone.with_suffix(".npy"), np.zeros(3))
+    lone.with_suffix(".npy").rename(lone)
+    with pytest.raises(DataError, match="lone.npz' is not a readable .npz"):
+        data.load_npz(lone)
+    with pytest.raises(DataError, match="lone.npz' is not a readable .npz"):
+        data.peek_npz(lone, f"data.path: '{lone}'")
 
 
 def test_without_network_or_file_the_error_says_what_was_tried(monkeypatch):
