@@ -1,0 +1,1 @@
+"""Benchmarks of snaketune against Keras Tuner: see benchmarks/README.md."""

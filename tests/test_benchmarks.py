@@ -1,0 +1,93 @@
+"""The benchmark harness (benchmarks/run.py): its grids and configs, and a smoke run on a tiny set.
+
+No timing is asserted: only that the harness produces every figure.
+"""
+
+import json
+
+import pytest
+
+from benchmarks import run
+
+
+def test_the_default_grid_has_exactly_the_asked_configurations():
+    assert run.default_grid(12) == {"learning_rate": [0.01, 0.001, 0.0001], "batch_size": [32, 64, 128, 256]}
+    for n in range(1, 30):
+        grid = run.default_grid(n)
+        assert run.grid_size(grid) == n
+        assert len(set(grid["learning_rate"])) == len(grid["learning_rate"])
+
+
+def test_a_grid_from_the_command_line():
+    assert run.parse_grid(["learning_rate=0.01,0.001", "units=64,128"]) == {
+        "learning_rate": [0.01, 0.001], "units": [64, 128]}
+    with pytest.raises(ValueError):
+        run.parse_grid(["learning_rate"])
+
+
+def test_snaketunes_grid_strategy_proposes_each_configuration_once(mnist_path):
+    config = run.study_config(data_path=mnist_path, epochs=3, grid=run.default_grid(12))
+    configurations = run.grid_configurations(config)
+    assert len(configurations) == 12
+    assert len({json.dumps(c, sort_keys=True) for c in configurations}) == 12
+    assert {c["units"] for c in configurations} == {256}  # the default study's default
+    assert config["strategies"]["random"]["enabled"] is False
+    assert config["final"]["enabled"] is False
+
+
+def test_dry_run_studies_of_many_distinct_learning_rates(mnist_path):
+    rates = run.learning_rates(10000, 1.1e-4, 0.09)
+    assert len(set(rates)) == 10000 and min(rates) >= 1e-4 and max(rates) <= 0.1
+    config = run.study_config(data_path=mnist_path, epochs=1, grid={"learning_rate": rates[:500]})
+    assert len(run.grid_configurations(config)) == 500
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, mnist_path):
+    """The whole harness on 2 configurations of 300 images, 1 epoch, and a 20-trial dry run;
+    Keras Tuner's side only where tensorboard is installed (benchmarks/requirements.txt)."""
+    out = tmp_path_factory.mktemp("bench")
+    results = run.benchmark(epochs=[1], grid=run.default_grid(2), cores=[2], out=out, data_path=mnist_path,
+                            subset=300, dry_run_sizes=[20], keras_tuner=run.tensorboard_available(),
+                            workdir=out / "work", import_probe_repeats=1, log=lambda *_: None)
+    return out, results
+
+
+@pytest.mark.workflow
+def test_the_harness_reports_the_workflows_figures(smoke):
+    out, results = smoke
+    assert json.loads((out / "results.json").read_text())["sets"][0]["epochs"] == 1
+    (wf,) = results["sets"][0]["workflow"]
+    assert wf["wall_seconds"] > 0 and wf["cores"] == 2
+    assert wf["trials_run"] == 2 and wf["failed_trials"] == 0
+    assert wf["same_configurations"]
+    for figure in ("overhead_seconds", "load_seconds", "fit_seconds", "job_seconds"):
+        assert wf[figure]["n"] == 2, figure
+    assert all(t["job_seconds"] > t["fit_seconds"] > 0 for t in wf["trials"])
+    assert results["import_probe"]["import_seconds"]["median"] > 0
+    assert (out / "workflow_trials_e1_c2.csv").exists()
+    text = (out / "report.txt").read_text()
+    assert "overhead" in text and "snakemake -n" in text
+
+
+@pytest.mark.workflow
+def test_the_harness_times_dry_runs(smoke):
+    _, results = smoke
+    (dry,) = results["dry_runs"]
+    assert dry["trials"] == 20 and dry["seconds"] > 0 and dry["quiet_seconds"] > 0
+    assert dry["planned_jobs"]["train"] == 20
+
+
+@pytest.mark.workflow
+@pytest.mark.skipif(not run.tensorboard_available(),
+                    reason="Keras Tuner's tuner.search() imports tensorboard, which requirements.txt does not "
+                           "install: pip install -r benchmarks/requirements.txt")
+def test_the_harness_compares_with_keras_tuner(smoke):
+    out, results = smoke
+    (kt,) = results["sets"][0]["keras_tuner"]
+    assert kt["wall_seconds"] > 0 and kt["trials_run"] == 2
+    assert kt["same_configurations"]
+    assert kt["fit_seconds"]["n"] == 2
+    (ratio,) = results["sets"][0]["ratios"]
+    assert ratio["workflow_over_keras_tuner"] > 0
+    assert (out / "keras_tuner_trials_e1_spe1.csv").exists()
