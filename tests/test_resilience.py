@@ -108,13 +108,17 @@ def comparable_final(out: Path) -> dict:
     return {k: v for k, v in final.items() if k not in FINAL_TIMING}
 
 
+def fresh_study(tiny_study, tmp_path_factory, name: str) -> tuple[Path, Path]:
+    """An empty folder holding the tiny study's config: (workdir, its results folder)."""
+    workdir = tmp_path_factory.mktemp(name)
+    write_config(workdir, tiny_study[1])
+    return workdir, workdir / "results" / "tiny"
+
+
 @pytest.fixture(scope="module")
 def killed_and_resumed(tiny_study, tmp_path_factory):
     """The tiny study killed three times and resumed; what each kill left, to check after."""
-    _, config = tiny_study
-    workdir = tmp_path_factory.mktemp("killed")
-    write_config(workdir, config)
-    out = workdir / "results" / "tiny"
+    workdir, out = fresh_study(tiny_study, tmp_path_factory, "killed")
     kills = {}
 
     run = Run(workdir)
@@ -160,10 +164,7 @@ def test_a_killed_and_resumed_study_equals_an_uninterrupted_one(killed_and_resum
 @pytest.fixture(scope="module")
 def second_run_with_an_intruder(tiny_study, tmp_path_factory):
     """The tiny study from scratch again; while it runs, a second snakemake tries the same folder."""
-    _, config = tiny_study
-    workdir = tmp_path_factory.mktemp("again")
-    write_config(workdir, config)
-    out = workdir / "results" / "tiny"
+    workdir, out = fresh_study(tiny_study, tmp_path_factory, "again")
     run = Run(workdir)
     deadline = time.monotonic() + 300
     while not list((out / "logs" / "trials").glob("*.log")):
