@@ -5,9 +5,10 @@ from snaketune.joblog import redirect
 
 redirect(snakemake.log[0])
 
-from snaketune.final import retrain_and_test
+from snaketune.forkserver import call
 
-record = retrain_and_test(
+record = call(
+    "snaketune.final:retrain_and_test",
     best=dict(snakemake.params.best),
     settings=dict(snakemake.params.settings),
     data_dir=os.path.dirname(snakemake.input.data[0]),

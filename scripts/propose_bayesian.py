@@ -3,9 +3,10 @@ from snaketune.joblog import redirect
 
 redirect(snakemake.log[0])
 
-from snaketune.strategies.bayesian_round import propose_round
+from snaketune.forkserver import call
 
-propose_round(
+call(
+    "snaketune.strategies.bayesian_round:propose_round",
     space_file=snakemake.input.space,
     round_files=list(snakemake.input.rounds),
     metrics_files=list(snakemake.input.metrics),

@@ -5,10 +5,11 @@ from snaketune.joblog import redirect
 
 redirect(snakemake.log[0])
 
-from snaketune.train import run_trial
+from snaketune.forkserver import call
 
 p = snakemake.params
-record = run_trial(
+record = call(
+    "snaketune.train:run_trial",
     study=p.study,
     trial_id=snakemake.wildcards.trial,
     values=dict(p.values),

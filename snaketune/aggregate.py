@@ -14,7 +14,7 @@ from snaketune.config import Objective, objective_from
 from snaketune.space import Space
 
 RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "fit_seconds", "load_seconds",
-                  "params", "status", "error"]
+                  "params", "peak_rss_mb", "status", "error"]
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
 
 

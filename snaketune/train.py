@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import time
 import traceback
 from pathlib import Path
@@ -129,7 +130,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     objective = objective_from(settings["objective"])
     record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
               "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
-              "params": 0, "status": "completed", "error": ""}
+              "params": 0, "peak_rss_mb": 0.0, "status": "completed", "error": ""}
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     configure_tensorflow(threads, settings["seed"])
     from snaketune import data as data_module
@@ -158,6 +159,9 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     if model is not None:
         with atomic_path(out_dir / "model.keras") as tmp:
             model.save(tmp)
+    # The process's own peak: a job's `benchmark:` file cannot see a process forked by the
+    # fork server, and a forked process's peak counts the imports it shares, as a fresh one's would.
+    record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     write_csv(out_dir / "history.csv", history)
     write_csv(out_dir / "metrics.csv", pd.DataFrame([record]))
     return record

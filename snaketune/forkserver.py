@@ -1,0 +1,346 @@
+"""A fork server for the jobs that import TensorFlow: imported once per machine, forked per job.
+
+A training job's fixed price is mostly importing TensorFlow, Keras and Keras Tuner (5-7 s on
+a 2-core machine) and tearing them down again, often more than its fit. Like Bazel's
+persistent workers and multiprocessing's "forkserver" start method, the first such job on a
+machine starts a server that imports them once and then forks a child per job: the child
+starts with everything imported and nothing of TensorFlow's runtime yet running (no op runs
+in the server), so it trains exactly as a fresh process would.
+
+The job's own process (the Snakemake script) stays the job: it hands the child its stdout
+and stderr (the job's log), its working directory and environment, waits for the result and
+returns it, or fails with the child's error. If the job process dies (Snakemake killed, the
+job cancelled), the child kills itself at once; if the child dies, the job fails.
+
+Off under a batch scheduler, whose accounting and limits (Slurm's cgroup) must hold the
+training itself, and with SNAKETUNE_FORKSERVER=0; then, or when no server can be started,
+the function runs in the job's own process as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib
+import os
+import pickle
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+# What the server imports before it forks: everything a training, final or Bayesian-round
+# job needs that takes seconds to import, none of which runs a TensorFlow op on import.
+PRELOAD = ("keras", "keras_tuner", "pandas", "snaketune.train", "snaketune.final",
+           "snaketune.strategies.bayesian_round")
+# Environment variables read while those modules are imported: a server imported under
+# other values would train differently, so they are part of the server's identity.
+IMPORT_TIME_ENV = ("TF_", "CUDA_", "KERAS_", "XLA_", "OMP_", "MKL_", "OPENBLAS_", "LD_", "PYTHONPATH",
+                   "PYTHONHASHSEED")
+SCHEDULER_ENV = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID", "FLUX_JOB_ID")
+IDLE_SECONDS = float(os.environ.get("SNAKETUNE_FORKSERVER_IDLE", 120))
+START_TIMEOUT_SECONDS = 300  # importing TensorFlow on a loaded machine
+POLL_SECONDS = 0.2
+
+
+class Unavailable(Exception):
+    """No server could be reached or started; the job runs the function itself."""
+
+
+class JobProcessDied(RuntimeError):
+    """The forked process ended without a result (killed, or out of memory)."""
+
+
+def enabled() -> bool:
+    if os.environ.get("SNAKETUNE_FORKSERVER", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return not any(name in os.environ for name in SCHEDULER_ENV)
+
+
+def call(target: str, **kwargs):
+    """`module:function`(**kwargs) in a process forked from the server, else in this one."""
+    if enabled():
+        for _ in range(3):  # a server may close between our connect and its accept
+            try:
+                with _connect() as conn:
+                    outcome = _request(conn, target, kwargs)
+            except Unavailable as why:
+                print(f"forkserver: unavailable ({why}); running in this process", file=sys.stderr, flush=True)
+                break
+            if outcome is not None:
+                return outcome
+    return _resolve(target)(**kwargs)
+
+
+# -- identity and place ---------------------------------------------------------------------
+def _identity() -> str:
+    """Which server may run this job: same Python, same snaketune code, same import-time env."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    h.update(sys.executable.encode())
+    h.update(str(package).encode())
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode())
+        h.update(path.read_bytes())
+    for name in sorted(os.environ):
+        if name.startswith(IMPORT_TIME_ENV):
+            h.update(f"{name}={os.environ[name]}".encode())
+    return h.hexdigest()[:16]
+
+
+def _runtime_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    folder = Path(base) / f"snaketune-forkserver-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.stat()
+    # Anyone who could write here could run code as this user through the socket.
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise Unavailable(f"{folder} is not private to this user")
+    return folder
+
+
+# -- messages: a length-prefixed pickle (the socket is private to this user) -----------------
+def _send(conn: socket.socket, message, fds: list[int] = ()) -> None:
+    data = pickle.dumps(message)
+    payload = struct.pack("!Q", len(data)) + data
+    if fds:
+        socket.send_fds(conn, [payload[:8]], list(fds))
+        conn.sendall(payload[8:])
+    else:
+        conn.sendall(payload)
+
+
+def _recv_exact(conn: socket.socket, n: int, fds: list | None = None) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        if fds is not None and not data:
+            chunk, received, _, _ = socket.recv_fds(conn, n - len(data), 4)
+            fds.extend(received)
+        else:
+            chunk = conn.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _recv(conn: socket.socket, fds: list | None = None):
+    try:
+        header = _recv_exact(conn, 8, fds)
+        if header is None:
+            return None
+        body = _recv_exact(conn, struct.unpack("!Q", header)[0])
+    except (ConnectionResetError, BrokenPipeError):
+        return None
+    return None if body is None else pickle.loads(body)
+
+
+# -- client ---------------------------------------------------------------------------------
+def _try_connect(path: Path) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+    except OSError:
+        conn.close()
+        raise
+    return conn
+
+
+def _connect() -> socket.socket:
+    folder = _runtime_dir()
+    identity = _identity()
+    path = folder / f"{identity}.sock"
+    with contextlib.suppress(OSError):
+        return _try_connect(path)
+    with open(folder / f"{identity}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one job starts the server; the others wait for it
+        with contextlib.suppress(OSError):
+            return _try_connect(path)
+        log = folder / f"{identity}.log"
+        # The server imports this very snaketune, wherever the job found it.
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+        with open(log, "ab") as sink:
+            server = subprocess.Popen([sys.executable, "-m", "snaketune.forkserver", str(path)], env=env,
+                                      stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
+                                      start_new_session=True, close_fds=True)
+        print(f"forkserver: started server {server.pid} (its log: {log})", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            with contextlib.suppress(OSError):
+                return _try_connect(path)
+            if server.poll() is not None:
+                raise Unavailable(f"the server exited with status {server.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                server.kill()
+                raise Unavailable(f"the server was not ready after {START_TIMEOUT_SECONDS} s; see {log}")
+            time.sleep(0.05)
+
+
+def _request(conn: socket.socket, target: str, kwargs: dict):
+    """Run one call in a forked child; None if the server closed before forking one."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    request = {"target": target, "kwargs": kwargs, "cwd": os.getcwd(), "env": dict(os.environ),
+               "sys_path": list(sys.path)}
+    try:
+        _send(conn, request, fds=[1, 2])
+    except OSError:
+        return None
+    started = _recv(conn)
+    if started is None:
+        return None
+    print(f"forkserver: running {target} in process {started['pid']}, forked from server "
+          f"{started['server']} (TensorFlow already imported)", file=sys.stderr, flush=True)
+    while True:
+        reply = _recv(conn)
+        if reply is None or "exit" in reply:
+            status = reply["exit"] if reply else "unknown"
+            raise JobProcessDied(f"the process running {target} ({started['pid']}) ended without a "
+                                 f"result ({_describe(status)}); it may have been killed for its memory")
+        if reply["ok"]:
+            return reply["result"]
+        raise RuntimeError(f"{target} failed in process {started['pid']}: {reply['error']} "
+                           "(its traceback is in this log above)")
+
+
+def _describe(status) -> str:
+    if isinstance(status, int):
+        if os.WIFSIGNALED(status):
+            return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"exit status {os.WEXITSTATUS(status)}"
+    return "exit status unknown"
+
+
+def _resolve(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# -- server ---------------------------------------------------------------------------------
+def serve(path: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    started = time.perf_counter()
+    for module in PRELOAD:
+        importlib.import_module(module)
+    print(f"forkserver {os.getpid()}: imported {', '.join(PRELOAD)} in {time.perf_counter() - started:.1f} s",
+          flush=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a dead server's socket; the starting job holds the lock
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(64)
+    inode = path.stat().st_ino
+    children: dict[int, socket.socket] = {}
+    last_active = time.monotonic()
+    while True:
+        readable, _, _ = select.select([listener], [], [], POLL_SECONDS)
+        if readable:
+            conn, _ = listener.accept()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                for other in children.values():
+                    other.close()
+                _child(conn)  # never returns
+            children[pid] = conn
+        _reap(children)
+        if children or readable:
+            last_active = time.monotonic()
+        elif time.monotonic() - last_active > IDLE_SECONDS or _replaced(path, inode):
+            if _close_if_unwanted(listener, path, inode):
+                print(f"forkserver {os.getpid()}: idle, exiting", flush=True)
+                return
+
+
+def _reap(children: dict) -> None:
+    """Tell each job whose child ended how it ended (it may have died without a result)."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = children.pop(pid, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                _send(conn, {"exit": status})
+            conn.close()
+
+
+def _replaced(path: Path, inode: int) -> bool:
+    try:
+        return path.stat().st_ino != inode
+    except FileNotFoundError:
+        return True
+
+
+def _close_if_unwanted(listener: socket.socket, path: Path, inode: int) -> bool:
+    """Stop listening, unless a job is starting a server right now (it holds the lock)."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if not _replaced(path, inode):
+            path.unlink()
+        listener.close()  # a job that connected just now sees the close and starts a new server
+    return True
+
+
+def _child(conn: socket.socket) -> None:
+    code = 1
+    try:
+        fds: list[int] = []
+        request = _recv(conn, fds)
+        if request is None or len(fds) != 2:
+            os._exit(1)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in fds:
+            os.close(fd)
+        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.path[:] = request["sys_path"]
+        _send(conn, {"pid": os.getpid(), "server": os.getppid()})
+        threading.Thread(target=_die_with_job, args=(conn,), daemon=True).start()
+        try:
+            result = _resolve(request["target"])(**request["kwargs"])
+            reply = {"ok": True, "result": result}
+            code = 0
+        except BaseException as error:  # noqa: BLE001 - the job reports it, whatever it is
+            traceback.print_exc()
+            reply = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _send(conn, reply)
+    finally:
+        # No interpreter or TensorFlow teardown: the outputs are written, the result sent.
+        os._exit(code)
+
+
+def _die_with_job(conn: socket.socket) -> None:
+    """The job sends nothing after its request: the end of its stream is the job's end."""
+    with contextlib.suppress(OSError):
+        while conn.recv(1):
+            pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]))
