@@ -17,6 +17,7 @@ import pandas as pd
 
 from snaketune.atomic import atomic_path, write_csv
 from snaketune.config import DEFAULT_BATCH_SIZE, objective_from
+from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, configuration
 
 STEPS_PER_EXECUTION = 32
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
@@ -50,7 +51,7 @@ def build(settings: dict, values: dict, input_shape, num_classes):
     hp = kt.HyperParameters()
     # With the values preset, each hp.Int/Float/Choice call in build_model returns this
     # trial's value, exactly as in a Keras Tuner trial.
-    hp.values = dict(values)
+    hp.values = configuration(values)
     model = build_model(hp)
     if not isinstance(model, keras.Model):
         raise TypeError(f"build_model must return a keras.Model, got {type(model).__name__}")
@@ -76,14 +77,14 @@ class _EpochTimer:
 
 
 def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0, validation: bool = True,
-        callbacks: list = ()):
+        callbacks: list = (), early_stopping: bool = True):
     """Fit with the trial's fit arguments; return (history frame, fit seconds)."""
     import keras
 
     objective = objective_from(settings["objective"])
     timer = _EpochTimer()
     callbacks = [keras.callbacks.TerminateOnNaN(), timer.callback, *callbacks]
-    if validation and settings.get("patience"):
+    if validation and early_stopping and settings.get("patience"):
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=objective.name, mode=objective.direction, patience=settings["patience"],
             restore_best_weights=True,
@@ -94,7 +95,7 @@ def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
         model.steps_per_execution = STEPS_PER_EXECUTION
     x, y = data["train"]
     batch_size = int(values.get("batch_size", DEFAULT_BATCH_SIZE))
-    epochs = int(values.get("epochs", settings["epochs"]))
+    epochs = int(values.get(EPOCHS, values.get("epochs", settings["epochs"])))
     # Keras prints no epoch header for a single epoch; this line says the fit has begun.
     print(f"fit: epochs {initial_epoch + 1} to {epochs} on {len(y)} images, batch size {batch_size}", flush=True)
     started = time.perf_counter()
@@ -123,13 +124,26 @@ def best_epoch(history: pd.DataFrame, objective) -> tuple[float, int]:
     return float(series[index]), int(history.loc[index, "epoch"])
 
 
+def resume(parent_dir: Path, initial_epoch: int):
+    """The parent trial's model as it was after its last epoch (optimizer state included),
+    and its history up to `initial_epoch`."""
+    import keras
+
+    model = keras.models.load_model(parent_dir / "model.keras")
+    history = pd.read_csv(parent_dir / "history.csv")
+    if history.empty or int(history["epoch"].iloc[-1]) != initial_epoch:
+        raise ValueError(f"trial {parent_dir.name} ended at epoch "
+                         f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: nothing to resume")
+    return model, history.reindex(columns=HISTORY_COLUMNS)
+
+
 def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_dir, out_dir,
               threads: int = 1) -> dict:
     """Train one configuration and write model.keras, history.csv and metrics.csv to `out_dir`."""
     out_dir = Path(out_dir)
     objective = objective_from(settings["objective"])
     record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
-              "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
+              "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "cumulative_epochs": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
               "params": 0, "peak_rss_mb": 0.0, "status": "completed", "error": ""}
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     configure_tensorflow(threads, settings["seed"])
@@ -140,15 +154,25 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
         started = time.perf_counter()
         data, info = data_module.load(data_dir)
         record["load_seconds"] = round(time.perf_counter() - started, 4)
-        model = build(settings, values, info["input_shape"], info["num_classes"])
+        if PARENT in values:
+            model, earlier = resume(out_dir.parent / values[PARENT], values[INITIAL_EPOCH])
+        else:
+            model, earlier = build(settings, values, info["input_shape"], info["num_classes"]), None
         record["params"] = int(model.count_params())
-        history, record["fit_seconds"] = fit(model, settings, values, data)
+        # A Hyperband trial trains to its rung's epochs: the rung, not early stopping, ends it,
+        # and the next rung resumes the model as it is after its last epoch.
+        history, record["fit_seconds"] = fit(model, settings, values, data, initial_epoch=values.get(INITIAL_EPOCH, 0),
+                                             early_stopping=EPOCHS not in values)
         record["epochs_run"] = len(history)
+        record["cumulative_epochs"] = int(history["epoch"].iloc[-1]) if len(history) else values.get(INITIAL_EPOCH, 0)
         losses = history["loss"].astype(float)
         if losses.isna().any() or not losses.map(math.isfinite).all():
             bad = int(history.loc[~losses.map(math.isfinite), "epoch"].iloc[0])
             raise FloatingPointError(f"loss became NaN or infinite in epoch {bad}")
+        # Keras Tuner scores a trial on its own epochs; its history goes on from its parent's.
         record["objective_value"], record["objective_epoch"] = best_epoch(history, objective)
+        if earlier is not None:
+            history = pd.concat([earlier, history], ignore_index=True)
     except Exception as error:  # the configuration fails, the study goes on
         traceback.print_exc()
         record["status"] = "failed"

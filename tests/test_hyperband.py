@@ -1,0 +1,133 @@
+"""Hyperband: the schedule and promotions equal Keras Tuner's HyperbandOracle for the same settings."""
+
+import math
+from collections import defaultdict
+
+import pytest
+
+from snaketune.config import Objective
+from snaketune.space import Space
+from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, Hyperband, configuration
+
+OBJECTIVE = Objective("val_accuracy", "max")
+
+
+def score(values):
+    """A made-up validation accuracy; None fails the trial (one configuration in seven)."""
+    if values["units"] % 7 == 0:
+        return None
+    return ((values["units"] * 7919 + values[EPOCHS] * 104729) % 1000) / 1000
+
+
+def keras_tuner_run(max_epochs, factor, iterations):
+    """Drive HyperbandOracle one trial at a time, as Keras Tuner's own search does; return its
+    trials as dicts in order, each with the iteration and bracket it belongs to."""
+    import keras_tuner as kt
+    from keras_tuner.engine.trial import Trial
+
+    hps = kt.HyperParameters()
+    hps.Int("units", 1, 100000)
+    oracle = kt.oracles.HyperbandOracle(objective=kt.Objective(OBJECTIVE.name, OBJECTIVE.direction),
+                                        max_epochs=max_epochs, factor=factor, hyperband_iterations=iterations,
+                                        seed=1, hyperparameters=hps)
+    trials, by_id, iteration, previous_bracket = [], {}, 0, None
+    while True:
+        tid = f"t{len(trials):04d}"
+        proposal = oracle.populate_space(tid)
+        if proposal["status"] != "RUNNING":
+            assert proposal["status"] == "STOPPED"
+            return trials
+        values = proposal["values"]
+        if PARENT in values:  # tuner/bracket is not reliable on promoted trials
+            bracket = by_id[values[PARENT]]["bracket"]
+        else:
+            bracket = values["tuner/bracket"]
+            if previous_bracket is not None and bracket > previous_bracket:
+                iteration += 1
+            previous_bracket = bracket
+        value = score(values)
+        trial = Trial(hyperparameters=hps.copy(), trial_id=tid, status="FAILED" if value is None else "COMPLETED")
+        trial.hyperparameters.values = dict(values)
+        trial.score = value
+        oracle.trials[tid] = trial
+        record = {"id": tid, "values": values, "iteration": iteration, "bracket": bracket,
+                  "round": values["tuner/round"], "score": value}
+        by_id[tid] = record
+        trials.append(record)
+
+
+SETTINGS = [(27, 3, 2), (9, 3, 1), (10, 2, 1), (81, 3, 1), (5, 4, 1), (2, 2, 3)]
+
+
+@pytest.mark.parametrize("max_epochs,factor,iterations", SETTINGS)
+def test_brackets_rounds_trial_counts_and_epochs_equal_keras_tuners(max_epochs, factor, iterations):
+    kt_trials = keras_tuner_run(max_epochs, factor, iterations)
+    ours = Hyperband(max_epochs, factor, iterations, seed=0)
+
+    rungs = defaultdict(list)
+    for t in kt_trials:
+        rungs[t["iteration"], t["bracket"], t["round"]].append(t)
+    assert [(b.iteration, b.number) for b in ours.brackets()] == list(dict.fromkeys(
+        (t["iteration"], t["bracket"]) for t in kt_trials))
+
+    for bracket in ours.brackets():
+        first = rungs[bracket.iteration, bracket.number, 0]
+        assert len(first) == ours.size(bracket.number, 0)
+        assert {(t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in first} == {(0, ours.epochs(bracket.number, 0))}
+        for round_ in range(1, bracket.number + 1):
+            before = rungs[bracket.iteration, bracket.number, round_ - 1]
+            finished = [(t["id"], t["values"], "failed" if t["score"] is None else "completed",
+                         math.nan if t["score"] is None else t["score"]) for t in before]
+            promoted = ours.promote(bracket.number, round_, finished, OBJECTIVE)
+            theirs = rungs[bracket.iteration, bracket.number, round_]
+            assert [p[PARENT] for p in promoted] == [t["values"][PARENT] for t in theirs], (bracket, round_)
+            assert [(p[INITIAL_EPOCH], p[EPOCHS]) for p in promoted] == \
+                [(t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in theirs]
+            assert [configuration(p) for p in promoted] == \
+                [{k: v for k, v in t["values"].items() if not k.startswith("tuner/")} for t in theirs]
+            # the next round promotes from what this one really trained, as Keras Tuner does
+            rungs[bracket.iteration, bracket.number, round_] = theirs
+    assert sum(len(v) for v in rungs.values()) == len(kt_trials)
+
+
+def test_a_failed_round_promotes_fewer_as_keras_tuner_does():
+    # 9 trials, 3 to promote: with 2 failed, 7 completed, of which 6 would be dropped anyway
+    hb = Hyperband(9, 3)
+    finished = [(f"t{i}", {"units": i}, "failed" if i < 2 else "completed", i / 10) for i in range(9)]
+    assert [p[PARENT] for p in hb.promote(2, 1, finished, OBJECTIVE)] == ["t8"]
+
+
+def test_first_rounds_are_distinct_and_raising_iterations_keeps_them():
+    space = Space.from_config({"units": {"type": "int", "min": 1, "max": 1000},
+                               "lr": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"}})
+    one = Hyperband(9, 3, iterations=1, seed=5).first_rounds(space)
+    two = Hyperband(9, 3, iterations=2, seed=5).first_rounds(space)
+    assert all(two[b] == configs for b, configs in one.items())
+    everything = [repr(sorted(configuration(v).items())) for configs in two.values() for v in configs]
+    assert len(everything) == len(set(everything)) == 2 * (9 + 5 + 3)
+
+
+def test_a_promoted_trial_resumes_its_parents_model_and_history(tiny_data, tiny_settings, tmp_path):
+    import keras
+    import pandas as pd
+
+    from snaketune.train import run_trial
+
+    config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
+    parent = run_trial(study="tiny", trial_id="parent", values={**config, EPOCHS: 1, INITIAL_EPOCH: 0},
+                       settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "parent")
+    child = run_trial(study="tiny", trial_id="child", values={**config, EPOCHS: 3, INITIAL_EPOCH: 1, PARENT: "parent"},
+                      settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "child")
+    assert parent["status"] == child["status"] == "completed", child["error"]
+    assert (parent["epochs_run"], parent["cumulative_epochs"]) == (1, 1)
+    assert (child["epochs_run"], child["cumulative_epochs"]) == (2, 3)
+
+    before = pd.read_csv(tmp_path / "parent" / "history.csv")
+    after = pd.read_csv(tmp_path / "child" / "history.csv")
+    assert after["epoch"].tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(after.iloc[:1], before)  # the parent's epoch, as it was
+    assert after["loss"].iloc[-1] <= before["loss"].iloc[-1]
+
+    steps_per_epoch = math.ceil(150 / 32)  # 200 images, a quarter held out for validation
+    model = keras.models.load_model(tmp_path / "child" / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == 3 * steps_per_epoch
