@@ -21,6 +21,7 @@ include: "rules/data.smk"
 include: "rules/space.smk"
 include: "rules/trials.smk"
 include: "rules/bayesian.smk"
+include: "rules/hyperband.smk"
 include: "rules/aggregate.smk"
 include: "rules/final.smk"
 

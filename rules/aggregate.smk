@@ -11,14 +11,15 @@ localrules:
 
 rule strategy_table:
     input:
-        metrics=strategy_metrics,
+        metrics=table_metrics,
         space=f"{OUT}/space.json",
     output:
-        f"{OUT}/strategies/{{strategy}}.csv",
+        f"{OUT}/strategies/{{table}}.csv",
     params:
-        membership=strategy_membership,
+        strategy=lambda wildcards: PLAN.table_strategy(wildcards.table),
+        membership=table_membership,
     log:
-        f"{OUT}/logs/strategies/{{strategy}}.log",
+        f"{OUT}/logs/strategies/{{table}}.log",
     conda:
         ENV
     script:
@@ -27,9 +28,7 @@ rule strategy_table:
 
 checkpoint aggregate:
     input:
-        tables=expand(
-            f"{OUT}/strategies/{{strategy}}.csv", strategy=STUDY.enabled_strategies
-        ),
+        tables=expand(f"{OUT}/strategies/{{table}}.csv", table=PLAN.tables()),
         space=f"{OUT}/space.json",
     output:
         trials=report(

@@ -20,6 +20,7 @@ from snaketune.data import PREPARED_FILES
 from snaketune.errors import ConfigError
 from snaketune.plan import Plan
 from snaketune.resources import training_resources
+from snaketune.strategies.hyperband import PARENT
 
 # Every check of the config, the data file and a user's build_model(hp) happens here, before
 # any job: a job that fails takes its existing outputs with it, and a bad input must leave
@@ -43,7 +44,8 @@ wildcard_constraints:
     trial="[0-9a-f]{12}",
     round="[0-9]+",
     key="[0-9a-f]{8}",
-    strategy="grid|random|bayesian",
+    table="grid|random|bayesian|hyperband/i[0-9]+_b[0-9]+",
+    bracket="i[0-9]+_b[0-9]+",
 
 
 def space_ready():
@@ -59,29 +61,73 @@ def bayesian_trials():
     return PLAN.budgeted(rounds)
 
 
-def strategy_trials(strategy):
-    """(trial id, round) in the strategy's order; round is None outside Bayesian rounds."""
+def hyperband_round_file(bracket, round_):
+    return checkpoints.hyperband_round.get(
+        key=PLAN.hyperband_key, bracket=bracket.name, round=round_
+    ).output[0]
+
+
+def hyperband_trials(name):
+    """(trial id, round) of one bracket, round by round: each round after the first waits
+    for its checkpoint."""
+    bracket = PLAN.bracket(name)
+    trials = [(tid, 0) for tid in PLAN.first_rounds()[bracket]]
+    for r in range(1, bracket.number + 1):
+        trials += [(tid, r) for tid in PLAN.read_round(hyperband_round_file(bracket, r))]
+    return trials
+
+
+def table_trials(table):
+    """(trial id, round) in the table's order; round is None for grid and random trials."""
     space_ready()
-    if strategy == "bayesian":
+    if table == "bayesian":
         return bayesian_trials()
-    return [(tid, None) for tid in PLAN.static_trials(strategy)]
+    bracket = PLAN.table_bracket(table)
+    if bracket:
+        return hyperband_trials(bracket)
+    return [(tid, None) for tid in PLAN.static_trials(table)]
 
 
-def strategy_metrics(wildcards):
+def table_metrics(wildcards):
+    return [PLAN.trial_file(tid, "metrics.csv") for tid, _ in table_trials(wildcards.table)]
+
+
+def table_membership(wildcards):
+    """[trial number, round, trial id, values, bracket] of each trial of one table."""
+    bracket = PLAN.table_bracket(wildcards.table)
     return [
-        PLAN.trial_file(tid, "metrics.csv")
-        for tid, _ in strategy_trials(wildcards.strategy)
+        [number, round_, tid, PLAN.values_of(tid), bracket]
+        for number, (tid, round_) in enumerate(table_trials(wildcards.table), start=1)
     ]
 
 
-def strategy_membership(wildcards):
-    """[trial number, round, trial id, values] of each trial of one strategy."""
-    return [
-        [number, round_, tid, PLAN.values_of(tid)]
-        for number, (tid, round_) in enumerate(
-            strategy_trials(wildcards.strategy), start=1
-        )
-    ]
+def previous_round(wildcards):
+    """The trials a Hyperband round promotes from, in their order: [trial id, values]."""
+    space_ready()
+    bracket = PLAN.bracket(wildcards.bracket)
+    r = int(wildcards.round)
+    if r == 1:
+        ids = PLAN.first_rounds()[bracket]
+    else:
+        ids = PLAN.read_round(hyperband_round_file(bracket, r - 1))
+    return [[tid, PLAN.values_of(tid)] for tid in ids]
+
+
+def previous_round_metrics(wildcards):
+    return [PLAN.trial_file(tid, "metrics.csv") for tid, _ in previous_round(wildcards)]
+
+
+def trial_inputs(wildcards):
+    # Content-addressed: the trial id already covers the data settings, so rewriting the
+    # prepared arrays (a rerun of `data`) must not retrain every cached trial. info.json
+    # alone stands for them all: `data` writes it last, and one input instead of seven per
+    # trial makes the DAG of a 10,000-trial study build markedly faster. A promoted
+    # Hyperband trial also needs its parent, whose model it resumes.
+    inputs = [ancient(f"{PLAN.data_dir}/info.json")]
+    parent = PLAN.values_of(wildcards.trial).get(PARENT)
+    if parent:
+        inputs.append(ancient(PLAN.trial_file(parent, "metrics.csv")))
+    return inputs
 
 
 def bayesian_history(wildcards):
@@ -108,6 +154,7 @@ PLOTS = [
     f"{OUT}/plots/{name}.png"
     for name in (
         "best_so_far_by_trial",
+        "best_so_far_by_epochs",
         "best_so_far_by_time",
         "objective_vs_hyperparameters",
         "learning_curves_top5",
@@ -122,6 +169,12 @@ def study_outputs():
         # Named outright: Snakemake does not rerun a finished table for an input that only
         # stands in for a checkpoint, so a raised budget's new round would otherwise wait.
         outputs.append(PLAN.round_path(PLAN.bayes_rounds - 1))
+    if "hyperband" in STUDY.enabled_strategies:
+        outputs += [
+            PLAN.hyperband_round_path(b, b.number)
+            for b in PLAN.hyperband.brackets()
+            if b.number > 0
+        ]
     if STUDY.config["final"]["enabled"]:
         outputs += [f"{OUT}/final/test_metrics.json", f"{OUT}/final/model.keras"]
     return outputs

@@ -3,11 +3,7 @@
 
 rule train:
     input:
-        # Content-addressed: the trial id already covers the data settings, so rewriting
-        # the prepared arrays (a rerun of `data`) must not retrain every cached trial.
-        # info.json alone stands for them all: `data` writes it last, and one input instead
-        # of seven per trial makes the DAG of a 10,000-trial study build markedly faster.
-        ancient(f"{PLAN.data_dir}/info.json"),
+        trial_inputs,
     output:
         metrics=f"{OUT}/trials/{{trial}}/metrics.csv",
         history=f"{OUT}/trials/{{trial}}/history.csv",
@@ -22,7 +18,7 @@ rule train:
         f"{OUT}/benchmarks/trials/{{trial}}.tsv"
     threads: RESOURCES["trial_threads"]
     resources:
-        **training_resources(RESOURCES, PLAN.settings["epochs"]),
+        **training_resources(RESOURCES, PLAN.max_trial_epochs),
     conda:
         ENV
     script:

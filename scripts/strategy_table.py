@@ -6,7 +6,7 @@ redirect(snakemake.log[0])
 from snaketune.aggregate import strategy_table
 
 strategy_table(
-    strategy=snakemake.wildcards.strategy,
+    strategy=snakemake.params.strategy,
     membership=snakemake.params.membership,
     metrics_files=list(snakemake.input.metrics),
     space_file=snakemake.input.space,

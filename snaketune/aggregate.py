@@ -7,14 +7,16 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from snaketune.atomic import write_csv, write_json, write_text
 from snaketune.config import Objective, objective_from
 from snaketune.space import Space
+from snaketune.strategies.hyperband import PARENT, configuration
 
-RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "fit_seconds", "load_seconds",
-                  "params", "peak_rss_mb", "status", "error"]
+RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "cumulative_epochs", "fit_seconds",
+                  "load_seconds", "params", "peak_rss_mb", "status", "error"]
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
 
 
@@ -22,7 +24,8 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
     """Read a trial table with the types it was written with: ids and errors as text (a hex
     id like 123e45678901 is not a number), integer hyperparameters as integers even where a
     conditional one leaves blanks."""
-    frame = pd.read_csv(path, dtype={"trial_id": str, "study": str, "error": str, "hyperparameters": str},
+    frame = pd.read_csv(path, dtype={"trial_id": str, "parent": str, "bracket": str, "study": str, "error": str,
+                                     "hyperparameters": str},
                         keep_default_na=False, na_values=[""])
     if "error" in frame:
         frame["error"] = frame["error"].fillna("")
@@ -35,19 +38,25 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
 
 
 def collect(strategy: str, membership: list, metrics_files: list[str], space: Space) -> pd.DataFrame:
-    """One row per trial of `strategy`, in its order: [trial number, round, trial id, values]
-    joined with each trial's metrics.csv. The exact values ride along as JSON, since a CSV
-    column loses types (an int column with blanks reads back as floats)."""
+    """One row per trial of `strategy`, in its order: [trial number, round, trial id, values,
+    bracket] joined with each trial's metrics.csv. The exact values ride along as JSON, since
+    a CSV column loses types (an int column with blanks reads back as floats)."""
     records = {}
     for path in metrics_files:
         frame = read_csv(path, space)
-        records[frame.loc[0, "trial_id"]] = frame.iloc[0].to_dict()
-    rows = [{"strategy": strategy, "trial_number": number, "round": round_, **records[tid],
-             "hyperparameters": json.dumps(values)}
-            for number, round_, tid, values in membership]
-    columns = ["strategy", "trial_number", "round", "trial_id", *space.names, *RECORD_COLUMNS, "study",
-               "hyperparameters"]
-    return pd.DataFrame(rows, columns=columns)
+        record = frame.iloc[0].to_dict()
+        if pd.isna(record.get("cumulative_epochs", float("nan"))):  # a trial from before Hyperband
+            record["cumulative_epochs"] = record["epochs_run"]
+        records[frame.loc[0, "trial_id"]] = record
+    rows = [{"strategy": strategy, "trial_number": number, "bracket": bracket, "round": round_, **records[tid],
+             "parent": values.get(PARENT), "hyperparameters": json.dumps(configuration(values))}
+            for number, round_, tid, values, bracket in membership]
+    return pd.DataFrame(rows, columns=table_columns(space))
+
+
+def table_columns(space: Space) -> list[str]:
+    return ["strategy", "trial_number", "bracket", "round", "parent", "trial_id", *space.names, *RECORD_COLUMNS,
+            "study", "hyperparameters"]
 
 
 def strategy_table(*, strategy, membership, metrics_files, space_file, out) -> pd.DataFrame:
@@ -55,6 +64,38 @@ def strategy_table(*, strategy, membership, metrics_files, space_file, out) -> p
     table = collect(strategy, membership, metrics_files, space)
     write_csv(out, table)
     return table
+
+
+def with_compute(trials: pd.DataFrame) -> pd.DataFrame:
+    """Number each strategy's trials in order (Hyperband's brackets come as separate tables) and
+    add the compute each strategy had spent by the end of each trial: the epochs it trained
+    and their fit seconds. A configuration two strategies proposed trained once, but each
+    strategy would have paid for it, so each counts it."""
+    trials = trials.copy()
+    by_strategy = trials.groupby("strategy", sort=False)
+    trials["trial_number"] = by_strategy.cumcount() + 1
+    trials["strategy_epochs"] = by_strategy["epochs_run"].cumsum()
+    trials["strategy_seconds"] = by_strategy["fit_seconds"].cumsum().round(3)
+    return trials
+
+
+def best_so_far(group: pd.DataFrame, objective: Objective) -> pd.Series:
+    """Best objective after each trial, in the strategy's order (failed trials change nothing)."""
+    values = group["objective_value"].where(group["status"] == "completed")
+    fill = -np.inf if objective.direction == "max" else np.inf
+    running = values.fillna(fill).cummax() if objective.direction == "max" else values.fillna(fill).cummin()
+    return running.replace([np.inf, -np.inf], np.nan)
+
+
+def at_equal_compute(trials: pd.DataFrame, objective: Objective) -> tuple[int, pd.DataFrame]:
+    """Each strategy's best objective within the epochs the thriftiest strategy trained."""
+    budget = int(trials.groupby("strategy", sort=False)["strategy_epochs"].max().min())
+    rows = []
+    for strategy, group in trials.groupby("strategy", sort=False):
+        within = group[group["strategy_epochs"] <= budget]
+        best = best_so_far(within, objective).iloc[-1] if len(within) else np.nan
+        rows.append({"strategy": strategy, "best": best, "trials": len(within)})
+    return budget, pd.DataFrame(rows)
 
 
 def completed(trials: pd.DataFrame) -> pd.DataFrame:
@@ -130,6 +171,7 @@ def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective) 
         else:
             lines.append(f"| {strategy} | {len(group)} | {failed} | {entry['objective_value']:.4f} | "
                          f"`{entry['trial_id']}` | {entry['trial_number']} | {seconds:.1f} |")
+    lines += compute_section(trials, objective)
     unique = trials.drop_duplicates("trial_id")
     lines += ["", f"{len(unique)} distinct trials trained in {unique['fit_seconds'].sum():.1f} s of fitting "
               f"({len(trials) - len(unique)} configurations were proposed by more than one strategy and trained once).",
@@ -138,11 +180,32 @@ def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective) 
     return "\n".join(lines) + "\n"
 
 
+def compute_section(trials: pd.DataFrame, objective: Objective) -> list[str]:
+    """The strategies compared at equal compute, in a table and in words."""
+    if trials["strategy"].nunique() < 2:
+        return []
+    budget, table = at_equal_compute(trials, objective)
+    lines = ["", "## At equal compute", "",
+             f"Best {objective.name} of each strategy within **{budget} epochs** of training, the most "
+             "that every strategy trained (a promoted Hyperband trial counts only the epochs it added):", "",
+             "| strategy | trials within the budget | best within the budget |", "|---|---|---|"]
+    lines += [f"| {r.strategy} | {r.trials} | {'-' if pd.isna(r.best) else f'{r.best:.4f}'} |"
+              for r in table.itertuples()]
+    ranked = table.dropna(subset=["best"]).sort_values("best", ascending=objective.direction == "min",
+                                                       kind="stable")
+    if len(ranked) >= 2:
+        first, second = ranked.iloc[0], ranked.iloc[1]
+        lines += ["", f"Within {budget} epochs, **{first.strategy}** reached the best {objective.name}, "
+                  f"{first.best:.4f}, ahead of {second.strategy} ({second.best:.4f}) by "
+                  f"{abs(first.best - second.best):.4f}."]
+    return lines
+
+
 def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, best_json, summary_md) -> dict:
     """Every trial of every strategy: a trial two strategies proposed appears under both."""
     space = Space.from_json(Path(space_file).read_text())
     objective = objective_from(objective)
-    trials = pd.concat([read_csv(t, space) for t in tables], ignore_index=True)
+    trials = with_compute(pd.concat([read_csv(t, space) for t in tables], ignore_index=True))
     best = best_params(trials, objective)
     write_csv(trials_csv, trials)
     write_json(best_json, best)

@@ -19,7 +19,7 @@ from snaketune import data as data_module
 from snaketune.errors import ConfigError, DataError
 from snaketune.space import Space
 
-STRATEGIES = ("grid", "random", "bayesian")
+STRATEGIES = ("grid", "random", "bayesian", "hyperband")
 # Keras Tuner infers the direction from the metric's name; so do we.
 _DIRECTIONS = {"val_accuracy": "max", "accuracy": "max", "val_loss": "min", "loss": "min"}
 # Hyperparameters that are arguments of model.fit rather than of build_model(hp).

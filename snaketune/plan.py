@@ -19,6 +19,7 @@ from snaketune.config import Study, check_grid
 from snaketune.identity import digest, trial_id
 from snaketune.space import Space
 from snaketune.strategies import GridSearch, RandomSearch
+from snaketune.strategies.hyperband import Bracket, Hyperband
 
 
 class Plan:
@@ -30,6 +31,7 @@ class Plan:
         self._static: dict[str, list[str]] = {}
         self._values: dict[str, dict] = {}
         self._rounds: dict[str, tuple] = {}
+        self._first_rounds: dict[Bracket, list[str]] | None = None
 
     # -- paths ----------------------------------------------------------------------------
     @property
@@ -52,6 +54,7 @@ class Plan:
                 check_grid(self.study.config["strategies"]["grid"]["values"], space, complete=True)
             self._space_cache = (mtime, space)
             self._static.clear()
+            self._first_rounds = None
         return self._space_cache[1]
 
     def register(self, values: dict) -> str:
@@ -110,13 +113,77 @@ class Plan:
         flat = [(tid, r) for r, ids in enumerate(round_ids) for tid in ids]
         return flat[: self.bayes_config["trials"]]
 
+    # -- Hyperband brackets -----------------------------------------------------------------
+    @property
+    def hyperband(self) -> Hyperband:
+        c = self.study.config["strategies"]["hyperband"]
+        return Hyperband(c["max_epochs"], c["factor"], c["iterations"], c["seed"])
+
+    @property
+    def hyperband_key(self) -> str:
+        """Rounds are stored under what shapes them; `iterations` only adds brackets."""
+        shape = {k: v for k, v in self.study.config["strategies"]["hyperband"].items()
+                 if k not in ("iterations", "enabled")}
+        return digest({"hyperband": shape, "settings": self.settings, "space": self.study.config["space"]}, 8)
+
+    @property
+    def promotion_config(self) -> dict:
+        c = self.study.config["strategies"]["hyperband"]
+        return {"max_epochs": c["max_epochs"], "factor": c["factor"]}
+
+    def first_rounds(self) -> dict[Bracket, list[str]]:
+        """Trial ids of round 0 of every bracket (the space must exist)."""
+        space = self.space()
+        if self._first_rounds is None:
+            self._first_rounds = {bracket: [self.register(v) for v in configurations]
+                                  for bracket, configurations in self.hyperband.first_rounds(space).items()}
+        return self._first_rounds
+
+    def bracket(self, name: str) -> Bracket:
+        return next(b for b in self.hyperband.brackets() if b.name == name)
+
+    def hyperband_round_path(self, bracket: Bracket, round_: int) -> str:
+        return f"{self.out}/hyperband/{self.hyperband_key}/{bracket.name}/round_{round_}.json"
+
+    @property
+    def max_trial_epochs(self) -> int:
+        """The most epochs one trial job may train (for its time limit)."""
+        epochs = self.settings["epochs"]
+        if "hyperband" in self.study.enabled_strategies:
+            epochs = max(epochs, self.study.config["strategies"]["hyperband"]["max_epochs"])
+        return epochs
+
+    # -- the tables that aggregate gathers ---------------------------------------------------
+    def tables(self) -> list[str]:
+        """One table per strategy, and per bracket for Hyperband, so that no strategy or bracket
+        waiting for its next round holds back another."""
+        names = []
+        for strategy in self.study.enabled_strategies:
+            if strategy == "hyperband":
+                names += [f"hyperband/{b.name}" for b in self.hyperband.brackets()]
+            else:
+                names.append(strategy)
+        return names
+
+    @staticmethod
+    def table_strategy(table: str) -> str:
+        return table.split("/")[0]
+
+    @staticmethod
+    def table_bracket(table: str) -> str | None:
+        """The Hyperband bracket a table holds (hyperband/<bracket>), else None."""
+        return table.split("/", 1)[1] if "/" in table else None
+
     # -- lookups --------------------------------------------------------------------------
     def values_of(self, tid: str) -> dict:
         if tid not in self._values:
             for strategy in ("grid", "random"):
                 if strategy in self.study.enabled_strategies:
                     self.static_trials(strategy)
-            for path in sorted(Path(self.out, "bayesian").glob("*/round_*.json")):
+            if "hyperband" in self.study.enabled_strategies:
+                self.first_rounds()
+            for path in [*sorted(Path(self.out, "bayesian").glob("*/round_*.json")),
+                         *sorted(Path(self.out, "hyperband").glob("*/*/round_*.json"))]:
                 self.read_round(str(path))
         if tid not in self._values:
             raise KeyError(f"trial {tid} is not proposed by any strategy of study {self.study.name}")

@@ -12,17 +12,10 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from snaketune.aggregate import completed, read_csv  # noqa: E402
+from snaketune.aggregate import best_so_far, completed, read_csv  # noqa: E402
 from snaketune.atomic import atomic_path  # noqa: E402
 from snaketune.config import Objective, objective_from  # noqa: E402
 from snaketune.space import Space  # noqa: E402
-
-def best_so_far(group: pd.DataFrame, objective: Objective) -> pd.Series:
-    """Best objective after each trial, in the strategy's order (failed trials change nothing)."""
-    values = group["objective_value"].where(group["status"] == "completed")
-    fill = -np.inf if objective.direction == "max" else np.inf
-    running = values.fillna(fill).cummax() if objective.direction == "max" else values.fillna(fill).cummin()
-    return running.replace([np.inf, -np.inf], np.nan)
 
 
 def _save(fig, path) -> None:
@@ -37,17 +30,26 @@ def _colours(strategies) -> dict:
     return {s: cycle[i % len(cycle)] for i, s in enumerate(strategies)}
 
 
+# x axis of the best-so-far plots: (column of trials.csv, axis label, title)
+BY = {
+    "trial": ("trial_number", "trial", "trial"),
+    "epochs": ("strategy_epochs", "epochs trained by the strategy so far", "compute (epochs trained)"),
+    "time": ("strategy_seconds", "cumulative training time (s)", "compute (training time)"),
+}
+
+
 def plot_best_so_far(trials, objective, path, by: str):
+    column, xlabel, title = BY[by]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = _colours(trials["strategy"].unique())
     for strategy, group in trials.groupby("strategy", sort=False):
         group = group.sort_values("trial_number")
-        x = group["trial_number"] if by == "trial" else group["fit_seconds"].cumsum()
+        x = group[column]
         ax.step(x, best_so_far(group, objective), where="post", label=strategy, color=colours[strategy], lw=2)
         ax.scatter(x, group["objective_value"], color=colours[strategy], alpha=0.35, s=14)
-    ax.set_xlabel("trial" if by == "trial" else "cumulative training time (s)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"best {objective.name} so far")
-    ax.set_title(f"Best {objective.name} so far, by {'trial' if by == 'trial' else 'training time'}")
+    ax.set_title(f"Best {objective.name} so far, by {title}")
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)
@@ -124,6 +126,7 @@ def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> 
     objective = objective_from(objective)
     by_name = {Path(p).stem: p for p in outputs}
     plot_best_so_far(trials, objective, by_name["best_so_far_by_trial"], by="trial")
+    plot_best_so_far(trials, objective, by_name["best_so_far_by_epochs"], by="epochs")
     plot_best_so_far(trials, objective, by_name["best_so_far_by_time"], by="time")
     plot_objective_vs_hyperparameters(trials, objective, space, by_name["objective_vs_hyperparameters"])
     # each trial's history lies in its folder beside trials.csv, written by the same job as

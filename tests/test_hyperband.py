@@ -131,3 +131,73 @@ def test_a_promoted_trial_resumes_its_parents_model_and_history(tiny_data, tiny_
     steps_per_epoch = math.ceil(150 / 32)  # 200 images, a quarter held out for validation
     model = keras.models.load_model(tmp_path / "child" / "model.keras")
     assert int(model.optimizer.iterations.numpy()) == 3 * steps_per_epoch
+
+
+# -- the tiny Hyperband study, end to end ----------------------------------------------------
+HYPERBAND = {"max_epochs": 3, "factor": 3, "seed": 4}
+
+
+@pytest.fixture(scope="module")
+def hyperband_study(tmp_path_factory, mnist_path):
+    """The tiny study with random search and Hyperband (max_epochs 3: bracket 1 trains 3
+    configurations for 1 epoch and promotes the best to 3; bracket 0 trains 2 for 3 epochs)."""
+    from conftest import TINY, snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("hyperband")
+    config = {**TINY, "data": {**TINY["data"], "path": str(mnist_path)},
+              "strategies": {"random": TINY["strategies"]["random"], "hyperband": dict(HYPERBAND)},
+              "final": {"enabled": False}}
+    write_config(workdir, config)
+    snakemake(workdir, "--cores", "2")
+    return workdir, config
+
+
+def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperband_study):
+    import pandas as pd
+
+    from snaketune.aggregate import read_csv
+
+    workdir, _ = hyperband_study
+    out = workdir / "results" / "tiny"
+    trials = read_csv(out / "trials.csv")
+    hb = trials[trials["strategy"] == "hyperband"]
+    assert list(zip(hb["bracket"], hb["round"])) == [("i0_b1", 0)] * 3 + [("i0_b1", 1)] + [("i0_b0", 0)] * 2
+    assert set(hb["status"]) == {"completed"}
+    assert hb["epochs_run"].tolist() == [1, 1, 1, 2, 3, 3]
+    assert hb["cumulative_epochs"].tolist() == [1, 1, 1, 3, 3, 3]
+    assert hb["trial_number"].tolist() == list(range(1, 7))
+    assert hb["strategy_epochs"].iloc[-1] == 11
+
+    first = hb[(hb["bracket"] == "i0_b1") & (hb["round"] == 0)]
+    promoted = hb[hb["round"] == 1].iloc[0]
+    assert promoted["parent"] == first.loc[first["objective_value"].idxmax(), "trial_id"]
+    parent_history = pd.read_csv(out / "trials" / promoted["parent"] / "history.csv")
+    history = pd.read_csv(out / "trials" / promoted["trial_id"] / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(history.iloc[:1], parent_history)
+    assert "tuner/" not in promoted["hyperparameters"]
+
+    summary = (out / "summary.md").read_text()
+    assert "## At equal compute" in summary and "hyperband" in summary
+    assert (out / "plots" / "best_so_far_by_epochs.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_hyperband_rerun_has_nothing_to_do(hyperband_study):
+    from conftest import snakemake
+
+    result = snakemake(hyperband_study[0], "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_raising_iterations_trains_only_the_new_brackets(hyperband_study):
+    from conftest import planned_jobs, snakemake, write_config
+
+    workdir, config = hyperband_study
+    bigger = {**config, "strategies": {**config["strategies"], "hyperband": {**HYPERBAND, "iterations": 2}}}
+    write_config(workdir, bigger)
+    try:
+        jobs = planned_jobs(snakemake(workdir, "-n").stdout)
+    finally:
+        write_config(workdir, config)
+    # round 0 of iteration 1's two brackets (3 + 2 trials) and its one promotion round; nothing old
+    assert jobs.get("train") == 5 and jobs.get("hyperband_round") == 1, jobs

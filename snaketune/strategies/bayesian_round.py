@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-
-import pandas as pd
 
 from snaketune.atomic import write_json
 from snaketune.config import objective_from
+from snaketune.outcome import read_outcome
 from snaketune.space import Space
 from snaketune.strategies.bayesian import BayesianOptimization, Finished
 
@@ -19,12 +17,7 @@ def read_history(round_files: list[str], metrics_files: list[str]) -> list[Finis
     proposals = [values for path in round_files for values in json.loads(Path(path).read_text())["proposals"]]
     if len(proposals) != len(metrics_files):
         raise ValueError(f"{len(proposals)} earlier proposals but {len(metrics_files)} metric files")
-    history = []
-    for values, path in zip(proposals, metrics_files):
-        row = pd.read_csv(path).iloc[0]
-        value = float(row["objective_value"]) if pd.notna(row["objective_value"]) else math.nan
-        history.append(Finished(values=values, status=str(row["status"]), objective_value=value))
-    return history
+    return [Finished(values, *read_outcome(path)) for values, path in zip(proposals, metrics_files)]
 
 
 def propose_round(*, space_file, round_files, metrics_files, config: dict, objective: dict, round_: int, out) -> list[dict]:
