@@ -16,7 +16,8 @@ rule strategy_table:
     output:
         f"{OUT}/strategies/{{table}}.csv",
     params:
-        strategy=lambda wildcards: PLAN.table_strategy(wildcards.table),
+        strategy=lambda wildcards: PLAN.for_table(wildcards.table)[1],
+        replicate=lambda wildcards: PLAN.for_table(wildcards.table)[0].replicate,
         membership=table_membership,
     log:
         f"{OUT}/logs/strategies/{{table}}.log",

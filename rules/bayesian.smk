@@ -9,7 +9,7 @@ checkpoint bayesian_round:
     output:
         f"{OUT}/bayesian/{{key}}/round_{{round}}.json",
     params:
-        config=PLAN.proposal_config,
+        config=lambda wildcards: PLAN.by_key(wildcards.key).proposal_config,
         objective=PLAN.settings["objective"],
     log:
         f"{OUT}/logs/bayesian/{{key}}/round_{{round}}.log",

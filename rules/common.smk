@@ -44,7 +44,7 @@ wildcard_constraints:
     trial="[0-9a-f]{12}",
     round="[0-9]+",
     key="[0-9a-f]{8}",
-    table="grid|random|bayesian|hyperband/i[0-9]+_b[0-9]+",
+    table="(replicate_[0-9]+/)?(grid|random|bayesian|hyperband/i[0-9]+_b[0-9]+)",
     bracket="i[0-9]+_b[0-9]+",
 
 
@@ -53,48 +53,52 @@ def space_ready():
     checkpoints.space.get()
 
 
-def bayesian_trials():
+def bayesian_trials(plan):
     rounds = []
-    for r in range(PLAN.bayes_rounds):
-        path = checkpoints.bayesian_round.get(key=PLAN.bayes_key, round=r).output[0]
-        rounds.append(PLAN.read_round(path))
-    return PLAN.budgeted(rounds)
+    for r in range(plan.bayes_rounds):
+        path = checkpoints.bayesian_round.get(key=plan.bayes_key, round=r).output[0]
+        rounds.append(plan.read_round(path))
+    return plan.budgeted(rounds)
 
 
-def hyperband_round_file(bracket, round_):
+def hyperband_round_file(plan, bracket, round_):
     return checkpoints.hyperband_round.get(
-        key=PLAN.hyperband_key, bracket=bracket.name, round=round_
+        key=plan.hyperband_key, bracket=bracket.name, round=round_
     ).output[0]
 
 
-def hyperband_trials(name):
+def hyperband_trials(plan, name):
     """(trial id, round) of one bracket, round by round: each round after the first waits
     for its checkpoint."""
-    bracket = PLAN.bracket(name)
-    trials = [(tid, 0) for tid in PLAN.first_rounds()[bracket]]
+    bracket = plan.bracket(name)
+    trials = [(tid, 0) for tid in plan.first_rounds()[bracket]]
     for r in range(1, bracket.number + 1):
-        trials += [(tid, r) for tid in PLAN.read_round(hyperband_round_file(bracket, r))]
+        trials += [
+            (tid, r) for tid in plan.read_round(hyperband_round_file(plan, bracket, r))
+        ]
     return trials
 
 
 def table_trials(table):
     """(trial id, round) in the table's order; round is None for grid and random trials."""
     space_ready()
-    if table == "bayesian":
-        return bayesian_trials()
-    bracket = PLAN.table_bracket(table)
-    if bracket:
-        return hyperband_trials(bracket)
-    return [(tid, None) for tid in PLAN.static_trials(table)]
+    plan, strategy, bracket = PLAN.for_table(table)
+    if strategy == "bayesian":
+        return bayesian_trials(plan)
+    if strategy == "hyperband":
+        return hyperband_trials(plan, bracket)
+    return [(tid, None) for tid in plan.static_trials(strategy)]
 
 
 def table_metrics(wildcards):
-    return [PLAN.trial_file(tid, "metrics.csv") for tid, _ in table_trials(wildcards.table)]
+    return [
+        PLAN.trial_file(tid, "metrics.csv") for tid, _ in table_trials(wildcards.table)
+    ]
 
 
 def table_membership(wildcards):
     """[trial number, round, trial id, values, bracket] of each trial of one table."""
-    bracket = PLAN.table_bracket(wildcards.table)
+    _, _, bracket = PLAN.for_table(wildcards.table)
     return [
         [number, round_, tid, PLAN.values_of(tid), bracket]
         for number, (tid, round_) in enumerate(table_trials(wildcards.table), start=1)
@@ -104,12 +108,13 @@ def table_membership(wildcards):
 def previous_round(wildcards):
     """The trials a Hyperband round promotes from, in their order: [trial id, values]."""
     space_ready()
-    bracket = PLAN.bracket(wildcards.bracket)
+    plan = PLAN.by_key(wildcards.key)
+    bracket = plan.bracket(wildcards.bracket)
     r = int(wildcards.round)
     if r == 1:
-        ids = PLAN.first_rounds()[bracket]
+        ids = plan.first_rounds()[bracket]
     else:
-        ids = PLAN.read_round(hyperband_round_file(bracket, r - 1))
+        ids = plan.read_round(hyperband_round_file(plan, bracket, r - 1))
     return [[tid, PLAN.values_of(tid)] for tid in ids]
 
 
@@ -132,11 +137,12 @@ def trial_inputs(wildcards):
 
 def bayesian_history(wildcards):
     """Round r learns from every proposal of the rounds before it, in order."""
+    plan = PLAN.by_key(wildcards.key)
     rounds, metrics = [], []
     for r in range(int(wildcards.round)):
         path = checkpoints.bayesian_round.get(key=wildcards.key, round=r).output[0]
         rounds.append(path)
-        metrics += [PLAN.trial_file(tid, "metrics.csv") for tid in PLAN.read_round(path)]
+        metrics += [PLAN.trial_file(tid, "metrics.csv") for tid in plan.read_round(path)]
     return {"rounds": rounds, "metrics": metrics}
 
 
@@ -165,16 +171,17 @@ PLOTS = [
 
 def study_outputs():
     outputs = [f"{OUT}/trials.csv", f"{OUT}/best_params.json", f"{OUT}/summary.md", *PLOTS]
-    if "bayesian" in STUDY.enabled_strategies:
-        # Named outright: Snakemake does not rerun a finished table for an input that only
-        # stands in for a checkpoint, so a raised budget's new round would otherwise wait.
-        outputs.append(PLAN.round_path(PLAN.bayes_rounds - 1))
-    if "hyperband" in STUDY.enabled_strategies:
-        outputs += [
-            PLAN.hyperband_round_path(b, b.number)
-            for b in PLAN.hyperband.brackets()
-            if b.number > 0
-        ]
+    # The last rounds are named outright: Snakemake does not rerun a finished table for an
+    # input that only stands in for a checkpoint, so a raised budget's new round would wait.
+    for plan in PLAN.replicas:
+        if "bayesian" in STUDY.enabled_strategies:
+            outputs.append(plan.round_path(plan.bayes_rounds - 1))
+        if "hyperband" in STUDY.enabled_strategies:
+            outputs += [
+                plan.hyperband_round_path(b, b.number)
+                for b in plan.hyperband.brackets()
+                if b.number > 0
+            ]
     if STUDY.config["final"]["enabled"]:
         outputs += [f"{OUT}/final/test_metrics.json", f"{OUT}/final/model.keras"]
     return outputs

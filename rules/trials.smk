@@ -10,7 +10,7 @@ rule train:
     params:
         # sorted: Snakemake compares params as text, and the values' order carries no meaning
         values=lambda wildcards: dict(sorted(PLAN.values_of(wildcards.trial).items())),
-        settings=PLAN.settings,
+        settings=lambda wildcards: PLAN.settings_of(wildcards.trial),
         study=STUDY.name,
     log:
         f"{OUT}/logs/trials/{{trial}}.log",

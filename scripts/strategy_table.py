@@ -7,6 +7,7 @@ from snaketune.aggregate import strategy_table
 
 strategy_table(
     strategy=snakemake.params.strategy,
+    replicate=snakemake.params.replicate,
     membership=snakemake.params.membership,
     metrics_files=list(snakemake.input.metrics),
     space_file=snakemake.input.space,

@@ -37,7 +37,7 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
     return frame
 
 
-def collect(strategy: str, membership: list, metrics_files: list[str], space: Space) -> pd.DataFrame:
+def collect(strategy: str, membership: list, metrics_files: list[str], space: Space, replicate: int = 0) -> pd.DataFrame:
     """One row per trial of `strategy`, in its order: [trial number, round, trial id, values,
     bracket] joined with each trial's metrics.csv. The exact values ride along as JSON, since
     a CSV column loses types (an int column with blanks reads back as floats)."""
@@ -48,20 +48,20 @@ def collect(strategy: str, membership: list, metrics_files: list[str], space: Sp
         if pd.isna(record.get("cumulative_epochs", float("nan"))):  # a trial from before Hyperband
             record["cumulative_epochs"] = record["epochs_run"]
         records[frame.loc[0, "trial_id"]] = record
-    rows = [{"strategy": strategy, "trial_number": number, "bracket": bracket, "round": round_, **records[tid],
+    rows = [{"strategy": strategy, "replicate": replicate, "trial_number": number, "bracket": bracket, "round": round_, **records[tid],
              "parent": values.get(PARENT), "hyperparameters": json.dumps(configuration(values))}
             for number, round_, tid, values, bracket in membership]
     return pd.DataFrame(rows, columns=table_columns(space))
 
 
 def table_columns(space: Space) -> list[str]:
-    return ["strategy", "trial_number", "bracket", "round", "parent", "trial_id", *space.names, *RECORD_COLUMNS,
+    return ["strategy", "replicate", "trial_number", "bracket", "round", "parent", "trial_id", *space.names, *RECORD_COLUMNS,
             "study", "hyperparameters"]
 
 
-def strategy_table(*, strategy, membership, metrics_files, space_file, out) -> pd.DataFrame:
+def strategy_table(*, strategy, membership, metrics_files, space_file, out, replicate: int = 0) -> pd.DataFrame:
     space = Space.from_json(Path(space_file).read_text())
-    table = collect(strategy, membership, metrics_files, space)
+    table = collect(strategy, membership, metrics_files, space, replicate)
     write_csv(out, table)
     return table
 
@@ -72,10 +72,12 @@ def with_compute(trials: pd.DataFrame) -> pd.DataFrame:
     and their fit seconds. A configuration two strategies proposed trained once, but each
     strategy would have paid for it, so each counts it."""
     trials = trials.copy()
-    by_strategy = trials.groupby("strategy", sort=False)
-    trials["trial_number"] = by_strategy.cumcount() + 1
-    trials["strategy_epochs"] = by_strategy["epochs_run"].cumsum()
-    trials["strategy_seconds"] = by_strategy["fit_seconds"].cumsum().round(3)
+    if "replicate" not in trials:  # tables written before replicates
+        trials.insert(1, "replicate", 0)
+    runs = trials.groupby(["strategy", "replicate"], sort=False)
+    trials["trial_number"] = runs.cumcount() + 1
+    trials["strategy_epochs"] = runs["epochs_run"].cumsum()
+    trials["strategy_seconds"] = runs["fit_seconds"].cumsum().round(3)
     return trials
 
 
@@ -88,14 +90,20 @@ def best_so_far(group: pd.DataFrame, objective: Objective) -> pd.Series:
 
 
 def at_equal_compute(trials: pd.DataFrame, objective: Objective) -> tuple[int, pd.DataFrame]:
-    """Each strategy's best objective within the epochs the thriftiest strategy trained."""
-    budget = int(trials.groupby("strategy", sort=False)["strategy_epochs"].max().min())
-    rows = []
-    for strategy, group in trials.groupby("strategy", sort=False):
+    """Each strategy's best objective within the epochs the thriftiest run (strategy and
+    replicate) trained: its mean over the replicates, their standard deviation and range."""
+    runs = trials.groupby(["strategy", "replicate"], sort=False)
+    budget = int(runs["strategy_epochs"].max().min())
+    per_run = []
+    for (strategy, replicate), group in runs:
         within = group[group["strategy_epochs"] <= budget]
         best = best_so_far(within, objective).iloc[-1] if len(within) else np.nan
-        rows.append({"strategy": strategy, "best": best, "trials": len(within)})
-    return budget, pd.DataFrame(rows)
+        per_run.append({"strategy": strategy, "replicate": replicate, "best": best, "trials": len(within)})
+    per_run = pd.DataFrame(per_run)
+    table = per_run.groupby("strategy", sort=False).agg(
+        best=("best", "mean"), sd=("best", "std"), low=("best", "min"), high=("best", "max"),
+        replicates=("best", "count"), trials=("trials", "mean")).reset_index()
+    return budget, table
 
 
 def completed(trials: pd.DataFrame) -> pd.DataFrame:
@@ -185,20 +193,38 @@ def compute_section(trials: pd.DataFrame, objective: Objective) -> list[str]:
     if trials["strategy"].nunique() < 2:
         return []
     budget, table = at_equal_compute(trials, objective)
+    replicates = int(table["replicates"].max())
+    over = f", mean over {replicates} replicates (seeds) ± standard deviation, and their range" if replicates > 1 else ""
     lines = ["", "## At equal compute", "",
              f"Best {objective.name} of each strategy within **{budget} epochs** of training, the most "
-             "that every strategy trained (a promoted Hyperband trial counts only the epochs it added):", "",
+             f"that every strategy trained{' in every replicate' if replicates > 1 else ''} (a promoted "
+             f"Hyperband trial counts only the epochs it added){over}:", "",
              "| strategy | trials within the budget | best within the budget |", "|---|---|---|"]
-    lines += [f"| {r.strategy} | {r.trials} | {'-' if pd.isna(r.best) else f'{r.best:.4f}'} |"
-              for r in table.itertuples()]
+    lines += [f"| {r.strategy} | {r.trials:g} | {_spread(r)} |" for r in table.itertuples()]
     ranked = table.dropna(subset=["best"]).sort_values("best", ascending=objective.direction == "min",
                                                        kind="stable")
     if len(ranked) >= 2:
         first, second = ranked.iloc[0], ranked.iloc[1]
-        lines += ["", f"Within {budget} epochs, **{first.strategy}** reached the best {objective.name}, "
-                  f"{first.best:.4f}, ahead of {second.strategy} ({second.best:.4f}) by "
-                  f"{abs(first.best - second.best):.4f}."]
+        gap = abs(first.best - second.best)
+        words = (f"Within {budget} epochs, **{first.strategy}** reached the best {objective.name}"
+                 f"{' on average' if replicates > 1 else ''}, {_spread(first, False)}, ahead of {second.strategy} "
+                 f"({_spread(second, False)}) by {gap:.4f}.")
+        if replicates > 1:
+            noise = max(first.sd, second.sd)
+            words += (" That gap is larger than the spread between seeds." if gap > noise else
+                      " That gap is within the spread between seeds: over this many replicates the two "
+                      "are not told apart.")
+        lines += ["", words]
     return lines
+
+
+def _spread(row, with_range: bool = True) -> str:
+    if pd.isna(row.best):
+        return "-"
+    if row.replicates < 2:
+        return f"{row.best:.4f}"
+    text = f"{row.best:.4f} ± {row.sd:.4f}"
+    return f"{text} ({row.low:.4f} to {row.high:.4f})" if with_range else text
 
 
 def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, best_json, summary_md) -> dict:

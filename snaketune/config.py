@@ -45,6 +45,22 @@ class Study:
         return self.config["study"]
 
     @property
+    def replicates(self) -> int:
+        return self.config.get("replicates", 1)
+
+    def replicate(self, r: int) -> "Study":
+        """Replicate r of the study: every seed (training, random, Bayesian, Hyperband) + r, so
+        that replicate 0 is the study itself and its trials keep their ids."""
+        if r == 0:
+            return self
+        config = copy.deepcopy(self.config)
+        config["training"]["seed"] += r
+        for strategy in config["strategies"].values():
+            if "seed" in strategy:
+                strategy["seed"] += r
+        return Study(config=config, declared_space=self.declared_space)
+
+    @property
     def objective(self) -> Objective:
         return objective_from(self.config["training"]["objective"])
 

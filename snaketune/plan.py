@@ -23,15 +23,25 @@ from snaketune.strategies.hyperband import Bracket, Hyperband
 
 
 class Plan:
-    def __init__(self, study: Study, root: str = "results"):
-        self.study = study
+    """The plan of replicate 0 (the study as configured); `replicas` holds one plan per
+    replicate, all sharing one registry of trials."""
+
+    def __init__(self, study: Study, root: str = "results", replicate: int = 0, main: "Plan | None" = None):
+        self.replicate = replicate
+        self.study = study.replicate(replicate)
         self.out = f"{root}/{study.name}"
-        self.settings = study.training_settings()
+        self.settings = self.study.training_settings()
         self._space_cache: tuple | None = None
         self._static: dict[str, list[str]] = {}
-        self._values: dict[str, dict] = {}
         self._rounds: dict[str, tuple] = {}
         self._first_rounds: dict[Bracket, list[str]] | None = None
+        if main is None:
+            self._values: dict[str, dict] = {}
+            self._settings: dict[str, dict] = {}
+            self.replicas = [self]
+            self.replicas += [Plan(study, root, r, main=self) for r in range(1, study.replicates)]
+        else:
+            self._values, self._settings, self.replicas = main._values, main._settings, main.replicas
 
     # -- paths ----------------------------------------------------------------------------
     @property
@@ -60,6 +70,7 @@ class Plan:
     def register(self, values: dict) -> str:
         tid = trial_id(values, self.settings)
         self._values[tid] = values
+        self._settings[tid] = self.settings
         return tid
 
     def static_trials(self, strategy: str) -> list[str]:
@@ -155,36 +166,62 @@ class Plan:
 
     # -- the tables that aggregate gathers ---------------------------------------------------
     def tables(self) -> list[str]:
-        """One table per strategy, and per bracket for Hyperband, so that no strategy or bracket
-        waiting for its next round holds back another."""
+        """One table per strategy and replicate, and per bracket for Hyperband, so that no
+        strategy or bracket waiting for its next round holds back another. Replicate 0's
+        tables have no prefix, so that a study that adds replicates keeps them."""
         names = []
-        for strategy in self.study.enabled_strategies:
-            if strategy == "hyperband":
-                names += [f"hyperband/{b.name}" for b in self.hyperband.brackets()]
-            else:
-                names.append(strategy)
+        for plan in self.replicas:
+            prefix = f"replicate_{plan.replicate}/" if plan.replicate else ""
+            for strategy in plan.study.enabled_strategies:
+                if strategy == "hyperband":
+                    names += [f"{prefix}hyperband/{b.name}" for b in plan.hyperband.brackets()]
+                else:
+                    names.append(prefix + strategy)
         return names
 
-    @staticmethod
-    def table_strategy(table: str) -> str:
-        return table.split("/")[0]
+    def for_table(self, table: str) -> tuple["Plan", str, str | None]:
+        """(the replicate's plan, strategy, Hyperband bracket or None) of a table name."""
+        parts = table.split("/")
+        plan = self.replicas[int(parts.pop(0).split("_")[1])] if parts[0].startswith("replicate_") else self
+        return plan, parts[0], parts[1] if len(parts) > 1 else None
 
-    @staticmethod
-    def table_bracket(table: str) -> str | None:
-        """The Hyperband bracket a table holds (hyperband/<bracket>), else None."""
-        return table.split("/", 1)[1] if "/" in table else None
+    def by_key(self, key: str) -> "Plan":
+        """The replicate whose Bayesian or Hyperband rounds are stored under `key`."""
+        for plan in self.replicas:
+            enabled = plan.study.enabled_strategies
+            if ("bayesian" in enabled and plan.bayes_key == key) or ("hyperband" in enabled and plan.hyperband_key == key):
+                return plan
+        raise KeyError(f"no replicate of study {self.study.name} stores its rounds under {key}")
 
     # -- lookups --------------------------------------------------------------------------
+    def _register_everything(self) -> None:
+        """What a job parsing the workflow anew needs to look up any trial: every replicate's
+        static trials and first rounds, and every round file on disk."""
+        keys = {}
+        for plan in self.replicas:
+            enabled = plan.study.enabled_strategies
+            for strategy in ("grid", "random"):
+                if strategy in enabled:
+                    plan.static_trials(strategy)
+            if "hyperband" in enabled:
+                plan.first_rounds()
+                keys[plan.hyperband_key] = plan
+            if "bayesian" in enabled:
+                keys[plan.bayes_key] = plan
+        for path in [*sorted(Path(self.out, "bayesian").glob("*/round_*.json")),
+                     *sorted(Path(self.out, "hyperband").glob("*/*/round_*.json"))]:
+            key = path.relative_to(self.out).parts[1]
+            if key in keys:
+                keys[key].read_round(str(path))
+
     def values_of(self, tid: str) -> dict:
         if tid not in self._values:
-            for strategy in ("grid", "random"):
-                if strategy in self.study.enabled_strategies:
-                    self.static_trials(strategy)
-            if "hyperband" in self.study.enabled_strategies:
-                self.first_rounds()
-            for path in [*sorted(Path(self.out, "bayesian").glob("*/round_*.json")),
-                         *sorted(Path(self.out, "hyperband").glob("*/*/round_*.json"))]:
-                self.read_round(str(path))
+            self._register_everything()
         if tid not in self._values:
             raise KeyError(f"trial {tid} is not proposed by any strategy of study {self.study.name}")
         return self._values[tid]
+
+    def settings_of(self, tid: str) -> dict:
+        """The training settings a trial trains with (its replicate's seed)."""
+        self.values_of(tid)
+        return self._settings[tid]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -38,17 +39,43 @@ BY = {
 }
 
 
+def mean_curve(runs: list[pd.DataFrame], column: str, objective: Objective):
+    """The replicates' best-so-far step curves on their common x values (up to where the
+    shortest run ends): x, mean, and mean ± standard deviation."""
+    end = min(run[column].max() for run in runs)
+    x = np.unique(np.concatenate([run[column].to_numpy(dtype=float) for run in runs]))
+    x = x[x <= end]
+    curves = []
+    for run in runs:
+        steps = best_so_far(run, objective).to_numpy(dtype=float)
+        at = np.searchsorted(run[column].to_numpy(dtype=float), x, side="right") - 1
+        curves.append(np.where(at >= 0, steps[np.clip(at, 0, None)], np.nan))
+    curves = np.array(curves)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an x where no run has a result yet
+        mean = np.nanmean(curves, axis=0)
+        sd = np.nan_to_num(np.nanstd(curves, axis=0, ddof=1))
+    return x, mean, mean - sd, mean + sd
+
+
 def plot_best_so_far(trials, objective, path, by: str):
     column, xlabel, title = BY[by]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = _colours(trials["strategy"].unique())
+    replicated = trials["replicate"].nunique() > 1
     for strategy, group in trials.groupby("strategy", sort=False):
-        group = group.sort_values("trial_number")
-        x = group[column]
-        ax.step(x, best_so_far(group, objective), where="post", label=strategy, color=colours[strategy], lw=2)
-        ax.scatter(x, group["objective_value"], color=colours[strategy], alpha=0.35, s=14)
+        runs = [run.sort_values("trial_number") for _, run in group.groupby("replicate", sort=True)]
+        colour = colours[strategy]
+        if len(runs) == 1:
+            run = runs[0]
+            ax.step(run[column], best_so_far(run, objective), where="post", label=strategy, color=colour, lw=2)
+            ax.scatter(run[column], run["objective_value"], color=colour, alpha=0.35, s=14)
+        else:
+            x, mean, low, high = mean_curve(runs, column, objective)
+            ax.step(x, mean, where="post", label=f"{strategy} ({len(runs)} seeds)", color=colour, lw=2)
+            ax.fill_between(x, low, high, step="post", color=colour, alpha=0.2, lw=0)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"best {objective.name} so far")
+    ax.set_ylabel(f"best {objective.name} so far" + (", mean ± sd over seeds" if replicated else ""))
     ax.set_title(f"Best {objective.name} so far, by {title}")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -42,7 +42,7 @@ def study(tmp_path):
               "c": {"learning_rate": 0.1, "activation": "relu"}, "d": {"learning_rate": 0.003, "activation": "tanh"}}
     tables = []
     for strategy, members in (("grid", ["123e45678901", "c"]), ("random", ["000123456789", "123e45678901"]), ("bayesian", ["d"])):
-        membership = [[i + 1, 0 if strategy == "bayesian" else None, tid, values[tid]] for i, tid in enumerate(members)]
+        membership = [[i + 1, 0 if strategy == "bayesian" else None, tid, values[tid], None] for i, tid in enumerate(members)]
         out = root / "strategies" / f"{strategy}.csv"
         strategy_table(strategy=strategy, membership=membership, metrics_files=[files[t] for t in members],
                        space_file=root / "space.json", out=out)
@@ -56,7 +56,8 @@ def study(tmp_path):
 def test_trials_csv_has_every_strategy_trial_with_its_hyperparameters(study):
     root, _ = study
     trials = pd.read_csv(root / "trials.csv", keep_default_na=False, na_values=[""])
-    assert list(trials.columns[:6]) == ["strategy", "trial_number", "round", "trial_id", "learning_rate", "activation"]
+    assert list(trials.columns[:8]) == ["strategy", "replicate", "trial_number", "bracket", "round", "parent", "trial_id",
+                                        "learning_rate"]
     assert trials[["strategy", "trial_id"]].values.tolist() == [
         ["grid", "123e45678901"], ["grid", "c"], ["random", "000123456789"], ["random", "123e45678901"], ["bayesian", "d"]]
     failed = trials[trials["trial_id"] == "c"].iloc[0]
@@ -89,7 +90,7 @@ def test_best_so_far_ignores_failed_trials():
 
 def test_plots_are_written_as_png(study):
     root, _ = study
-    names = ["best_so_far_by_trial", "best_so_far_by_time", "objective_vs_hyperparameters",
+    names = ["best_so_far_by_trial", "best_so_far_by_epochs", "best_so_far_by_time", "objective_vs_hyperparameters",
              "learning_curves_top5", "objective_distribution"]
     outputs = [str(root / "plots" / f"{n}.png") for n in names]
     plot_all(trials_csv=root / "trials.csv", space_file=root / "space.json",

@@ -33,7 +33,7 @@ DELETE = object()
 
 def test_default_config_is_valid_and_fills_defaults():
     study = study_with()
-    assert study.enabled_strategies == ["grid", "random", "bayesian"]
+    assert study.enabled_strategies == ["grid", "random", "bayesian", "hyperband"]
     assert study.objective.name == "val_accuracy" and study.objective.direction == "max"
     assert study.config["strategies"]["random"]["seed"] == 1
     assert study.config["data"]["validation_split"] == 0.2
@@ -82,7 +82,7 @@ def test_bad_config_names_the_key(changes, needle, monkeypatch):
 def test_at_least_one_strategy_must_be_enabled():
     with pytest.raises(ConfigError, match="enable at least one"):
         study_with(strategies__grid__enabled=False, strategies__random__enabled=False,
-                   strategies__bayesian__enabled=False)
+                   strategies__bayesian__enabled=False, strategies__hyperband__enabled=False)
 
 
 def test_training_settings_cover_what_changes_a_trial():

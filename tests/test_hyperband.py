@@ -140,13 +140,14 @@ HYPERBAND = {"max_epochs": 3, "factor": 3, "seed": 4}
 @pytest.fixture(scope="module")
 def hyperband_study(tmp_path_factory, mnist_path):
     """The tiny study with random search and Hyperband (max_epochs 3: bracket 1 trains 3
-    configurations for 1 epoch and promotes the best to 3; bracket 0 trains 2 for 3 epochs)."""
+    configurations for 1 epoch and promotes the best to 3; bracket 0 trains 2 for 3 epochs),
+    two replicates of each."""
     from conftest import TINY, snakemake, write_config
 
     workdir = tmp_path_factory.mktemp("hyperband")
     config = {**TINY, "data": {**TINY["data"], "path": str(mnist_path)},
               "strategies": {"random": TINY["strategies"]["random"], "hyperband": dict(HYPERBAND)},
-              "final": {"enabled": False}}
+              "final": {"enabled": False}, "replicates": 2}
     write_config(workdir, config)
     snakemake(workdir, "--cores", "2")
     return workdir, config
@@ -160,7 +161,7 @@ def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperb
     workdir, _ = hyperband_study
     out = workdir / "results" / "tiny"
     trials = read_csv(out / "trials.csv")
-    hb = trials[trials["strategy"] == "hyperband"]
+    hb = trials[(trials["strategy"] == "hyperband") & (trials["replicate"] == 0)]
     assert list(zip(hb["bracket"], hb["round"])) == [("i0_b1", 0)] * 3 + [("i0_b1", 1)] + [("i0_b0", 0)] * 2
     assert set(hb["status"]) == {"completed"}
     assert hb["epochs_run"].tolist() == [1, 1, 1, 2, 3, 3]
@@ -177,8 +178,24 @@ def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperb
     pd.testing.assert_frame_equal(history.iloc[:1], parent_history)
     assert "tuner/" not in promoted["hyperparameters"]
 
+
+
+def test_replicates_run_each_strategy_with_other_seeds_and_are_compared_with_their_spread(hyperband_study):
+    from snaketune.aggregate import read_csv
+
+    out = hyperband_study[0] / "results" / "tiny"
+    trials = read_csv(out / "trials.csv")
+    runs = trials.groupby(["strategy", "replicate"]).size().to_dict()
+    assert runs == {("hyperband", 0): 6, ("hyperband", 1): 6, ("random", 0): 2, ("random", 1): 2}
+    ids = [set(trials.loc[trials["replicate"] == r, "trial_id"]) for r in (0, 1)]
+    assert not ids[0] & ids[1], "a replicate trains with its own seed, so its trials are its own"
+    first = [set(trials.loc[(trials["replicate"] == r) & (trials["round"] == 0), "hyperparameters"]) for r in (0, 1)]
+    assert first[0] != first[1], "a replicate's Hyperband samples other configurations"
+
     summary = (out / "summary.md").read_text()
-    assert "## At equal compute" in summary and "hyperband" in summary
+    assert "## At equal compute" in summary and "mean over 2 replicates" in summary
+    budget = int(trials.groupby(["strategy", "replicate"])["strategy_epochs"].max().min())
+    assert f"within **{budget} epochs**" in summary and " ± " in summary
     assert (out / "plots" / "best_so_far_by_epochs.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -199,5 +216,6 @@ def test_raising_iterations_trains_only_the_new_brackets(hyperband_study):
         jobs = planned_jobs(snakemake(workdir, "-n").stdout)
     finally:
         write_config(workdir, config)
-    # round 0 of iteration 1's two brackets (3 + 2 trials) and its one promotion round; nothing old
-    assert jobs.get("train") == 5 and jobs.get("hyperband_round") == 1, jobs
+    # per replicate, round 0 of iteration 1's two brackets (3 + 2 trials) and its one
+    # promotion round; nothing old
+    assert jobs.get("train") == 10 and jobs.get("hyperband_round") == 2, jobs

@@ -38,7 +38,7 @@ def test_every_output_is_there(finished_study):
     assert best["overall"]["objective_value"] == pytest.approx(trials["objective_value"].max())
     assert set(best["per_strategy"]) == {"grid", "random", "bayesian"}
     assert "Best overall" in (out / "summary.md").read_text()
-    for name in ("best_so_far_by_trial", "best_so_far_by_time", "objective_vs_hyperparameters",
+    for name in ("best_so_far_by_trial", "best_so_far_by_epochs", "best_so_far_by_time", "objective_vs_hyperparameters",
                  "learning_curves_top5", "objective_distribution"):
         assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     final = json.loads((out / "final" / "test_metrics.json").read_text())
