@@ -151,19 +151,21 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 
 # -- running things -------------------------------------------------------------------------
-def child_env() -> dict:
+def child_env(forkserver: bool = True) -> dict:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not forkserver:
+        env["SNAKETUNE_FORKSERVER"] = "0"
     return env
 
 
-def timed(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None) -> float:
+def timed(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None, forkserver: bool = True) -> float:
     """Run `cmd` in `cwd` with its output in `log`; return its wall seconds, or raise with
     the log's tail."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as fh:
         started = time.perf_counter()
-        result = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=child_env(),
+        result = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=child_env(forkserver),
                                 timeout=timeout)
         seconds = time.perf_counter() - started
     if result.returncode != 0:
@@ -281,7 +283,10 @@ def workflow_trials(workdir: Path, study: str = STUDY) -> list[dict]:
             "epochs_run": int(metrics.get("epochs_run", 0)),
             "objective_value": float(metrics.get("objective_value", math.nan)),
             "job_seconds": float(bench["s"]),
-            "max_rss_mb": float(bench["max_rss"]) if "max_rss" in bench else None,
+            # the training process's own peak (a job's benchmark file cannot see a process
+            # forked by the fork server); the job's, for trials recorded before it
+            "max_rss_mb": float(metrics["peak_rss_mb"]) if metrics.get("peak_rss_mb") else
+            (float(bench["max_rss"]) if "max_rss" in bench else None),
             "fit_seconds": float(metrics["fit_seconds"]),
             "history_seconds": float(history["seconds"].sum()) if len(history) else 0.0,
             "load_seconds": float(metrics.get("load_seconds", math.nan)),
@@ -292,19 +297,22 @@ def workflow_trials(workdir: Path, study: str = STUDY) -> list[dict]:
     return rows
 
 
-def run_workflow(workdir: Path, config: dict, cores: int, logs: Path) -> dict:
+def run_workflow(workdir: Path, config: dict, cores: int, logs: Path, forkserver: bool = True) -> dict:
     """`snakemake --cores N` on a study whose data is prepared: the space discovery, every
-    trial, the strategy table, the aggregation and the plots."""
+    trial, the strategy table, the aggregation and the plots. Without the fork server, each
+    job imports TensorFlow itself, as under a batch scheduler."""
     study = config["study"]
     load = load_average()
     started_at = time.time()
-    seconds = timed(snakemake_cmd("--cores", cores), workdir, logs / f"workflow_c{cores}.log")
+    name = f"workflow_c{cores}" + ("" if forkserver else "_cold")
+    seconds = timed(snakemake_cmd("--cores", cores), workdir, logs / f"{name}.log", forkserver=forkserver)
     trials = workflow_trials(workdir, study)
     out = workdir / "results" / study
     space_bench = out / "benchmarks" / "space.tsv"
     job_total = sum(t["job_seconds"] for t in trials)
     return {
         "cores": cores,
+        "forkserver": forkserver,
         "wall_seconds": seconds,
         "load_average_at_start": load,
         "trials_run": len(trials),
@@ -425,7 +433,7 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
               subset=None, patience=None, dry_run_sizes=(100, 1000, 10000), keras_tuner: bool = True,
               kt_steps_per_execution: list[int] = (1,), workdir: Path | None = None,
               profile_dry_run_over: float | None = TARGETS["dry_run_10000_seconds"],
-              import_probe_repeats: int = 3, log=print) -> dict:
+              import_probe_repeats: int = 3, cold_too: bool = False, log=print) -> dict:
     """Run everything; write `<out>/results.json` and per-trial CSVs; return the results."""
     import pandas as pd
 
@@ -487,12 +495,22 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
                 log(f"[epochs {n_epochs}] workflow ({n_cores} cores): {wf['wall_seconds']:.1f} s")
                 pd.DataFrame(wf["trials"]).to_csv(out / f"workflow_trials_e{n_epochs}_c{n_cores}.csv",
                                                   index=False)
+                if cold_too:
+                    cold_dir = workdir / f"e{n_epochs}" / f"workflow_c{n_cores}_cold"
+                    setup = prepare(cold_dir, config, n_cores, set_logs / f"workflow_c{n_cores}_cold")
+                    log(f"[epochs {n_epochs}] workflow without the fork server, --cores {n_cores}")
+                    wf = run_workflow(cold_dir, config, n_cores, set_logs, forkserver=False)
+                    wf.update(setup)
+                    entry["workflow"].append(wf)
+                    log(f"[epochs {n_epochs}] workflow ({n_cores} cores, no fork server): {wf['wall_seconds']:.1f} s")
+                    pd.DataFrame(wf["trials"]).to_csv(out / f"workflow_trials_e{n_epochs}_c{n_cores}_cold.csv",
+                                                      index=False)
             for kt in entry["keras_tuner"]:
                 rows = [{**t.pop("values"), **t} for t in [dict(x) for x in kt["trials"]]]
                 pd.DataFrame(rows).to_csv(
                     out / f"keras_tuner_trials_e{n_epochs}_spe{kt['steps_per_execution']}.csv", index=False)
             entry["ratios"] = [
-                {"cores": wf["cores"], "kt_steps_per_execution": kt["steps_per_execution"],
+                {"cores": wf["cores"], "forkserver": wf["forkserver"], "kt_steps_per_execution": kt["steps_per_execution"],
                  "workflow_over_keras_tuner": wf["wall_seconds"] / kt["wall_seconds"]}
                 for wf in entry["workflow"] for kt in entry["keras_tuner"]
             ]
@@ -547,6 +565,11 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _cores(wf: dict) -> str:
+    """The cores, marked * where the fork server was off (every job imports TensorFlow)."""
+    return f"{wf['cores']}{'' if wf.get('forkserver', True) else '*'}"
+
+
 def _training_tables(results: dict) -> list[str]:
     lines = []
     lines.append(f"{'epochs':>6} {'cores':>5} {'KT spe':>6} {'KT wall s':>10} {'workflow s':>10} "
@@ -558,10 +581,13 @@ def _training_tables(results: dict) -> list[str]:
                 ratio = wf["wall_seconds"] / kt["wall_seconds"] if kt else None
                 target = (_check(ratio <= TARGETS["ratio_5_epochs"])
                           if ratio is not None and entry["epochs"] == 5 else "")
-                lines.append(f"{entry['epochs']:>6} {wf['cores']:>5} "
+                lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} "
                              f"{(kt['steps_per_execution'] if kt else '-'):>6} "
                              f"{_f(kt['wall_seconds'] if kt else None):>10} {_f(wf['wall_seconds']):>10} "
                              f"{_f(ratio, 2):>6}  {target}")
+    lines.append("")
+    if any(not wf.get("forkserver", True) for e in results["sets"] for wf in e["workflow"]):
+        lines.append("cores marked * ran without the fork server (SNAKETUNE_FORKSERVER=0): every job imports TensorFlow")
     lines.append("")
     lines.append("workflow, per trial job (s):  overhead = job wall (benchmark `s`) - fit_seconds")
     lines.append(f"{'epochs':>6} {'cores':>5} {'fit mean':>9} {'ovh mean':>9} {'ovh med':>8} {'ovh max':>8} "
@@ -575,7 +601,7 @@ def _training_tables(results: dict) -> list[str]:
                 checks.append(f"overhead {_check(ovh['max'] <= TARGETS['overhead_seconds'])}")
             if load:
                 checks.append(f"load {_check(load['max'] <= TARGETS['load_seconds'])}")
-            lines.append(f"{entry['epochs']:>6} {wf['cores']:>5} {_f(fit.get('mean')):>9} "
+            lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} {_f(fit.get('mean')):>9} "
                          f"{_f(ovh.get('mean')):>9} {_f(ovh.get('median')):>8} {_f(ovh.get('max')):>8} "
                          f"{_f(load.get('mean'), 4):>9} {_f(load.get('max'), 4):>9} {_f(rss.get('max'), 0):>10} "
                          f"{_f(wf['outside_trial_jobs_seconds']):>9}  {', '.join(checks)}")
@@ -623,6 +649,8 @@ def parse_args(argv=None):
     p.add_argument("--dry-run-sizes", type=int, nargs="*", default=[100, 1000, 10000],
                    help="time `snakemake -n` on studies of these many trials")
     p.add_argument("--only-dry-runs", action="store_true", help="skip the training comparison")
+    p.add_argument("--cold-too", action="store_true",
+                   help="also run each workflow set with the fork server off (SNAKETUNE_FORKSERVER=0)")
     p.add_argument("--no-keras-tuner", action="store_true", help="skip the Keras Tuner side")
     p.add_argument("--kt-steps-per-execution", type=int, nargs="+", default=[1],
                    help="Keras Tuner runs with these steps_per_execution (1: Keras' default; "
@@ -645,7 +673,7 @@ def main(argv=None) -> dict:
         data_path=data, subset=args.subset, patience=args.patience, dry_run_sizes=args.dry_run_sizes,
         keras_tuner=not args.no_keras_tuner and not args.only_dry_runs,
         kt_steps_per_execution=args.kt_steps_per_execution, workdir=args.workdir,
-        import_probe_repeats=args.import_probe_repeats,
+        import_probe_repeats=args.import_probe_repeats, cold_too=args.cold_too,
     )
     print()
     print(report(results))

@@ -49,7 +49,7 @@ def smoke(tmp_path_factory, mnist_path):
     out = tmp_path_factory.mktemp("bench")
     results = run.benchmark(epochs=[1], grid=run.default_grid(2), cores=[2], out=out, data_path=mnist_path,
                             subset=300, dry_run_sizes=[20], keras_tuner=run.tensorboard_available(),
-                            workdir=out / "work", import_probe_repeats=1, log=lambda *_: None)
+                            workdir=out / "work", import_probe_repeats=1, cold_too=True, log=lambda *_: None)
     return out, results
 
 
@@ -57,7 +57,10 @@ def smoke(tmp_path_factory, mnist_path):
 def test_the_harness_reports_the_workflows_figures(smoke):
     out, results = smoke
     assert json.loads((out / "results.json").read_text())["sets"][0]["epochs"] == 1
-    (wf,) = results["sets"][0]["workflow"]
+    wf, cold = results["sets"][0]["workflow"]
+    assert (wf["forkserver"], cold["forkserver"]) == (True, False)
+    assert cold["trials_run"] == 2 and (out / "workflow_trials_e1_c2_cold.csv").exists()
+    assert all(t["max_rss_mb"] > 100 for t in wf["trials"] + cold["trials"])
     assert wf["wall_seconds"] > 0 and wf["cores"] == 2
     assert wf["trials_run"] == 2 and wf["failed_trials"] == 0
     assert wf["same_configurations"]
@@ -67,7 +70,7 @@ def test_the_harness_reports_the_workflows_figures(smoke):
     assert results["import_probe"]["import_seconds"]["median"] > 0
     assert (out / "workflow_trials_e1_c2.csv").exists()
     text = (out / "report.txt").read_text()
-    assert "overhead" in text and "snakemake -n" in text
+    assert "overhead" in text and "snakemake -n" in text and "without the fork server" in text
 
 
 @pytest.mark.workflow
@@ -88,6 +91,7 @@ def test_the_harness_compares_with_keras_tuner(smoke):
     assert kt["wall_seconds"] > 0 and kt["trials_run"] == 2
     assert kt["same_configurations"]
     assert kt["fit_seconds"]["n"] == 2
-    (ratio,) = results["sets"][0]["ratios"]
-    assert ratio["workflow_over_keras_tuner"] > 0
+    warm, cold = results["sets"][0]["ratios"]
+    assert (warm["forkserver"], cold["forkserver"]) == (True, False)
+    assert warm["workflow_over_keras_tuner"] > 0 and cold["workflow_over_keras_tuner"] > 0
     assert (out / "keras_tuner_trials_e1_spe1.csv").exists()
