@@ -1,4 +1,5 @@
 # Configuration checks and input functions shared by the rule files.
+import inspect
 import json
 import os
 import sys
@@ -46,6 +47,21 @@ wildcard_constraints:
     key="[0-9a-f]{8}",
     table="(replicate_[0-9]+/)?(grid|random|bayesian|hyperband/i[0-9]+_b[0-9]+)",
     bracket="i[0-9]+_b[0-9]+",
+
+
+def per_job(func):
+    """An input, params or resources function that Snakemake calls once per trial job.
+
+    Snakemake inspects such a function's signature on every call; with 10,000 trials that
+    is seconds of every dry run. It takes a precomputed answer where one is given
+    (`overwrite_function_params`); where that hook is missing, it inspects as before.
+    """
+    try:
+        from snakemake.common import overwrite_function_params
+    except ImportError:
+        return func
+    overwrite_function_params(func, inspect.signature(func).parameters)
+    return func
 
 
 def space_ready():
@@ -122,17 +138,41 @@ def previous_round_metrics(wildcards):
     return [PLAN.trial_file(tid, "metrics.csv") for tid, _ in previous_round(wildcards)]
 
 
+# Content-addressed: the trial id already covers the data settings, so rewriting the
+# prepared arrays (a rerun of `data`) must not retrain every cached trial. info.json alone
+# stands for them all: `data` writes it last, and one input instead of seven per trial makes
+# the DAG of a 10,000-trial study build markedly faster.
+TRIAL_DATA = ancient(f"{PLAN.data_dir}/info.json")
+
+
+@per_job
 def trial_inputs(wildcards):
-    # Content-addressed: the trial id already covers the data settings, so rewriting the
-    # prepared arrays (a rerun of `data`) must not retrain every cached trial. info.json
-    # alone stands for them all: `data` writes it last, and one input instead of seven per
-    # trial makes the DAG of a 10,000-trial study build markedly faster. A promoted
-    # Hyperband trial also needs its parent, whose model it resumes.
-    inputs = [ancient(f"{PLAN.data_dir}/info.json")]
+    """A promoted Hyperband trial also needs its parent, whose model it resumes."""
     parent = PLAN.values_of(wildcards.trial).get(PARENT)
     if parent:
-        inputs.append(ancient(PLAN.trial_file(parent, "metrics.csv")))
-    return inputs
+        return [TRIAL_DATA, ancient(PLAN.trial_file(parent, "metrics.csv"))]
+    return [TRIAL_DATA]
+
+
+@per_job
+def trial_values(wildcards):
+    # sorted: Snakemake compares params as text, and the values' order carries no meaning
+    return dict(sorted(PLAN.values_of(wildcards.trial).items()))
+
+
+@per_job
+def trial_settings(wildcards):
+    return PLAN.settings_of(wildcards.trial)
+
+
+# Only what a study needs is a function of the trial: each function call costs every trial
+# job of a large study's DAG; the value a constant gives is the same.
+TRAIN_INPUT = trial_inputs if "hyperband" in STUDY.enabled_strategies else TRIAL_DATA
+TRAIN_SETTINGS = trial_settings if STUDY.replicates > 1 else PLAN.settings
+TRAINING_RESOURCES = {
+    name: per_job(value) if callable(value) else value
+    for name, value in training_resources(RESOURCES, PLAN.max_trial_epochs).items()
+}
 
 
 def bayesian_history(wildcards):

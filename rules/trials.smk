@@ -3,14 +3,13 @@
 
 rule train:
     input:
-        trial_inputs,
+        TRAIN_INPUT,
     output:
         metrics=f"{OUT}/trials/{{trial}}/metrics.csv",
         history=f"{OUT}/trials/{{trial}}/history.csv",
     params:
-        # sorted: Snakemake compares params as text, and the values' order carries no meaning
-        values=lambda wildcards: dict(sorted(PLAN.values_of(wildcards.trial).items())),
-        settings=lambda wildcards: PLAN.settings_of(wildcards.trial),
+        values=trial_values,
+        settings=TRAIN_SETTINGS,
         study=STUDY.name,
     log:
         f"{OUT}/logs/trials/{{trial}}.log",
@@ -18,7 +17,7 @@ rule train:
         f"{OUT}/benchmarks/trials/{{trial}}.tsv"
     threads: RESOURCES["trial_threads"]
     resources:
-        **training_resources(RESOURCES, PLAN.max_trial_epochs),
+        **TRAINING_RESOURCES,
     conda:
         ENV
     script:

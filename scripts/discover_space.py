@@ -4,8 +4,14 @@ from snaketune.joblog import redirect
 redirect(snakemake.log[0])
 
 from snaketune.atomic import write_text
-from snaketune.models import discover_space
+from snaketune.forkserver import call
 
-space = discover_space(snakemake.params.model, snakemake.params.declared)
+# Through the fork server: the study's first job that imports TensorFlow starts it, so that
+# the trial jobs after it find TensorFlow imported.
+space = call(
+    "snaketune.models:discover_space",
+    model_spec=dict(snakemake.params.model),
+    declared=dict(snakemake.params.declared),
+)
 write_text(snakemake.output[0], space.to_json() + "\n")
 print(space.to_json())

@@ -40,7 +40,7 @@ from pathlib import Path
 # What the server imports before it forks: everything a training, final or Bayesian-round
 # job needs that takes seconds to import, none of which runs a TensorFlow op on import.
 PRELOAD = ("keras", "keras_tuner", "pandas", "snaketune.train", "snaketune.final",
-           "snaketune.strategies.bayesian_round")
+           "snaketune.strategies.bayesian_round", "snaketune.models", "snaketune.kt_space")
 # Environment variables read while those modules are imported: a server imported under
 # other values would train differently, so they are part of the server's identity.
 IMPORT_TIME_ENV = ("TF_", "CUDA_", "KERAS_", "XLA_", "OMP_", "MKL_", "OPENBLAS_", "LD_", "PYTHONPATH",
