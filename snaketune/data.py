@@ -198,7 +198,7 @@ def obtain(path: str | None, log=print) -> tuple[dict, str]:
     raise DataError(
         "data: could not obtain MNIST. Tried:\n  - " + "\n  - ".join(tried)
         + "\nDownload mnist.npz (Keras' layout: x_train, y_train, x_test, y_test) and set "
-        "data.path to it, e.g. snakemake --config data.path=path/to/mnist.npz"
+        """data.path to it, e.g. snakemake --config 'data={"path": "path/to/mnist.npz"}'"""
     )
 
 
