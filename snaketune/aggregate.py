@@ -124,6 +124,7 @@ def _entry(row) -> dict:
         "strategy": row["strategy"],
         "trial_id": row["trial_id"],
         "trial_number": int(row["trial_number"]),
+        "replicate": int(row["replicate"]),
         "objective_value": float(row["objective_value"]),
         "objective_epoch": int(row["objective_epoch"]),
         "hyperparameters": json.loads(row["hyperparameters"]),
@@ -164,7 +165,7 @@ def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective) 
              "the best value over a trial's epochs.", ""]
     overall = best["overall"]
     lines += [f"**Best overall:** {overall['objective_value']:.4f} by `{overall['strategy']}` "
-              f"(trial {overall['trial_number']}, id `{overall['trial_id']}`, epoch {overall['objective_epoch']})", ""]
+              f"(trial {_trial(overall, trials)}, id `{overall['trial_id']}`, epoch {overall['objective_epoch']})", ""]
     lines += ["| hyperparameter | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in overall["hyperparameters"].items()]
     lines += ["", "## Per strategy", "",
@@ -178,7 +179,7 @@ def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective) 
             lines.append(f"| {strategy} | {len(group)} | {failed} | - | - | - | {seconds:.1f} |")
         else:
             lines.append(f"| {strategy} | {len(group)} | {failed} | {entry['objective_value']:.4f} | "
-                         f"`{entry['trial_id']}` | {entry['trial_number']} | {seconds:.1f} |")
+                         f"`{entry['trial_id']}` | {_trial(entry, trials)} | {seconds:.1f} |")
     lines += compute_section(trials, objective)
     unique = trials.drop_duplicates("trial_id")
     lines += ["", f"{len(unique)} distinct trials trained in {unique['fit_seconds'].sum():.1f} s of fitting "
@@ -200,7 +201,7 @@ def compute_section(trials: pd.DataFrame, objective: Objective) -> list[str]:
              f"that every strategy trained{' in every replicate' if replicates > 1 else ''} (a promoted "
              f"Hyperband trial counts only the epochs it added){over}:", "",
              "| strategy | trials within the budget | best within the budget |", "|---|---|---|"]
-    lines += [f"| {r.strategy} | {r.trials:g} | {_spread(r)} |" for r in table.itertuples()]
+    lines += [f"| {r.strategy} | {r.trials:.3g} | {_spread(r)} |" for r in table.itertuples()]
     ranked = table.dropna(subset=["best"]).sort_values("best", ascending=objective.direction == "min",
                                                        kind="stable")
     if len(ranked) >= 2:
@@ -216,6 +217,13 @@ def compute_section(trials: pd.DataFrame, objective: Objective) -> list[str]:
                       "are not told apart.")
         lines += ["", words]
     return lines
+
+
+def _trial(entry: dict, trials: pd.DataFrame) -> str:
+    """A trial's number, and its replicate where there are several."""
+    if trials["replicate"].nunique() > 1:
+        return f"{entry['trial_number']} of replicate {entry['replicate']}"
+    return str(entry["trial_number"])
 
 
 def _spread(row, with_range: bool = True) -> str:

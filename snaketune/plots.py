@@ -40,11 +40,12 @@ BY = {
 
 
 def mean_curve(runs: list[pd.DataFrame], column: str, objective: Objective):
-    """The replicates' best-so-far step curves on their common x values (up to where the
-    shortest run ends): x, mean, and mean ± standard deviation."""
+    """The replicates' best-so-far step curves on their common x values, from where every run
+    has a result to where the shortest run ends: x, mean, and mean ± standard deviation."""
+    start = max(run.loc[best_so_far(run, objective).notna(), column].min() for run in runs)
     end = min(run[column].max() for run in runs)
     x = np.unique(np.concatenate([run[column].to_numpy(dtype=float) for run in runs]))
-    x = x[x <= end]
+    x = x[(x >= start) & (x <= end)]
     curves = []
     for run in runs:
         steps = best_so_far(run, objective).to_numpy(dtype=float)
