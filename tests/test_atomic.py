@@ -2,11 +2,12 @@
 half-written file that looks complete."""
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
 
-from snaketune.atomic import atomic_path, write_csv, write_json
+from snaketune.atomic import atomic_path, write_csv, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = {"to_csv", "write_text", "write_bytes", "save", "savefig", "dump", "tofile"}
@@ -97,3 +98,12 @@ def test_the_check_catches_a_file_written_in_place(tmp_path, monkeypatch):
     monkeypatch.setattr("test_atomic.ROOT", tmp_path)
     unsafe = _unsafe_writes(source)
     assert [line.split()[0] for line in unsafe] == ["writer.py:7", "writer.py:8", "writer.py:9", "writer.py:9"]
+
+
+def test_a_written_file_is_as_readable_as_any_new_file(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_text(tmp_path / "summary.md", "# a study\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "summary.md").stat().st_mode & 0o777 == 0o644
