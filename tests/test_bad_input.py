@@ -210,6 +210,15 @@ def test_bayesian_budget_zero(study):
                   "config: strategies.bayesian.trials: 0 is less than the minimum of 1")
 
 
+def test_hyperband_factor_one(study):
+    fails_cleanly(study, setting("strategies.hyperband", {"max_epochs": 9, "factor": 1}),
+                  "config: strategies.hyperband.factor: 1 is less than the minimum of 2")
+
+
+def test_replicates_zero(study):
+    fails_cleanly(study, setting("replicates", 0), "config: replicates: 0 is less than the minimum of 1")
+
+
 # -- unknown model or strategy ----------------------------------------------------------------
 def test_unknown_model_type(study):
     fails_cleanly(study, setting("model.type", "transformer"),
