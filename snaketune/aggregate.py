@@ -72,8 +72,6 @@ def with_compute(trials: pd.DataFrame) -> pd.DataFrame:
     and their fit seconds. A configuration two strategies proposed trained once, but each
     strategy would have paid for it, so each counts it."""
     trials = trials.copy()
-    if "replicate" not in trials:  # tables written before replicates
-        trials.insert(1, "replicate", 0)
     runs = trials.groupby(["strategy", "replicate"], sort=False)
     trials["trial_number"] = runs.cumcount() + 1
     trials["strategy_epochs"] = runs["epochs_run"].cumsum()

@@ -51,6 +51,10 @@ START_TIMEOUT_SECONDS = 300  # importing TensorFlow on a loaded machine
 POLL_SECONDS = 0.2
 
 
+# What a request answers when the server closed before forking a child: a target may return None.
+NOT_RUN = object()
+
+
 class Unavailable(Exception):
     """No server could be reached or started; the job runs the function itself."""
 
@@ -75,7 +79,7 @@ def call(target: str, **kwargs):
             except Unavailable as why:
                 print(f"forkserver: unavailable ({why}); running in this process", file=sys.stderr, flush=True)
                 break
-            if outcome is not None:
+            if outcome is not NOT_RUN:
                 return outcome
     return _resolve(target)(**kwargs)
 
@@ -187,7 +191,7 @@ def _connect() -> socket.socket:
 
 
 def _request(conn: socket.socket, target: str, kwargs: dict):
-    """Run one call in a forked child; None if the server closed before forking one."""
+    """Run one call in a forked child; NOT_RUN if the server closed before forking one."""
     sys.stdout.flush()
     sys.stderr.flush()
     request = {"target": target, "kwargs": kwargs, "cwd": os.getcwd(), "env": dict(os.environ),
@@ -195,10 +199,10 @@ def _request(conn: socket.socket, target: str, kwargs: dict):
     try:
         _send(conn, request, fds=[1, 2])
     except OSError:
-        return None
+        return NOT_RUN
     started = _recv(conn)
     if started is None:
-        return None
+        return NOT_RUN
     print(f"forkserver: running {target} in process {started['pid']}, forked from server "
           f"{started['server']} (TensorFlow already imported)", file=sys.stderr, flush=True)
     while True:

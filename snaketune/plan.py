@@ -151,7 +151,10 @@ class Plan:
         return self._first_rounds
 
     def bracket(self, name: str) -> Bracket:
-        return next(b for b in self.hyperband.brackets() if b.name == name)
+        bracket = Bracket.parse(name)
+        if bracket not in self.hyperband.brackets():
+            raise KeyError(f"study {self.study.name} has no Hyperband bracket {name}")
+        return bracket
 
     def hyperband_round_path(self, bracket: Bracket, round_: int) -> str:
         return f"{self.out}/hyperband/{self.hyperband_key}/{bracket.name}/round_{round_}.json"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -46,16 +45,13 @@ def mean_curve(runs: list[pd.DataFrame], column: str, objective: Objective):
     end = min(run[column].max() for run in runs)
     x = np.unique(np.concatenate([run[column].to_numpy(dtype=float) for run in runs]))
     x = x[(x >= start) & (x <= end)]
-    curves = []
-    for run in runs:
-        steps = best_so_far(run, objective).to_numpy(dtype=float)
-        at = np.searchsorted(run[column].to_numpy(dtype=float), x, side="right") - 1
-        curves.append(np.where(at >= 0, steps[np.clip(at, 0, None)], np.nan))
-    curves = np.array(curves)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an x where no run has a result yet
-        mean = np.nanmean(curves, axis=0)
-        sd = np.nan_to_num(np.nanstd(curves, axis=0, ddof=1))
+    # each run's best so far at each x: its value after its last trial at or before x
+    curves = np.array([
+        best_so_far(run, objective).to_numpy(dtype=float)[
+            np.searchsorted(run[column].to_numpy(dtype=float), x, side="right") - 1]
+        for run in runs
+    ])
+    mean, sd = curves.mean(axis=0), curves.std(axis=0, ddof=1)
     return x, mean, mean - sd, mean + sd
 
 

@@ -164,7 +164,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
         history, record["fit_seconds"] = fit(model, settings, values, data, initial_epoch=values.get(INITIAL_EPOCH, 0),
                                              early_stopping=EPOCHS not in values)
         record["epochs_run"] = len(history)
-        record["cumulative_epochs"] = int(history["epoch"].iloc[-1]) if len(history) else values.get(INITIAL_EPOCH, 0)
+        record["cumulative_epochs"] = values.get(INITIAL_EPOCH, 0) + len(history)
         losses = history["loss"].astype(float)
         if losses.isna().any() or not losses.map(math.isfinite).all():
             bad = int(history.loc[~losses.map(math.isfinite), "epoch"].iloc[0])
@@ -184,7 +184,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
         with atomic_path(out_dir / "model.keras") as tmp:
             model.save(tmp)
     # The process's own peak: a job's `benchmark:` file cannot see a process forked by the
-    # fork server, and a forked process's peak counts the imports it shares, as a fresh one's would.
+    # fork server.
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     write_csv(out_dir / "history.csv", history)
     write_csv(out_dir / "metrics.csv", pd.DataFrame([record]))

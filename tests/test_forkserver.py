@@ -44,6 +44,12 @@ def test_a_call_runs_in_a_process_forked_from_a_server_with_tensorflow_imported(
     assert first["cwd"] == str(tmp_path) and first["env"] == "from the job"
 
 
+def test_a_call_whose_function_returns_nothing_runs_it_once(runtime_dir, tmp_path):
+    count = tmp_path / "runs"
+    assert forkserver.call(f"{TARGETS}:count_and_return_nothing", count_file=str(count)) is None
+    assert count.read_text() == "ran\n"
+
+
 def test_the_forked_process_writes_to_the_jobs_own_output(runtime_dir, tmp_path):
     log = tmp_path / "job.log"
     code = (f"from snaketune.joblog import redirect; redirect({str(log)!r}); "

@@ -7,7 +7,7 @@ import pytest
 
 from snaketune.config import Objective
 from snaketune.space import Space
-from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, Hyperband, configuration
+from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, Bracket, Hyperband, configuration
 
 OBJECTIVE = Objective("val_accuracy", "max")
 
@@ -103,6 +103,7 @@ def test_first_rounds_are_distinct_and_raising_iterations_keeps_them():
     one = Hyperband(9, 3, iterations=1, seed=5).first_rounds(space)
     two = Hyperband(9, 3, iterations=2, seed=5).first_rounds(space)
     assert all(two[b] == configs for b, configs in one.items())
+    assert all(Bracket.parse(b.name) == b for b in two)
     everything = [repr(sorted(configuration(v).items())) for configs in two.values() for v in configs]
     assert len(everything) == len(set(everything)) == 2 * (9 + 5 + 3)
 

@@ -36,6 +36,11 @@ class Bracket:
     def name(self) -> str:
         return f"i{self.iteration}_b{self.number}"
 
+    @classmethod
+    def parse(cls, name: str) -> "Bracket":
+        iteration, number = name[1:].split("_b")
+        return cls(int(iteration), int(number))
+
 
 def configuration(values: dict) -> dict:
     """The hyperparameters of a trial without Hyperband's bookkeeping."""

@@ -7,7 +7,7 @@ import json
 from snaketune.atomic import write_json
 from snaketune.config import objective_from
 from snaketune.outcome import read_outcome
-from snaketune.strategies.hyperband import Hyperband
+from snaketune.strategies.hyperband import Bracket, Hyperband
 
 
 def promote_round(*, previous: list, metrics_files: list[str], config: dict, objective: dict, bracket: str,
@@ -16,9 +16,8 @@ def promote_round(*, previous: list, metrics_files: list[str], config: dict, obj
     if len(previous) != len(metrics_files):
         raise ValueError(f"{len(previous)} trials in the round before but {len(metrics_files)} metric files")
     finished = [(tid, values, *read_outcome(path)) for (tid, values), path in zip(previous, metrics_files)]
-    number = int(bracket.rsplit("_b", 1)[1])
     proposals = Hyperband(config["max_epochs"], config["factor"]).promote(
-        number, round_, finished, objective_from(objective))
+        Bracket.parse(bracket).number, round_, finished, objective_from(objective))
     write_json(out, {"bracket": bracket, "round": round_, "promoted_from": len(finished), "proposals": proposals})
     print(json.dumps(proposals, indent=2))
     return proposals
