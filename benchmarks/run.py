@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import reference  # noqa: E402
+
 DEFAULT_MNIST = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
 STUDY = "bench"
 BATCH_SIZES = [32, 64, 128, 256]
@@ -175,9 +177,12 @@ def timed(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None, fo
     return seconds
 
 
+def snakemake_exe() -> str:
+    return shutil.which("snakemake") or "snakemake"
+
+
 def snakemake_cmd(*args) -> list[str]:
-    exe = shutil.which("snakemake") or "snakemake"
-    return [exe, "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml", *map(str, args)]
+    return [snakemake_exe(), "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml", *map(str, args)]
 
 
 def data_targets(study: str = STUDY) -> list[str]:
@@ -364,21 +369,38 @@ def planned_jobs(output: str) -> dict:
             if m.group(1) != "total"}
 
 
-def dry_run(n: int, workdir: Path, data_path, cores: int, logs: Path, profile: bool = False) -> dict:
+def dry_run(n: int, workdir: Path, data_path, cores: int, logs: Path, repeats: int = 3) -> dict:
     """Time `snakemake -n` on a study of n grid trials (n learning rates), after its `data`
-    and `space` jobs ran: a dry run cannot see past the `space` checkpoint before."""
+    and `space` jobs ran: a dry run cannot see past the `space` checkpoint before.
+
+    Each of `repeats` rounds also times the reference workflows of n jobs (benchmarks/
+    reference.py), one right after the other, so that the study and Snakemake's own cost per
+    job are measured at the same speed of this shared machine. Seconds are the rounds' median.
+    """
     grid = {"learning_rate": learning_rates(n, 1.1e-4, 0.09)}
     config = study_config(data_path=data_path, epochs=1, grid=grid, subset=300, validation_split=0.25)
-    prepare(workdir, config, cores, logs / f"dry_run_{n}", with_space=True)
-    log = logs / f"dry_run_{n}" / "dry_run.log"
+    logs = logs / f"dry_run_{n}"
+    prepare(workdir, config, cores, logs, with_space=True)
+    commands = {"study": (snakemake_cmd("-n"), workdir)}
+    for kind in reference.KINDS:
+        ref_dir = workdir.parent / f"{workdir.name}_{kind}"
+        reference.write(kind, ref_dir, n)
+        for target in reference.PREPARE[kind]:
+            timed([snakemake_exe(), "--cores", "1", target], ref_dir, logs / f"{kind}_prepare.log")
+        commands[kind] = ([snakemake_exe(), "-n"], ref_dir)
     load = load_average()
-    seconds = timed(snakemake_cmd("-n"), workdir, log)
+    times = {name: [] for name in commands}
+    for r in range(repeats):
+        for name, (cmd, cwd) in commands.items():
+            times[name].append(timed(cmd, cwd, logs / f"dry_run_{name}_{r}.log"))
     # the same without printing each job (whose resources Snakemake evaluates to print them)
-    quiet = timed(snakemake_cmd("-n", "--quiet"), workdir, logs / f"dry_run_{n}" / "dry_run_quiet.log")
-    result = {"trials": n, "seconds": seconds, "quiet_seconds": quiet, "load_average_at_start": load,
-              "planned_jobs": planned_jobs(log.read_text())}
-    if profile:
-        result["profile"] = profile_dry_run(workdir, logs / f"dry_run_{n}")
+    quiet = timed(snakemake_cmd("-n", "--quiet"), workdir, logs / "dry_run_quiet.log")
+    planned = {name: planned_jobs((logs / f"dry_run_{name}_0.log").read_text()) for name in commands}
+    result = {"trials": n, "seconds": statistics.median(times["study"]), "quiet_seconds": quiet,
+              "load_average_at_start": load, "planned_jobs": planned["study"], "runs": times,
+              "references": {kind: {"seconds": statistics.median(times[kind]),
+                                    "jobs": planned[kind].get(reference.job_rule(kind), 0)}
+                             for kind in reference.KINDS}}
     return result
 
 
@@ -433,7 +455,8 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
               subset=None, patience=None, dry_run_sizes=(100, 1000, 10000), keras_tuner: bool = True,
               kt_steps_per_execution: list[int] = (1,), workdir: Path | None = None,
               profile_dry_run_over: float | None = TARGETS["dry_run_10000_seconds"],
-              import_probe_repeats: int = 3, cold_too: bool = False, log=print) -> dict:
+              import_probe_repeats: int = 3, cold_too: bool = False, dry_run_repeats: int = 3,
+              log=print) -> dict:
     """Run everything; write `<out>/results.json` and per-trial CSVs; return the results."""
     import pandas as pd
 
@@ -451,6 +474,7 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
         "settings": {"epochs": epochs, "grid": grid, "configurations": grid_size(grid), "cores": cores,
                      "data_path": str(data_path) if data_path else None, "subset": subset,
                      "patience": patience, "dry_run_sizes": list(dry_run_sizes),
+                     "dry_run_repeats": dry_run_repeats,
                      "kt_steps_per_execution": list(kt_steps_per_execution) if keras_tuner else []},
         "targets": TARGETS,
         "sets": [],
@@ -516,12 +540,14 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
             ]
         for n in dry_run_sizes:
             log(f"[dry run] {n} trials")
-            result = dry_run(n, workdir / f"dry_run_{n}", data_path, cores[0], logs)
+            result = dry_run(n, workdir / f"dry_run_{n}", data_path, cores[0], logs, dry_run_repeats)
             if profile_dry_run_over is not None and result["seconds"] > profile_dry_run_over:
                 log(f"[dry run] {n} trials took {result['seconds']:.1f} s; profiling it")
                 result["profile"] = profile_dry_run(workdir / f"dry_run_{n}", logs / f"dry_run_{n}")
             results["dry_runs"].append(result)
-            log(f"[dry run] {n} trials: {result['seconds']:.1f} s")
+            refs = ", ".join(f"{kind} {ref['seconds']:.1f} s" for kind, ref in result["references"].items())
+            log(f"[dry run] {n} trials: {result['seconds']:.1f} s (median of {dry_run_repeats}); "
+                f"reference workflows: {refs}")
     finally:
         results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
         (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -550,11 +576,14 @@ def report(results: dict) -> str:
         lines += _training_tables(results)
     if results["dry_runs"]:
         lines.append("")
-        lines.append(f"{'dry run trials':>14} {'snakemake -n s':>14} {'-n --quiet s':>12} {'train jobs':>10}  target")
+        lines.append(f"{'dry run trials':>14} {'snakemake -n s':>14} {'-n --quiet s':>12} {'train jobs':>10} "
+                     f"{'minimal s':>9} {'shaped s':>8} {'/ minimal':>9} {'/ shaped':>8}  target")
         for d in results["dry_runs"]:
             target = _check(d["seconds"] <= TARGETS["dry_run_10000_seconds"]) if d["trials"] == 10000 else ""
+            minimal, shaped = (d["references"][k]["seconds"] for k in ("minimal", "shaped"))
             lines.append(f"{d['trials']:>14} {_f(d['seconds']):>14} {_f(d.get('quiet_seconds')):>12} "
-                         f"{d['planned_jobs'].get('train', 0):>10}  {target}")
+                         f"{d['planned_jobs'].get('train', 0):>10} {_f(minimal):>9} {_f(shaped):>8} "
+                         f"{_f(d['seconds'] / minimal, 2):>9} {_f(d['seconds'] / shaped, 2):>8}  {target}")
             for key, path in (d.get("profile") or {}).items():
                 lines.append(f"{'':>14} profile by {key} time: {path}")
     noisy = [x for x in _load_averages(results) if x is not None and x > 0.5]
@@ -648,6 +677,8 @@ def parse_args(argv=None):
                    help="the mnist.npz (default ../shared/data/mnist.npz); 'fetch' lets the workflow fetch MNIST")
     p.add_argument("--dry-run-sizes", type=int, nargs="*", default=[100, 1000, 10000],
                    help="time `snakemake -n` on studies of these many trials")
+    p.add_argument("--dry-run-repeats", type=int, default=3,
+                   help="time each dry run (and the reference workflows beside it) this many times")
     p.add_argument("--only-dry-runs", action="store_true", help="skip the training comparison")
     p.add_argument("--cold-too", action="store_true",
                    help="also run each workflow set with the fork server off (SNAKETUNE_FORKSERVER=0)")
@@ -674,6 +705,7 @@ def main(argv=None) -> dict:
         keras_tuner=not args.no_keras_tuner and not args.only_dry_runs,
         kt_steps_per_execution=args.kt_steps_per_execution, workdir=args.workdir,
         import_probe_repeats=args.import_probe_repeats, cold_too=args.cold_too,
+        dry_run_repeats=args.dry_run_repeats,
     )
     print()
     print(report(results))

@@ -49,7 +49,8 @@ def smoke(tmp_path_factory, mnist_path):
     out = tmp_path_factory.mktemp("bench")
     results = run.benchmark(epochs=[1], grid=run.default_grid(2), cores=[2], out=out, data_path=mnist_path,
                             subset=300, dry_run_sizes=[20], keras_tuner=run.tensorboard_available(),
-                            workdir=out / "work", import_probe_repeats=1, cold_too=True, log=lambda *_: None)
+                            workdir=out / "work", import_probe_repeats=1, cold_too=True, dry_run_repeats=2,
+                            log=lambda *_: None)
     return out, results
 
 
@@ -79,6 +80,12 @@ def test_the_harness_times_dry_runs(smoke):
     (dry,) = results["dry_runs"]
     assert dry["trials"] == 20 and dry["seconds"] > 0 and dry["quiet_seconds"] > 0
     assert dry["planned_jobs"]["train"] == 20
+    # Snakemake's own cost for 20 jobs, timed in the same rounds as the study
+    assert set(dry["runs"]) == {"study", "minimal", "shaped"}
+    assert all(len(times) == 2 and min(times) > 0 for times in dry["runs"].values())
+    for kind in ("minimal", "shaped"):
+        assert dry["references"][kind]["jobs"] == 20, kind
+        assert dry["references"][kind]["seconds"] > 0, kind
 
 
 @pytest.mark.workflow
