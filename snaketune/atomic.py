@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,23 +14,27 @@ def atomic_path(path):
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_file_beside(path)
     try:
-        yield Path(tmp)
-        # mkstemp makes the file private (0600); a result is as readable as any file the
-        # user creates (0666 less the umask), e.g. by the group on a shared cluster.
-        os.chmod(tmp, 0o666 & ~_umask())
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _new_file_beside(path: Path) -> Path:
+    """A new, empty file with a unique name beside `path`. Created with mode 0666, which the
+    kernel reduces by the umask as for any new file (mkstemp's 0600 would make results
+    private, e.g. to a group on a shared cluster); reading the umask instead would briefly
+    change it for every thread of the process."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{path.suffix or '.tmp'}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def write_text(path, text: str) -> None:
