@@ -14,6 +14,7 @@ snaketune code say how much of the study's time is Snakemake's:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MINIMAL = '''\
@@ -124,24 +125,29 @@ rule train:
 ENVIRONMENT = "channels: [conda-forge]\ndependencies: [python]\n"
 TRAIN = "from pathlib import Path\n\nfor path in snakemake.output:\n    Path(path).touch()\n"
 
-KINDS = ("minimal", "shaped")
 
-# What to build before the timed dry run: like the study's `data` and `space` jobs, so that
-# the dry run sees every job behind the checkpoint.
-PREPARE = {"minimal": [], "shaped": ["space.json"]}
+@dataclass(frozen=True)
+class Reference:
+    snakefile: str  # a template of n jobs
+    job_rule: str  # the rule whose jobs stand for the study's `train` jobs
+    files: dict = field(default_factory=dict)  # beside the Snakefile
+    # built before the timed dry run, as the study's `data` and `space` jobs: the dry run then
+    # sees every job behind the checkpoint
+    prepare: tuple = ()
+
+
+REFERENCES = {
+    "minimal": Reference(MINIMAL, "job"),
+    "shaped": Reference(SHAPED, "train", {"environment.yml": ENVIRONMENT, "train.py": TRAIN}, ("space.json",)),
+}
 
 
 def write(kind: str, workdir: Path, n: int) -> Path:
     """A reference workflow of n jobs in workdir; returns its Snakefile."""
+    reference = REFERENCES[kind]
     workdir.mkdir(parents=True, exist_ok=True)
     snakefile = workdir / "Snakefile"
-    snakefile.write_text({"minimal": MINIMAL, "shaped": SHAPED}[kind].format(n=n))
-    if kind == "shaped":
-        (workdir / "environment.yml").write_text(ENVIRONMENT)
-        (workdir / "train.py").write_text(TRAIN)
+    snakefile.write_text(reference.snakefile.format(n=n))
+    for name, text in reference.files.items():
+        (workdir / name).write_text(text)
     return snakefile
-
-
-def job_rule(kind: str) -> str:
-    """The rule whose jobs the reference workflow counts, as `train` in the study."""
-    return {"minimal": "job", "shaped": "train"}[kind]

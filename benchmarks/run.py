@@ -382,10 +382,10 @@ def dry_run(n: int, workdir: Path, data_path, cores: int, logs: Path, repeats: i
     logs = logs / f"dry_run_{n}"
     prepare(workdir, config, cores, logs, with_space=True)
     commands = {"study": (snakemake_cmd("-n"), workdir)}
-    for kind in reference.KINDS:
+    for kind, ref in reference.REFERENCES.items():
         ref_dir = workdir.parent / f"{workdir.name}_{kind}"
         reference.write(kind, ref_dir, n)
-        for target in reference.PREPARE[kind]:
+        for target in ref.prepare:
             timed([snakemake_exe(), "--cores", "1", target], ref_dir, logs / f"{kind}_prepare.log")
         commands[kind] = ([snakemake_exe(), "-n"], ref_dir)
     load = load_average()
@@ -396,12 +396,11 @@ def dry_run(n: int, workdir: Path, data_path, cores: int, logs: Path, repeats: i
     # the same without printing each job (whose resources Snakemake evaluates to print them)
     quiet = timed(snakemake_cmd("-n", "--quiet"), workdir, logs / "dry_run_quiet.log")
     planned = {name: planned_jobs((logs / f"dry_run_{name}_0.log").read_text()) for name in commands}
-    result = {"trials": n, "seconds": statistics.median(times["study"]), "quiet_seconds": quiet,
-              "load_average_at_start": load, "planned_jobs": planned["study"], "runs": times,
-              "references": {kind: {"seconds": statistics.median(times[kind]),
-                                    "jobs": planned[kind].get(reference.job_rule(kind), 0)}
-                             for kind in reference.KINDS}}
-    return result
+    return {"trials": n, "seconds": statistics.median(times["study"]), "quiet_seconds": quiet,
+            "load_average_at_start": load, "planned_jobs": planned["study"], "runs": times,
+            "references": {kind: {"seconds": statistics.median(times[kind]),
+                                  "jobs": planned[kind].get(ref.job_rule, 0)}
+                           for kind, ref in reference.REFERENCES.items()}}
 
 
 def profile_dry_run(workdir: Path, logs: Path, top: int = 40) -> dict:
