@@ -78,6 +78,18 @@ def test_bayesian_is_deterministic_for_a_seed_and_history(bayesian):
     assert make().propose(SPACE, [], 2) == first
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bayesian_proposes_the_same_at_every_seed_zero_included(bayesian, seed):
+    # Keras Tuner's oracle draws a random seed for seed 0 (`seed or random.randint(...)`): a
+    # regenerated round must still propose exactly what it proposed before, at seed 0 too, in
+    # its random phase and once the Gaussian process has taken over.
+    make, Finished = bayesian
+    first = make(seed=seed).propose(SPACE, [], 2)
+    assert make(seed=seed).propose(SPACE, [], 2) == first
+    history = [Finished(v, "completed", 0.5 + 0.1 * i) for i, v in enumerate(first)]
+    assert make(seed=seed).propose(SPACE, history, 2) == make(seed=seed).propose(SPACE, history, 2)
+
+
 def test_bayesian_never_proposes_a_configuration_twice(bayesian):
     make, Finished = bayesian
     tiny = Space.from_config({"a": {"type": "choice", "values": [1, 2, 3]}, "b": {"type": "boolean"}})

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from snaketune.config import Objective
 from snaketune.space import Space
 
@@ -56,6 +58,11 @@ class BayesianOptimization:
             tune_new_entries=False,
         )
         oracle.verbose = 0
+        # Keras Tuner takes `seed or random.randint(1, 10000)`, so seed 0 would propose
+        # differently each time: seed the oracle's three random sources with the seed itself.
+        oracle.seed = self.seed
+        oracle._random_state = np.random.RandomState(self.seed)
+        oracle.gpr = oracle._make_gpr()
         return oracle
 
     def _add(self, oracle, space: Space, trial_id: str, values: dict, status: str, score=None):
