@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import traceback
+from importlib import metadata
 from pathlib import Path
 
 # What the server imports before it forks: everything a training, final or Bayesian-round
@@ -45,6 +46,10 @@ PRELOAD = ("keras", "keras_tuner", "pandas", "snaketune.train", "snaketune.final
 # other values would train differently, so they are part of the server's identity.
 IMPORT_TIME_ENV = ("TF_", "CUDA_", "KERAS_", "XLA_", "OMP_", "MKL_", "OPENBLAS_", "LD_", "PYTHONPATH",
                    "PYTHONHASHSEED")
+# The installed packages behind those modules: upgrading one in place must not leave jobs on
+# a server that imported the old one.
+PRELOADED_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "keras", "keras-tuner", "numpy",
+                           "pandas", "scipy", "scikit-learn", "h5py", "ml-dtypes")
 SCHEDULER_ENV = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID", "FLUX_JOB_ID")
 IDLE_SECONDS = float(os.environ.get("SNAKETUNE_FORKSERVER_IDLE", 120))
 START_TIMEOUT_SECONDS = 300  # importing TensorFlow on a loaded machine
@@ -86,11 +91,15 @@ def call(target: str, **kwargs):
 
 # -- identity and place ---------------------------------------------------------------------
 def _identity() -> str:
-    """Which server may run this job: same Python, same snaketune code, same import-time env."""
+    """Which server may run this job: same Python, same snaketune code, same versions of the
+    preloaded packages, same import-time env."""
     package = Path(__file__).resolve().parent
     h = hashlib.sha256()
     h.update(sys.executable.encode())
     h.update(str(package).encode())
+    for name in PRELOADED_DISTRIBUTIONS:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            h.update(f"{name}=={metadata.version(name)}".encode())
     for path in sorted(package.rglob("*.py")):
         h.update(str(path.relative_to(package)).encode())
         h.update(path.read_bytes())
@@ -158,17 +167,41 @@ def _try_connect(path: Path) -> socket.socket:
     return conn
 
 
+def _lock(path: Path, wait: bool = True):
+    """The open file `path`, exclusively locked, or None if another process holds it and
+    `wait` is false. Whoever holds the lock may remove the file (a server leaving): a lock
+    taken on a file that has since been removed is taken again on the new one."""
+    while True:
+        handle = open(path, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.close()
+            return None
+        try:
+            current = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            return handle
+        handle.close()
+
+
+def _files(socket_path: Path) -> tuple[Path, Path]:
+    """A server's lock and log, beside its socket."""
+    return socket_path.with_suffix(".lock"), socket_path.with_suffix(".log")
+
+
 def _connect() -> socket.socket:
     folder = _runtime_dir()
-    identity = _identity()
-    path = folder / f"{identity}.sock"
+    path = folder / f"{_identity()}.sock"
     with contextlib.suppress(OSError):
         return _try_connect(path)
-    with open(folder / f"{identity}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one job starts the server; the others wait for it
+    lock_path, log = _files(path)
+    with _lock(lock_path):  # one job starts the server; the others wait for it
         with contextlib.suppress(OSError):
             return _try_connect(path)
-        log = folder / f"{identity}.log"
+        _remove_dead_servers(folder, path)
         # The server imports this very snaketune, wherever the job found it.
         package_root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -190,6 +223,24 @@ def _connect() -> socket.socket:
             time.sleep(0.05)
 
 
+def _remove_dead_servers(folder: Path, starting: Path) -> None:
+    """The files of servers that died without removing them (killed, or the machine
+    restarted): a socket nobody answers on, whose lock nobody holds."""
+    for other in folder.glob("*.sock"):
+        if other == starting:
+            continue
+        with contextlib.suppress(OSError):
+            _try_connect(other).close()
+            continue  # alive
+        lock_path, log = _files(other)
+        handle = _lock(lock_path, wait=False)
+        if handle is None:
+            continue  # being started or leaving right now
+        with handle:
+            for stale in (other, log, lock_path):
+                stale.unlink(missing_ok=True)
+
+
 def _request(conn: socket.socket, target: str, kwargs: dict):
     """Run one call in a forked child; NOT_RUN if the server closed before forking one."""
     sys.stdout.flush()
@@ -203,6 +254,9 @@ def _request(conn: socket.socket, target: str, kwargs: dict):
     started = _recv(conn)
     if started is None:
         return NOT_RUN
+    if "exit" in started:
+        raise JobProcessDied(f"the process forked to run {target} ended before it started "
+                             f"({_describe(started['exit'])}); its error, if it could write one, is above in this log")
     print(f"forkserver: running {target} in process {started['pid']}, forked from server "
           f"{started['server']} (TensorFlow already imported)", file=sys.stderr, flush=True)
     while True:
@@ -292,15 +346,19 @@ def _replaced(path: Path, inode: int) -> bool:
 
 
 def _close_if_unwanted(listener: socket.socket, path: Path, inode: int) -> bool:
-    """Stop listening, unless a job is starting a server right now (it holds the lock)."""
-    with open(path.with_suffix(".lock"), "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
+    """Stop listening and remove this server's files, unless a job is starting a server right
+    now (it holds the lock)."""
+    lock_path, log = _files(path)
+    lock = _lock(lock_path, wait=False)
+    if lock is None:
+        return False
+    with lock:
         if not _replaced(path, inode):
+            # a server started since (after this one was taken for dead) shares the log
             path.unlink()
+            log.unlink(missing_ok=True)
         listener.close()  # a job that connected just now sees the close and starts a new server
+        lock_path.unlink()
     return True
 
 
@@ -317,10 +375,16 @@ def _child(conn: socket.socket) -> None:
             os.close(fd)
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        sys.path[:] = request["sys_path"]
+        try:
+            os.chdir(request["cwd"])
+            os.environ.clear()
+            os.environ.update(request["env"])
+            sys.path[:] = request["sys_path"]
+        except BaseException:  # noqa: BLE001 - the job says the process ended before it started
+            print(f"forkserver: the process forked to run {request['target']} could not take the job's "
+                  "place:", file=sys.stderr)
+            traceback.print_exc()
+            raise
         _send(conn, {"pid": os.getpid(), "server": os.getppid()})
         threading.Thread(target=_die_with_job, args=(conn,), daemon=True).start()
         try:

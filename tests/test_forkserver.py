@@ -115,3 +115,87 @@ def test_a_trial_trains_in_a_forked_process_exactly_as_in_a_fresh_one(runtime_di
     histories = [pd.read_csv(tmp_path / side / "history.csv").drop(columns="seconds") for side in ("forked", "fresh")]
     assert len(histories[0]) == 1
     pd.testing.assert_frame_equal(*histories)
+
+
+def test_a_forked_process_that_cannot_take_the_jobs_place_fails_the_call_saying_so(runtime_dir, monkeypatch, capfd):
+    # The job's working directory is gone by the time the forked process changes into it:
+    # the process ends before it reports that it started.
+    monkeypatch.setattr(os, "getcwd", lambda: "/nonexistent/working/directory")
+    with pytest.raises(forkserver.JobProcessDied, match="ended before it started"):
+        forkserver.call(f"{TARGETS}:whoami", tag="x")
+    assert "/nonexistent/working/directory" in capfd.readouterr().err
+
+
+def test_two_identities_run_side_by_side(runtime_dir, monkeypatch):
+    # A job whose import-time environment differs (as after an upgrade of the preloaded
+    # packages, which are part of the identity too) gets a server of its own.
+    first = forkserver.call(f"{TARGETS}:whoami", tag="a")
+    sockets = set(runtime_dir.glob("snaketune-forkserver-*/*.sock"))
+    monkeypatch.setenv("TF_SNAKETUNE_TEST_IDENTITY", "other")
+    other = forkserver.call(f"{TARGETS}:whoami", tag="b")
+    monkeypatch.delenv("TF_SNAKETUNE_TEST_IDENTITY")
+    again = forkserver.call(f"{TARGETS}:whoami", tag="c")
+    assert first["ppid"] != other["ppid"] and again["ppid"] == first["ppid"]
+    assert len(set(runtime_dir.glob("snaketune-forkserver-*/*.sock")) - sockets) == 1  # the other's
+
+
+def test_the_identity_holds_the_preloaded_packages_versions(monkeypatch):
+    before = forkserver._identity()
+    real = forkserver.metadata.version
+    monkeypatch.setattr(forkserver.metadata, "version",
+                        lambda name: "99.0" if name == "keras" else real(name))
+    assert forkserver._identity() != before
+
+
+JOB = f"import json, sys; from snaketune.forkserver import call; print(json.dumps(call('{TARGETS}:whoami', tag=sys.argv[1])))"
+
+
+@pytest.fixture(scope="module")
+def two_jobs_at_once(tmp_path_factory):
+    """Two jobs that find no server start at the same moment, where a dead server left its
+    socket; the server they share leaves after 2 idle seconds."""
+    runtime = tmp_path_factory.mktemp("fresh_runtime")
+    runtime.chmod(0o700)
+    env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
+    env |= {"XDG_RUNTIME_DIR": str(runtime), "SNAKETUNE_FORKSERVER_IDLE": "2", "PYTHONPATH": os.getcwd()}
+    folder = runtime / f"snaketune-forkserver-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    identity = subprocess.run([sys.executable, "-c", "from snaketune.forkserver import _identity; print(_identity())"],
+                              env=env, capture_output=True, text=True, check=True).stdout.strip()
+    stale = socket_left_by_a_dead_server(folder / f"{identity}.sock")
+    (folder / "0123456789abcdef.lock").write_text("")  # and another identity's dead server
+    socket_left_by_a_dead_server(folder / "0123456789abcdef.sock")
+    jobs = [subprocess.Popen([sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for tag in ("a", "b")]
+    outputs = [job.communicate(timeout=600) for job in jobs]
+    return folder, stale, jobs, outputs
+
+
+def socket_left_by_a_dead_server(path: Path) -> Path:
+    import socket
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.close()  # the file stays; nobody answers on it
+    return path
+
+
+def test_two_jobs_starting_the_server_at_once_start_one_and_both_run(two_jobs_at_once):
+    import json
+
+    _, _, jobs, outputs = two_jobs_at_once
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert [r["tag"] for r in results] == ["a", "b"]
+    assert results[0]["ppid"] == results[1]["ppid"]  # one server forked both
+    assert sum("started server" in err for _, err in outputs) == 1
+
+
+def test_a_stale_socket_is_replaced_and_an_idle_server_leaves_no_file(two_jobs_at_once):
+    folder, stale, jobs, _ = two_jobs_at_once
+    assert [job.returncode for job in jobs] == [0, 0]
+    deadline = time.monotonic() + 300  # the server leaves 2 idle seconds after the jobs
+    while list(folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # its socket, lock and log, and the dead server's files, are all gone
+    assert list(folder.iterdir()) == []
