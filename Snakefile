@@ -5,18 +5,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# A study given with --configfile replaces the default study instead of merging into it
-# (Snakemake would merge the two, so a user's space would inherit the default's entries).
-if not workflow.overwrite_configfiles:
-
-    configfile: "config/config.yaml"
-
-
-
 report: "report/workflow.rst"
 
 
-include: "rules/common.smk"
+include: "rules/common.smk"  # reads and checks the config first
 include: "rules/data.smk"
 include: "rules/space.smk"
 include: "rules/trials.smk"

@@ -185,23 +185,21 @@ def snakemake_cmd(*args) -> list[str]:
     return [snakemake_exe(), "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml", *map(str, args)]
 
 
-def data_targets(study: str = STUDY) -> list[str]:
-    from snaketune.data import PREPARED_FILES
+def data_dir(workdir: Path, config: dict) -> Path:
+    """Where the workflow in `workdir` lays out the study's data (a folder named by its key)."""
+    from snaketune.config import load_study
+    from snaketune.plan import Plan
 
-    return [f"results/{study}/data/{name}" for name in PREPARED_FILES]
+    return workdir / Plan(load_study(config, ROOT / "config" / "schema.yaml")).data_dir
 
 
 def prepare(workdir: Path, config: dict, cores: int, logs: Path, with_space: bool = False) -> dict:
     """Write the study's config and run its `data` rule (and the `space` checkpoint), untimed
     as far as the comparison goes: both sides then train on these arrays."""
     write_config(workdir, config)
-    targets = data_targets(config["study"])
-    seconds = {"data_seconds": timed(snakemake_cmd("--cores", cores, *targets), workdir,
-                                     logs / "data.log")}
+    seconds = {"data_seconds": timed(snakemake_cmd("--cores", cores, "data"), workdir, logs / "data.log")}
     if with_space:
-        seconds["space_seconds"] = timed(
-            snakemake_cmd("--cores", cores, f"results/{config['study']}/space.json"), workdir,
-            logs / "space.log")
+        seconds["space_seconds"] = timed(snakemake_cmd("--cores", cores, "space"), workdir, logs / "space.log")
     return seconds
 
 
@@ -503,7 +501,7 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
                         log(f"[epochs {n_epochs}] Keras Tuner, {len(configurations)} trials, one process "
                             f"(steps_per_execution={spe})")
                         kt = run_keras_tuner(workdir / f"e{n_epochs}" / f"keras_tuner_spe{spe}",
-                                             wf_dir / "results" / config["study"] / "data", configurations,
+                                             data_dir(wf_dir, config), configurations,
                                              config, set_logs, steps_per_execution=spe)
                         entry["keras_tuner"].append(kt)
                         log(f"[epochs {n_epochs}] Keras Tuner: {kt['wall_seconds']:.1f} s")

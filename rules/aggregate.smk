@@ -1,6 +1,8 @@
 # Each strategy's trials into a table (one job per strategy, so that one waiting for its next
 # Bayesian round holds back no other), then all of them into one table, the best parameters,
-# a summary and the plots.
+# a summary and the plots. A table is named by a key of what decides its trials, and the
+# aggregate writes a marker named by the key of the whole plan: a changed plan is seen from
+# the files alone.
 
 
 localrules:
@@ -11,16 +13,15 @@ localrules:
 
 rule strategy_table:
     input:
-        metrics=table_metrics,
-        space=f"{OUT}/space.json",
+        unpack(table_inputs),
     output:
-        f"{OUT}/strategies/{{table}}.csv",
+        f"{OUT}/strategies/{{table}}/{{tkey}}.csv",
     params:
         strategy=lambda wildcards: PLAN.for_table(wildcards.table)[1],
         replicate=lambda wildcards: PLAN.for_table(wildcards.table)[0].replicate,
         membership=table_membership,
     log:
-        f"{OUT}/logs/strategies/{{table}}.log",
+        f"{OUT}/logs/strategies/{{table}}/{{tkey}}.log",
     conda:
         ENV
     script:
@@ -29,19 +30,22 @@ rule strategy_table:
 
 checkpoint aggregate:
     input:
-        tables=expand(f"{OUT}/strategies/{{table}}.csv", table=PLAN.tables()),
-        space=f"{OUT}/space.json",
+        tables=[PLAN.table_path(table) for table in PLAN.tables()],
+        space=PLAN.space_file,
     output:
         trials=report(
             f"{OUT}/trials.csv", category="Summary", labels={"file": "all trials"}
         ),
-        best=f"{OUT}/best_params.json",
+        best=BEST_PARAMS,
         summary=report(
             f"{OUT}/summary.md", category="Summary", labels={"file": "summary"}
         ),
+        space=f"{OUT}/space.json",
+        plan=PLAN.plan_file,
     params:
         study=STUDY.name,
         objective=PLAN.settings["objective"],
+        plan=PLAN.record(),
     log:
         f"{OUT}/logs/aggregate.log",
     conda:

@@ -5,7 +5,7 @@
 checkpoint bayesian_round:
     input:
         unpack(bayesian_history),
-        space=ancient(f"{OUT}/space.json"),
+        space=ancient(PLAN.space_file),
     output:
         f"{OUT}/bayesian/{{key}}/round_{{round}}.json",
     params:

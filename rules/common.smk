@@ -17,18 +17,42 @@ os.environ.update(
 )
 
 from snaketune.config import check_model, load_study
+from snaketune.config_files import check_file, with_overrides
 from snaketune.data import PREPARED_FILES
 from snaketune.errors import ConfigError
+from snaketune.integrity import check_built
 from snaketune.plan import Plan
 from snaketune.resources import training_resources
 from snaketune.strategies.hyperband import PARENT
+
+DEFAULT_CONFIG = "config/config.yaml"
 
 # Every check of the config, the data file and a user's build_model(hp) happens here, before
 # any job: a job that fails takes its existing outputs with it, and a bad input must leave
 # results/ as it was. Jobs parse the workflow again; the build_model check (TensorFlow, in a
 # child process, remembered per file content) runs in the main process only.
 try:
-    STUDY = load_study(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    # Snakemake reads config files leniently and reports a syntax error without the file
+    # or line; read them strictly first. (A --configfile is read by Snakemake's command
+    # line before this file, so a syntax error there still gets Snakemake's own message.)
+    for path in workflow.overwrite_configfiles or [DEFAULT_CONFIG]:
+        if os.path.exists(path):
+            check_file(path)
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+# A study given with --configfile replaces the default study instead of merging into it
+# (Snakemake would merge the two, so a user's space would inherit the default's entries).
+if not workflow.overwrite_configfiles:
+
+    configfile: DEFAULT_CONFIG
+
+
+try:
+    STUDY = load_study(
+        with_overrides(config, workflow.config_settings.config),
+        Path(workflow.basedir) / "config" / "schema.yaml",
+    )
     if workflow.is_main_process:
         check_model(STUDY, Path(".snakemake") / "snaketune" / "build_model")
 except ConfigError as error:
@@ -39,12 +63,15 @@ OUT = PLAN.out
 ENV = "../environment.yml"
 RESOURCES = STUDY.config["resources"]
 DATA_FILES = [f"{PLAN.data_dir}/{name}" for name in PREPARED_FILES]
+BEST_PARAMS = f"{OUT}/best_params.json"
 
 
 wildcard_constraints:
     trial="[0-9a-f]{12}",
     round="[0-9]+",
     key="[0-9a-f]{8}",
+    tkey="[0-9a-f]{8}",
+    fkey="[0-9a-f]{8}",
     table="(replicate_[0-9]+/)?(grid|random|bayesian|hyperband/i[0-9]+_b[0-9]+)",
     bracket="i[0-9]+_b[0-9]+",
 
@@ -64,66 +91,98 @@ def per_job(func):
     return func
 
 
-def space_ready():
-    """Wait for the `space` checkpoint: trial ids derive from the discovered search space."""
-    checkpoints.space.get()
+def made(producer, path, **wildcards):
+    """`path`, which the checkpoint `producer` writes: taken from disk where it exists, else
+    awaited.
+
+    Snakemake's `checkpoints.<name>.get()` fails until the checkpoint has been seen in this
+    run, so while it decides what is stale, a job whose inputs come from a checkpoint looks
+    as if it had only the checkpoint's output as input: with its own output present, it is
+    taken to be up to date and a new or rebuilt trial below it goes unseen. The checkpoints'
+    outputs are named by what decides their content, so one that exists is the right one.
+    """
+    if not os.path.exists(path):
+        producer.get(**wildcards)  # raises until the checkpoint has run
+    return path
+
+
+def space_file():
+    """Trial ids derive from the discovered search space."""
+    return made(checkpoints.space, PLAN.space_file)
 
 
 def bayesian_trials(plan):
-    rounds = []
+    """(trial ids with their round, round files) of a replicate's Bayesian search."""
+    ids, files = [], []
     for r in range(plan.bayes_rounds):
-        path = checkpoints.bayesian_round.get(key=plan.bayes_key, round=r).output[0]
-        rounds.append(plan.read_round(path))
-    return plan.budgeted(rounds)
+        path = made(checkpoints.bayesian_round, plan.round_path(r), key=plan.bayes_key, round=r)
+        ids.append(plan.read_round(path))
+        files.append(path)
+    return plan.budgeted(ids), files
 
 
 def hyperband_round_file(plan, bracket, round_):
-    return checkpoints.hyperband_round.get(
-        key=plan.hyperband_key, bracket=bracket.name, round=round_
-    ).output[0]
+    return made(
+        checkpoints.hyperband_round,
+        plan.hyperband_round_path(bracket, round_),
+        key=plan.hyperband_key,
+        bracket=bracket.name,
+        round=round_,
+    )
 
 
 def hyperband_trials(plan, name):
-    """(trial id, round) of one bracket, round by round: each round after the first waits
-    for its checkpoint."""
+    """(trial id, round) of one bracket, round by round, and the round files: each round
+    after the first waits for its checkpoint."""
     bracket = plan.bracket(name)
     trials = [(tid, 0) for tid in plan.first_rounds()[bracket]]
+    files = []
     for r in range(1, bracket.number + 1):
-        trials += [
-            (tid, r) for tid in plan.read_round(hyperband_round_file(plan, bracket, r))
-        ]
-    return trials
+        path = hyperband_round_file(plan, bracket, r)
+        trials += [(tid, r) for tid in plan.read_round(path)]
+        files.append(path)
+    return trials, files
 
 
 def table_trials(table):
-    """(trial id, round) in the table's order; round is None for grid and random trials."""
-    space_ready()
+    """(trial id, round) in the table's order (round None for grid and random trials), and
+    the round files they come from."""
+    space_file()
     plan, strategy, bracket = PLAN.for_table(table)
     if strategy == "bayesian":
         return bayesian_trials(plan)
     if strategy == "hyperband":
         return hyperband_trials(plan, bracket)
-    return [(tid, None) for tid in plan.static_trials(strategy)]
+    return [(tid, None) for tid in plan.static_trials(strategy)], []
 
 
-def table_metrics(wildcards):
-    return [
-        PLAN.trial_file(tid, "metrics.csv") for tid, _ in table_trials(wildcards.table)
-    ]
+def table_inputs(wildcards):
+    if wildcards.tkey != PLAN.table_key(wildcards.table):
+        raise WorkflowError(
+            f"{OUT}/strategies/{wildcards.table}/{wildcards.tkey}.csv is not a table of study "
+            f"{STUDY.name} as configured now (its table is {PLAN.table_path(wildcards.table)})"
+        )
+    trials, rounds = table_trials(wildcards.table)
+    return {
+        "metrics": [PLAN.trial_file(tid, "metrics.csv") for tid, _ in trials],
+        "rounds": rounds,
+        "space": space_file(),
+    }
 
 
 def table_membership(wildcards):
     """[trial number, round, trial id, values, bracket] of each trial of one table."""
     _, _, bracket = PLAN.for_table(wildcards.table)
+    trials, _ = table_trials(wildcards.table)
     return [
         [number, round_, tid, PLAN.values_of(tid), bracket]
-        for number, (tid, round_) in enumerate(table_trials(wildcards.table), start=1)
+        for number, (tid, round_) in enumerate(trials, start=1)
     ]
 
 
 def previous_round(wildcards):
     """The trials a Hyperband round promotes from, in their order: [trial id, values]."""
-    space_ready()
+    space_file()
     plan = PLAN.by_key(wildcards.key)
     bracket = plan.bracket(wildcards.bracket)
     r = int(wildcards.round)
@@ -180,20 +239,42 @@ def bayesian_history(wildcards):
     plan = PLAN.by_key(wildcards.key)
     rounds, metrics = [], []
     for r in range(int(wildcards.round)):
-        path = checkpoints.bayesian_round.get(key=wildcards.key, round=r).output[0]
+        path = made(checkpoints.bayesian_round, plan.round_path(r), key=wildcards.key, round=r)
         rounds.append(path)
         metrics += [PLAN.trial_file(tid, "metrics.csv") for tid in plan.read_round(path)]
     return {"rounds": rounds, "metrics": metrics}
 
 
-def best_params_file(wildcards):
-    return checkpoints.aggregate.get().output.best
-
-
-def best_overall(wildcards):
-    """What the final model depends on: the winning configuration, not who found it."""
-    best = json.loads(Path(checkpoints.aggregate.get().output.best).read_text())["overall"]
+def best_overall():
+    """The study's best configuration, once the aggregate of the current plan exists (its
+    marker names the plan): [trial id, values, best epoch]."""
+    made(checkpoints.aggregate, PLAN.plan_file)
+    best = json.loads(Path(BEST_PARAMS).read_text())["overall"]
     return {k: best[k] for k in ("trial_id", "hyperparameters", "objective_epoch")}
+
+
+def final_configuration(wildcards):
+    """What the final model in final/<key>/ retrains: the best configuration, whose id and
+    the final settings make up the key."""
+    best = best_overall()
+    if PLAN.final_key(best["trial_id"]) != wildcards.fkey:
+        raise WorkflowError(
+            f"{OUT}/final/{wildcards.fkey}/ is not the final model of study {STUDY.name}'s best "
+            f"configuration now (trial {best['trial_id']}: {OUT}/final/{PLAN.final_key(best['trial_id'])}/)"
+        )
+    return best
+
+
+def final_model(wildcards):
+    """The final model of the best configuration, and best_params.json: published again
+    whenever the aggregate has run, so that a winner changing back to an earlier one (whose
+    final model is older than the published copy) is published too."""
+    folder = f"{OUT}/final/{PLAN.final_key(best_overall()['trial_id'])}"
+    return {
+        "metrics": f"{folder}/test_metrics.json",
+        "model": f"{folder}/model.keras",
+        "best": BEST_PARAMS,
+    }
 
 
 PLOTS = [
@@ -207,21 +288,26 @@ PLOTS = [
         "objective_distribution",
     )
 ]
+FINAL_OUTPUTS = [f"{OUT}/final/test_metrics.json", f"{OUT}/final/model.keras"]
 
 
 def study_outputs():
-    outputs = [f"{OUT}/trials.csv", f"{OUT}/best_params.json", f"{OUT}/summary.md", *PLOTS]
-    # The last rounds are named outright: Snakemake does not rerun a finished table for an
-    # input that only stands in for a checkpoint, so a raised budget's new round would wait.
-    for plan in PLAN.replicas:
-        if "bayesian" in STUDY.enabled_strategies:
-            outputs.append(plan.round_path(plan.bayes_rounds - 1))
-        if "hyperband" in STUDY.enabled_strategies:
-            outputs += [
-                plan.hyperband_round_path(b, b.number)
-                for b in plan.hyperband.brackets()
-                if b.number > 0
-            ]
+    outputs = [f"{OUT}/trials.csv", BEST_PARAMS, f"{OUT}/summary.md", PLAN.plan_file, *PLOTS]
     if STUDY.config["final"]["enabled"]:
-        outputs += [f"{OUT}/final/test_metrics.json", f"{OUT}/final/model.keras"]
-    return outputs
+        outputs += FINAL_OUTPUTS
+    return outputs + list(MISSING)
+
+
+# What was built and has since gone missing is built again, what was damaged is named: see
+# snaketune/integrity.py. (Snakemake would not rebuild a deleted file while what was built
+# from it is up to date, nor notice a truncated model.)
+MISSING, DAMAGED = {}, {}
+if workflow.is_main_process:
+    MISSING, DAMAGED = check_built(PLAN, final=STUDY.config["final"]["enabled"])
+    for path, why in MISSING.items():
+        print(f"snaketune: {why}; it is built again", file=sys.stderr)
+    for path, why in DAMAGED.items():
+        print(
+            f"snaketune: {why}; to build it again: snakemake --cores all --forcerun {path}",
+            file=sys.stderr,
+        )

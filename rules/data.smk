@@ -1,5 +1,6 @@
 # The data set, prepared once on the submit host (it may need the network; compute nodes often
-# have none) into memory-mappable arrays that every trial job loads in milliseconds.
+# have none) into memory-mappable arrays that every trial job loads in milliseconds, in a
+# folder named by the key of the data settings (the file's content included).
 
 
 localrules:
@@ -17,7 +18,7 @@ rule data:
         subset=STUDY.config["data"]["subset"],
         seed=STUDY.config["data"]["seed"],
     log:
-        f"{OUT}/logs/data.log",
+        f"{OUT}/logs/data/{PLAN.data_key}.log",
     conda:
         ENV
     script:

@@ -1,24 +1,27 @@
-# The overall best configuration, retrained on training + validation data and tested once.
+# The overall best configuration, retrained on training + validation data and tested once,
+# in a folder named by the configuration and the final settings (a winner that changes back
+# finds its final model there), then published as final/model.keras.
+
+
+localrules:
+    publish_final,
 
 
 rule final:
     input:
-        # The best configuration is in params: the model retrains when it changes, not each
-        # time a larger study rewrites best_params.json with the same winner.
         data=ancient(DATA_FILES),
-        best=lambda wildcards: ancient(best_params_file(wildcards)),
     output:
-        metrics=f"{OUT}/final/test_metrics.json",
-        model=f"{OUT}/final/model.keras",
+        metrics=f"{OUT}/final/{{fkey}}/test_metrics.json",
+        model=f"{OUT}/final/{{fkey}}/model.keras",
     params:
-        best=best_overall,
+        best=final_configuration,
         settings=PLAN.settings,
         max_epochs=STUDY.config["final"]["epochs"],
         learning_rate_decay=STUDY.config["final"]["learning_rate_decay"],
     log:
-        f"{OUT}/logs/final.log",
+        f"{OUT}/logs/final/{{fkey}}.log",
     benchmark:
-        f"{OUT}/benchmarks/final.tsv"
+        f"{OUT}/benchmarks/final/{{fkey}}.tsv"
     threads: RESOURCES["trial_threads"]
     resources:
         # an epoch search up to final.epochs, then the retraining
@@ -27,3 +30,17 @@ rule final:
         ENV
     script:
         "../scripts/final.py"
+
+
+rule publish_final:
+    input:
+        unpack(final_model),
+    output:
+        metrics=FINAL_OUTPUTS[0],
+        model=FINAL_OUTPUTS[1],
+    log:
+        f"{OUT}/logs/publish_final.log",
+    conda:
+        ENV
+    script:
+        "../scripts/publish_final.py"

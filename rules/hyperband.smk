@@ -10,7 +10,7 @@ localrules:
 checkpoint hyperband_round:
     input:
         metrics=previous_round_metrics,
-        space=ancient(f"{OUT}/space.json"),
+        space=ancient(PLAN.space_file),
     output:
         f"{OUT}/hyperband/{{key}}/{{bracket}}/round_{{round}}.json",
     params:

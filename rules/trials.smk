@@ -7,6 +7,7 @@ rule train:
     output:
         metrics=f"{OUT}/trials/{{trial}}/metrics.csv",
         history=f"{OUT}/trials/{{trial}}/history.csv",
+        model=f"{OUT}/trials/{{trial}}/model.keras",
     params:
         values=trial_values,
         settings=TRAIN_SETTINGS,

@@ -1,7 +1,7 @@
 # Snakemake adapter: gather the strategies' tables into trials.csv, best_params.json and summary.md.
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 from snaketune.aggregate import aggregate
 
@@ -13,4 +13,7 @@ aggregate(
     trials_csv=snakemake.output.trials,
     best_json=snakemake.output.best,
     summary_md=snakemake.output.summary,
+    space_json=snakemake.output.space,
+    plan=dict(snakemake.params.plan),
+    plan_file=snakemake.output.plan,
 )

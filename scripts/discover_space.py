@@ -1,7 +1,7 @@
 # Snakemake adapter: discover the search space of the configured model and write space.json.
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 from snaketune.atomic import write_text
 from snaketune.forkserver import call

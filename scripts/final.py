@@ -1,9 +1,9 @@
 # Snakemake adapter: retrain the best configuration on training + validation data, test it once.
 import os
 
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 from snaketune.forkserver import call
 

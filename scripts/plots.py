@@ -1,7 +1,7 @@
 # Snakemake adapter: the comparison plots.
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 from snaketune.plots import plot_all
 

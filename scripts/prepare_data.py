@@ -1,7 +1,7 @@
 # Snakemake adapter: obtain the data set and lay it out for the trial jobs.
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 import os
 

@@ -1,7 +1,7 @@
 # Snakemake adapter: one Hyperband round, promoted from the trials of the round before.
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 from snaketune.strategies.hyperband_round import promote_round
 

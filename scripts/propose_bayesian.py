@@ -1,7 +1,7 @@
 # Snakemake adapter: one Bayesian round, from the records of the rounds before it.
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 from snaketune.forkserver import call
 

@@ -1,7 +1,7 @@
 # Snakemake adapter: one strategy's trials, in its order, with their metrics.
-from snaketune.joblog import redirect
+from snaketune.joblog import start
 
-redirect(snakemake.log[0])
+start(snakemake)
 
 from snaketune.aggregate import strategy_table
 

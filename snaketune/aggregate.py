@@ -16,7 +16,7 @@ from snaketune.space import Space
 from snaketune.strategies.hyperband import PARENT, configuration
 
 RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "cumulative_epochs", "fit_seconds",
-                  "load_seconds", "params", "peak_rss_mb", "status", "error"]
+                  "load_seconds", "params", "peak_rss_mb", "model_bytes", "model_sha256", "status", "error"]
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
 
 
@@ -25,7 +25,7 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
     id like 123e45678901 is not a number), integer hyperparameters as integers even where a
     conditional one leaves blanks."""
     frame = pd.read_csv(path, dtype={"trial_id": str, "parent": str, "bracket": str, "study": str, "error": str,
-                                     "hyperparameters": str},
+                                     "hyperparameters": str, "model_sha256": str},
                         keep_default_na=False, na_values=[""])
     if "error" in frame:
         frame["error"] = frame["error"].fillna("")
@@ -233,13 +233,23 @@ def _spread(row, with_range: bool = True) -> str:
     return f"{text} ({row.low:.4f} to {row.high:.4f})" if with_range else text
 
 
-def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, best_json, summary_md) -> dict:
-    """Every trial of every strategy: a trial two strategies proposed appears under both."""
-    space = Space.from_json(Path(space_file).read_text())
+def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, best_json, summary_md, space_json,
+              plan: dict, plan_file) -> dict:
+    """Every trial of every strategy: a trial two strategies proposed appears under both.
+
+    `plan_file`, named by the plan, is written last and the other plans' markers removed, so
+    that the aggregate is stale for any other plan, the one before included."""
+    text = Path(space_file).read_text()
+    space = Space.from_json(text)
     objective = objective_from(objective)
     trials = with_compute(pd.concat([read_csv(t, space) for t in tables], ignore_index=True))
     best = best_params(trials, objective)
     write_csv(trials_csv, trials)
     write_json(best_json, best)
     write_text(summary_md, summary(study, trials, best, objective))
+    write_text(space_json, text)
+    write_json(plan_file, plan)
+    for other in Path(plan_file).parent.glob("*.json"):
+        if other.name != Path(plan_file).name:
+            other.unlink()
     return best

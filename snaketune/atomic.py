@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,16 +12,46 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The file's data reaches the disk before the rename, and the rename before this returns:
+    otherwise a power cut could leave `path` renamed into place but empty, or gone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file_beside(path)
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temporary_name(path: Path, token: str) -> Path:
+    return path.with_name(f".{path.name}.{token}{path.suffix or '.tmp'}")
+
+
+def remove_temporaries(path) -> list[Path]:
+    """Remove the temporaries of `path` that a writer killed mid-write left behind (the caller
+    knows that no writer of `path` is running); return them."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(_temporary_name(path, "TOKEN").name).replace("TOKEN", "[0-9a-f]{8}") + "$")
+    found = [p for p in path.parent.iterdir() if pattern.match(p.name)]
+    for leftover in found:
+        leftover.unlink(missing_ok=True)
+    return found
 
 
 def _new_file_beside(path: Path) -> Path:
@@ -29,7 +60,7 @@ def _new_file_beside(path: Path) -> Path:
     private, e.g. to a group on a shared cluster); reading the umask instead would briefly
     change it for every thread of the process."""
     while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{path.suffix or '.tmp'}")
+        tmp = _temporary_name(path, secrets.token_hex(4))
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return tmp

@@ -7,3 +7,10 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """The data set could not be obtained or does not have the expected layout."""
+
+
+class DamagedInput(RuntimeError):
+    """A file an earlier job built is missing or no longer what that job wrote.
+
+    Not a property of the configuration being trained: the job fails, and the next run
+    builds the file again (see snaketune.integrity)."""

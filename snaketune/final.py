@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 
 from snaketune import data as data_module
-from snaketune.atomic import atomic_path, write_json
+from snaketune.atomic import atomic_path, write_json, write_text
 from snaketune.config import objective_from
+from snaketune.integrity import model_record, verify_model
 from snaketune.train import best_epoch, build, configure_tensorflow, fit
 
 
@@ -78,6 +82,18 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         "train_loss": float(history["loss"].iloc[-1]),
         "test_loss": float(results["loss"]),
         "test_accuracy": float(results["accuracy"]),
+        **model_record(model_path),
     }
     write_json(metrics_path, record)
+    return record
+
+
+def publish(*, metrics_path, model_path, metrics_out, model_out) -> dict:
+    """Copy a final model and its test metrics to the study's fixed names, checking first
+    that the model is the one the metrics were measured on."""
+    record = json.loads(Path(metrics_path).read_text())
+    verify_model(model_path, record, f"to train it again: snakemake --cores all --forcerun {model_path}")
+    with atomic_path(model_out) as tmp:
+        shutil.copyfile(model_path, tmp)
+    write_text(metrics_out, Path(metrics_path).read_text())
     return record

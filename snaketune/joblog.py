@@ -1,10 +1,23 @@
-"""Send a job's output, TensorFlow's C++ logging included, to its Snakemake `log:` file."""
+"""A job's start: its output, TensorFlow's C++ logging included, to its Snakemake `log:` file,
+and what an earlier, killed attempt at it left behind removed."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+
+from snaketune.atomic import remove_temporaries
+
+
+def start(snakemake) -> None:
+    """Every Snakemake script of the workflow begins here."""
+    redirect(snakemake.log[0])
+    # Only this job writes its outputs (Snakemake's lock keeps a second run out), so any
+    # temporary of theirs is a leftover of an attempt killed mid-write.
+    for output in snakemake.output:
+        for leftover in remove_temporaries(output):
+            print(f"removed {leftover}, left by an earlier attempt killed while writing {output}")
 
 
 def redirect(path) -> None:

@@ -44,13 +44,25 @@ class Plan:
             self._values, self._settings, self.replicas = main._values, main._settings, main.replicas
 
     # -- paths ----------------------------------------------------------------------------
+    # Everything the workflow derives lives under a key: a digest of whatever decides its
+    # content, computed from the config alone while the workflow is parsed. A changed plan
+    # therefore shows as new paths, which Snakemake sees under every rerun trigger (`mtime`
+    # too, and without its .snakemake/ metadata), and a changed-back plan finds its old files.
+    @property
+    def space_key(self) -> str:
+        return digest({"model": self.settings["model"], "space": self.study.config["space"]}, 8)
+
     @property
     def space_file(self) -> str:
-        return f"{self.out}/space.json"
+        return f"{self.out}/space/{self.space_key}.json"
+
+    @property
+    def data_key(self) -> str:
+        return digest(self.settings["data"], 8)
 
     @property
     def data_dir(self) -> str:
-        return f"{self.out}/data"
+        return f"{self.out}/data/{self.data_key}"
 
     def trial_file(self, tid: str, name: str) -> str:
         return f"{self.out}/trials/{tid}/{name}"
@@ -181,6 +193,34 @@ class Plan:
                 else:
                     names.append(prefix + strategy)
         return names
+
+    def table_key(self, table: str) -> str:
+        """What decides a table's trials: its strategy's settings (the budget included), the
+        replicate's training settings and the declared space."""
+        plan, strategy, _ = self.for_table(table)
+        config = {k: v for k, v in plan.study.config["strategies"][strategy].items() if k != "enabled"}
+        return digest({"table": table, "strategy": config, "settings": plan.settings,
+                       "space": plan.study.config["space"]}, 8)
+
+    def table_path(self, table: str) -> str:
+        return f"{self.out}/strategies/{table}/{self.table_key(table)}.csv"
+
+    def record(self) -> dict:
+        """What the study's aggregate (trials.csv and what follows from it) is built from."""
+        return {"study": self.study.name, "objective": self.settings["objective"], "space": self.space_file,
+                "tables": [self.table_path(t) for t in self.tables()]}
+
+    @property
+    def plan_file(self) -> str:
+        """The aggregate's marker: its name changes whenever the plan does, so that the
+        aggregate, whose own outputs keep fixed names, is stale after any change of plan,
+        a change back included (the aggregate removes the markers of other plans)."""
+        return f"{self.out}/plan/{digest(self.record(), 8)}.json"
+
+    def final_key(self, trial_id: str) -> str:
+        """The final model retrains one configuration under the final settings."""
+        final = {k: v for k, v in self.study.config["final"].items() if k != "enabled"}
+        return digest({"trial": trial_id, "final": final}, 8)
 
     def for_table(self, table: str) -> tuple["Plan", str, str | None]:
         """(the replicate's plan, strategy, Hyperband bracket or None) of a table name."""

@@ -1,7 +1,10 @@
 """Train one trial: build the model for one configuration, fit it, and record the outcome.
 
-A trial that cannot be built, diverges to NaN or fails inside TensorFlow is recorded with
-status `failed` and its error; the job itself succeeds so that the study goes on.
+A trial that cannot be built, diverges to NaN or fails inside TensorFlow (out of memory for
+this model included) is recorded with status `failed` and its error; the job itself succeeds
+so that the study goes on. What the configuration does not cause (data that cannot be read,
+a parent model missing or damaged, a full disk, a module that cannot be imported) fails the
+job instead, so that Snakemake's retries and the next run try it again.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import pandas as pd
 
 from snaketune.atomic import atomic_path, write_csv
 from snaketune.config import DEFAULT_BATCH_SIZE, objective_from
+from snaketune.errors import DamagedInput
+from snaketune.integrity import model_record, verify_model
 from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, configuration
 
 STEPS_PER_EXECUTION = 32
@@ -126,15 +131,30 @@ def best_epoch(history: pd.DataFrame, objective) -> tuple[float, int]:
 
 def resume(parent_dir: Path, initial_epoch: int):
     """The parent trial's model as it was after its last epoch (optimizer state included),
-    and its history up to `initial_epoch`."""
+    and its history up to `initial_epoch`. A parent whose files are missing or are not what
+    its job wrote fails the job (DamagedInput), naming the file."""
     import keras
 
-    model = keras.models.load_model(parent_dir / "model.keras")
-    history = pd.read_csv(parent_dir / "history.csv")
+    hint = f"to train trial {parent_dir.name} again: snakemake --cores all --forcerun {parent_dir / 'metrics.csv'}"
+    try:
+        record = pd.read_csv(parent_dir / "metrics.csv").iloc[0].to_dict()
+        history = pd.read_csv(parent_dir / "history.csv")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, IndexError) as error:
+        raise DamagedInput(f"trial {parent_dir.name}: {type(error).__name__}: {error}; {hint}") from error
+    if record.get("status") != "completed":
+        raise DamagedInput(f"trial {parent_dir.name} is recorded {record.get('status')}: there is no model to resume")
+    verify_model(parent_dir / "model.keras", record, hint)
     if history.empty or int(history["epoch"].iloc[-1]) != initial_epoch:
-        raise ValueError(f"trial {parent_dir.name} ended at epoch "
-                         f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: nothing to resume")
+        raise DamagedInput(f"trial {parent_dir.name} ended at epoch "
+                           f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: "
+                           f"nothing to resume; {hint}")
+    model = keras.models.load_model(parent_dir / "model.keras")
     return model, history.reindex(columns=HISTORY_COLUMNS)
+
+
+def fails_the_job(error: BaseException) -> bool:
+    """Not the configuration's doing: the file system, the environment, a damaged input."""
+    return isinstance(error, (OSError, ImportError, DamagedInput))
 
 
 def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_dir, out_dir,
@@ -144,20 +164,21 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     objective = objective_from(settings["objective"])
     record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
               "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "cumulative_epochs": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
-              "params": 0, "peak_rss_mb": 0.0, "status": "completed", "error": ""}
+              "params": 0, "peak_rss_mb": 0.0, "model_bytes": 0, "model_sha256": "", "status": "completed", "error": ""}
     history = pd.DataFrame(columns=HISTORY_COLUMNS)
     configure_tensorflow(threads, settings["seed"])
     from snaketune import data as data_module
 
-    model = None
+    # Reading the inputs is no property of the configuration: a failure here fails the job.
+    started = time.perf_counter()
+    data, info = data_module.load(data_dir)
+    record["load_seconds"] = round(time.perf_counter() - started, 4)
+    model, earlier = None, None
+    if PARENT in values:
+        model, earlier = resume(out_dir.parent / values[PARENT], values[INITIAL_EPOCH])
     try:
-        started = time.perf_counter()
-        data, info = data_module.load(data_dir)
-        record["load_seconds"] = round(time.perf_counter() - started, 4)
-        if PARENT in values:
-            model, earlier = resume(out_dir.parent / values[PARENT], values[INITIAL_EPOCH])
-        else:
-            model, earlier = build(settings, values, info["input_shape"], info["num_classes"]), None
+        if model is None:
+            model = build(settings, values, info["input_shape"], info["num_classes"])
         record["params"] = int(model.count_params())
         # A Hyperband trial trains to its rung's epochs: the rung, not early stopping, ends it,
         # and the next rung resumes the model as it is after its last epoch.
@@ -173,16 +194,20 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
         record["objective_value"], record["objective_epoch"] = best_epoch(history, objective)
         if earlier is not None:
             history = pd.concat([earlier, history], ignore_index=True)
-    except Exception as error:  # the configuration fails, the study goes on
-        traceback.print_exc()
+    except Exception as error:
+        if fails_the_job(error):
+            raise
+        traceback.print_exc()  # the configuration fails, the study goes on
         record["status"] = "failed"
         record["error"] = f"{type(error).__name__}: {error}".replace("\n", " ")[:500]
         model = None
     # Failing to save (a full disk, say) is no property of the configuration: it fails the
-    # job, so that Snakemake reports it and a rerun trains the trial again.
-    if model is not None:
-        with atomic_path(out_dir / "model.keras") as tmp:
+    # job, so that Snakemake reports it and a rerun trains the trial again. A failed trial's
+    # model.keras is empty: the job has the same outputs whatever the outcome.
+    with atomic_path(out_dir / "model.keras") as tmp:
+        if model is not None:
             model.save(tmp)
+    record.update(model_record(out_dir / "model.keras"))
     # The process's own peak: a job's `benchmark:` file cannot see a process forked by the
     # fork server.
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -29,8 +29,10 @@ def _trial(root, tid, lr, act, value, status="completed", error=""):
 @pytest.fixture
 def study(tmp_path):
     root = tmp_path / "results" / "s"
-    (root).mkdir(parents=True)
-    (root / "space.json").write_text(SPACE.to_json())
+    (root / "space").mkdir(parents=True)
+    (root / "space" / "0123abcd.json").write_text(SPACE.to_json())
+    (root / "plan").mkdir()
+    (root / "plan" / "00000000.json").write_text("{}")  # an earlier plan's marker
     files = {
         "123e45678901": _trial(root, "123e45678901", 0.01, "relu", 0.90),
         "000123456789": _trial(root, "000123456789", 0.001, "tanh", 0.95),
@@ -45,11 +47,13 @@ def study(tmp_path):
         membership = [[i + 1, 0 if strategy == "bayesian" else None, tid, values[tid], None] for i, tid in enumerate(members)]
         out = root / "strategies" / f"{strategy}.csv"
         strategy_table(strategy=strategy, membership=membership, metrics_files=[files[t] for t in members],
-                       space_file=root / "space.json", out=out)
+                       space_file=root / "space" / "0123abcd.json", out=out)
         tables.append(str(out))
-    best = aggregate(tables=tables, space_file=root / "space.json", objective={"name": "val_accuracy", "direction": "max"},
+    best = aggregate(tables=tables, space_file=root / "space" / "0123abcd.json",
+                     objective={"name": "val_accuracy", "direction": "max"},
                      study="s", trials_csv=root / "trials.csv", best_json=root / "best_params.json",
-                     summary_md=root / "summary.md")
+                     summary_md=root / "summary.md", space_json=root / "space.json", plan={"tables": tables},
+                     plan_file=root / "plan" / "89abcdef.json")
     return root, best
 
 
@@ -80,6 +84,14 @@ def test_summary_reports_best_failures_and_compute(study):
     assert "| grid | 2 | 1 | 0.9000 |" in text
     assert "4 distinct trials trained in 40.0 s" in text
     assert "keras-tuner" in text and "snakemake" in text
+
+
+def test_the_aggregate_marks_its_plan_and_only_its_plan(study):
+    # An earlier plan's marker goes, so that changing back to that plan finds the aggregate stale.
+    root, _ = study
+    assert [p.name for p in (root / "plan").iterdir()] == ["89abcdef.json"]
+    assert len(json.loads((root / "plan" / "89abcdef.json").read_text())["tables"]) == 3
+    assert (root / "space.json").read_text() == SPACE.to_json()
 
 
 def test_best_so_far_ignores_failed_trials():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snaketune.atomic import atomic_path, write_csv, write_json, write_text
+from snaketune.atomic import atomic_path, remove_temporaries, write_csv, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = {"to_csv", "write_text", "write_bytes", "save", "savefig", "dump", "tofile"}
@@ -33,6 +33,32 @@ def test_a_finished_write_replaces_the_file_in_one_step(tmp_path):
     write_csv(tmp_path / "t.csv", pd.DataFrame({"a": [1]}))
     write_json(tmp_path / "t.json", {"a": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.json"]
+
+
+def test_the_data_and_the_rename_reach_the_disk_before_a_write_returns(tmp_path, monkeypatch):
+    # A rename without fsync can survive a power cut while the file's data does not: the
+    # file's data is flushed before the rename, the folder's entry after it.
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), fsync(fd)))
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", str(b))), replace(a, b)))
+    write_text(tmp_path / "summary.md", "# done\n")
+    target = str(tmp_path / "summary.md")
+    assert [e[0] for e in events] == ["fsync", "replace", "fsync"]
+    assert events[0][1].startswith(str(tmp_path / ".summary.md.")) and events[1][1] == target
+    assert events[2][1] == str(tmp_path)
+
+
+def test_the_temporaries_of_a_killed_write_are_removed_and_no_other_file(tmp_path):
+    target = tmp_path / "model.keras"
+    target.write_bytes(b"the model")
+    leftovers = [tmp_path / ".model.keras.0badc0de.keras", tmp_path / ".model.keras.12345678.keras"]
+    kept = [tmp_path / ".metrics.csv.0badc0de.csv", tmp_path / ".model.keras.notahex.keras", tmp_path / "x.keras"]
+    for path in leftovers + kept:
+        path.write_bytes(b"")
+    assert sorted(remove_temporaries(target)) == sorted(leftovers)
+    assert sorted(tmp_path.iterdir()) == sorted([target, *kept])
+    assert remove_temporaries(tmp_path / "nowhere" / "model.keras") == []
 
 
 def _unsafe_writes(path: Path) -> list[str]:

@@ -147,3 +147,92 @@ def test_bad_data_sha256(changes, needle):
     with pytest.raises(ConfigError) as error:
         study_with(**changes)
     assert needle in str(error.value)
+
+
+# -- the config as given on the command line and in files ------------------------------------
+from snaketune.config_files import check_file, typed, with_overrides  # noqa: E402
+
+
+def overridden(**overrides):
+    """The default config with `--config` values as Snakemake hands them over: every value
+    nested in a mapping is text (YAML's base loader)."""
+    as_snakemake_gives = {key: json_as_text(value) for key, value in overrides.items()}
+    config = copy.deepcopy(DEFAULT)
+    for key, value in as_snakemake_gives.items():  # Snakemake's own merge, untyped
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _merge(config[key], value)
+        else:
+            config[key] = value
+    return load_study(with_overrides(config, as_snakemake_gives), SCHEMA)
+
+
+def json_as_text(value):
+    import json
+
+    return yaml.load(json.dumps(value), Loader=yaml.BaseLoader)
+
+
+def _merge(into, new):
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+@pytest.mark.parametrize("overrides, key, expected", [
+    ({"strategies": {"random": {"trials": 12}}}, ("strategies", "random", "trials"), 12),             # integer
+    ({"data": {"validation_split": 0.25}}, ("data", "validation_split"), 0.25),                        # float
+    ({"final": {"enabled": False}}, ("final", "enabled"), False),                                      # boolean
+    ({"data": {"subset": None}}, ("data", "subset"), None),                                            # null
+    ({"data": {"subset": 800}}, ("data", "subset"), 800),
+    ({"space": {"units": {"max": 1024}}}, ("space", "units", "max"), 1024),
+    ({"space": {"lr": {"type": "float", "min": "1e-4", "max": 0.1}}}, ("space", "lr", "min"), 1e-4),   # exponent
+    ({"space": {"act": {"type": "choice", "values": ["relu", "tanh"]}}}, ("space", "act", "values"), ["relu", "tanh"]),
+    ({"space": {"bs": {"type": "choice", "values": [32, 64]}}}, ("space", "bs", "values"), [32, 64]),
+    ({"training": {"objective": "val_loss"}}, ("training", "objective"), "val_loss"),                # text stays text
+])
+def test_every_nested_config_override_is_typed_as_in_the_yaml_file(overrides, key, expected):
+    node = overridden(**overrides).config
+    for part in key:
+        node = node[part]
+    assert node == expected and type(node) is type(expected)
+
+
+def test_a_bad_override_is_still_named_with_its_key():
+    with pytest.raises(ConfigError, match="strategies.random.trials: expected integer, got 'twelve'"):
+        overridden(strategies={"random": {"trials": "twelve"}})
+
+
+def test_typing_keeps_text_that_only_looks_like_yaml():
+    assert typed({"a": "x: y", "b": "[1, 2]", "c": "0x10", "d": "yes"}) == {"a": "x: y", "b": "[1, 2]", "c": 16,
+                                                                          "d": True}
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("study: a\nstudy: b\nstrategies: {}\n", "line 2: duplicate key 'study' (first at line 1)"),
+    ("study: a\ntraining:\n  epochs: 2\n  seed: 1\n  epochs: 3\n", "line 5: duplicate key 'training.epochs' (first at line 3)"),
+    ("study: a\ntraining:\n\tepochs: 2\n", "line 3, column 1"),
+    ('{"study": "a", "study": "b"}', "duplicate key 'study'"),
+])
+def test_a_config_file_with_a_duplicated_key_or_a_tab_is_refused_naming_the_line(tmp_path, text, needle):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        check_file(path)
+    assert str(path) in str(error.value) and needle in str(error.value)
+    if "\t" in text:
+        assert "tab" in str(error.value)
+
+
+def test_the_shipped_configs_pass_the_strict_reading():
+    for path in (ROOT / "config").glob("*.yaml"):
+        check_file(path)
+
+
+def test_space_may_be_left_out(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    study = study_with(space=DELETE, model__type=DELETE, model__build_model="examples/build_model.py:build_model",
+                       strategies={"random": {"trials": 2}})
+    assert study.config["space"] == {}
+    assert study_with(space=DELETE, strategies={"random": {"trials": 2}}).config["space"] == {}

@@ -134,6 +134,35 @@ def test_a_promoted_trial_resumes_its_parents_model_and_history(tiny_data, tiny_
     assert int(model.optimizer.iterations.numpy()) == 3 * steps_per_epoch
 
 
+@pytest.mark.parametrize("damage", ["truncated", "missing", "overwritten"])
+def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_configuration(
+        damage, tiny_data, tiny_settings, tmp_path):
+    # A parent's model that is missing or not what its job wrote (its sha256 is in the
+    # parent's metrics) is no property of the child's configuration: the job fails, naming
+    # the file and the command that trains the parent again, and the child records nothing.
+    from snaketune.errors import DamagedInput
+    from snaketune.train import run_trial
+
+    config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
+    run_trial(study="tiny", trial_id="parent", values={**config, EPOCHS: 1, INITIAL_EPOCH: 0},
+              settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "parent")
+    model = tmp_path / "parent" / "model.keras"
+    if damage == "truncated":
+        model.write_bytes(model.read_bytes()[:100])
+    elif damage == "missing":
+        model.unlink()
+    else:
+        data = bytearray(model.read_bytes())
+        data[-10] ^= 0xFF  # same size: only the sha256 tells
+        model.write_bytes(bytes(data))
+    with pytest.raises(DamagedInput) as error:
+        run_trial(study="tiny", trial_id="child", values={**config, EPOCHS: 3, INITIAL_EPOCH: 1, PARENT: "parent"},
+                  settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "child")
+    assert str(model) in str(error.value)
+    assert f"--forcerun {tmp_path / 'parent' / 'metrics.csv'}" in str(error.value)
+    assert not (tmp_path / "child" / "metrics.csv").exists()
+
+
 # -- the tiny Hyperband study, end to end ----------------------------------------------------
 HYPERBAND = {"max_epochs": 3, "factor": 3, "seed": 4}
 

@@ -61,6 +61,46 @@ def test_a_failing_trial_is_recorded_failed_and_the_job_succeeds(function, needl
     assert math.isnan(float(record["objective_value"]))
 
 
+def test_a_trial_records_the_size_and_sha256_of_its_model_and_a_failed_one_leaves_it_empty(
+        tiny_data, tiny_settings, tmp_path):
+    import hashlib
+
+    record = run_trial(study="s", trial_id="ok", values=VALUES, settings=tiny_settings, data_dir=tiny_data,
+                       out_dir=tmp_path / "ok")
+    model = (tmp_path / "ok" / "model.keras").read_bytes()
+    row = pd.read_csv(tmp_path / "ok" / "metrics.csv").iloc[0]
+    assert row["model_bytes"] == record["model_bytes"] == len(model) > 0
+    assert row["model_sha256"] == record["model_sha256"] == hashlib.sha256(model).hexdigest()
+    settings = {**tiny_settings, "model": {"build_model": f"{ROOT}/tests/models/broken.py:raises"}}
+    failed = run_trial(study="s", trial_id="bad", values={"units": 8}, settings=settings, data_dir=tiny_data,
+                       out_dir=tmp_path / "bad")
+    assert failed["status"] == "failed" and failed["model_bytes"] == 0
+    assert (tmp_path / "bad" / "model.keras").read_bytes() == b""
+
+
+@pytest.mark.parametrize("breakage", ["data file missing", "data file unreadable", "module not importable"])
+def test_what_the_configuration_does_not_cause_fails_the_job_instead_of_the_trial(
+        breakage, tiny_data, tiny_settings, tmp_path):
+    # A failed trial is cached for good; a data file that cannot be read or a module that
+    # cannot be imported must fail the job, so that --retries and the next run try again.
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    settings = tiny_settings
+    if breakage == "data file missing":
+        (data / "x_train.npy").unlink()
+    elif breakage == "data file unreadable":
+        (data / "x_train.npy").write_bytes(b"\x93NUMPY garbage")
+    else:
+        module = tmp_path / "model.py"
+        module.write_text("def build_model(hp):\n    import a_module_that_is_nowhere\n")
+        settings = {**tiny_settings, "model": {"build_model": f"{module}:build_model"}}
+    with pytest.raises((OSError, ImportError, ValueError)):
+        run_trial(study="s", trial_id="t", values=VALUES, settings=settings, data_dir=data, out_dir=tmp_path / "t")
+    assert not (tmp_path / "t" / "metrics.csv").exists()
+
+
 def test_a_users_build_model_trains_with_the_trials_values(tiny_data, tiny_settings, tmp_path, example_build_model):
     settings = {**tiny_settings, "model": {"build_model": f"{example_build_model}:build_model"}}
     values = {"units": 32, "extra_layer": True, "extra_units": 16, "learning_rate": 0.003, "batch_size": 32}

@@ -1,0 +1,171 @@
+"""Re-running and extending a study from the files alone: the README's promises, checked on a
+copy of the finished tiny study without Snakemake's .snakemake/ metadata (as a fresh clone
+holding a copied results/ would be), so that only the files and the config decide.
+
+The dry runs leave the copy as it was; the runs that change it put it back to the tiny
+study's config and results before they end.
+"""
+
+import copy
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import planned_jobs, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def copied(tiny_study, tmp_path_factory):
+    """The finished tiny study copied (mtimes kept) without .snakemake/: (workdir, config)."""
+    source, config = tiny_study
+    workdir = tmp_path_factory.mktemp("copied") / "study"
+    shutil.copytree(source, workdir, copy_function=shutil.copy2, ignore=shutil.ignore_patterns(".snakemake"))
+    return workdir, config
+
+
+def dry_run(copied, change=None, *args) -> tuple[dict, str]:
+    """The jobs `snakemake -n` plans after `change(config)`, and its output; the config is
+    restored after."""
+    workdir, config = copied
+    changed = copy.deepcopy(config)
+    if change:
+        change(changed)
+    write_config(workdir, changed)
+    try:
+        result = snakemake(workdir, "-n", *args)
+    finally:
+        write_config(workdir, config)
+        shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    output = result.stdout + result.stderr
+    return planned_jobs(result.stdout), output
+
+
+def run(copied, change=None, *args) -> str:
+    workdir, config = copied
+    changed = copy.deepcopy(config)
+    if change:
+        change(changed)
+    write_config(workdir, changed)
+    try:
+        result = snakemake(workdir, "--cores", "2", *args)
+    finally:
+        write_config(workdir, config)
+        shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    return result.stdout + result.stderr
+
+
+def random_trials(n):
+    return lambda c: c["strategies"]["random"].update(trials=n)
+
+
+@pytest.mark.parametrize("triggers", [(), ("--rerun-triggers", "mtime")], ids=["default triggers", "mtime only"])
+def test_a_copied_finished_study_has_nothing_to_do(copied, triggers):
+    jobs, output = dry_run(copied, None, *triggers)
+    assert "Nothing to be done" in output, jobs
+
+
+@pytest.mark.parametrize("triggers", [(), ("--rerun-triggers", "mtime")], ids=["default triggers", "mtime only"])
+def test_raising_the_random_budget_by_one_trains_one_model_and_aggregates_again(copied, triggers):
+    jobs, _ = dry_run(copied, random_trials(3), *triggers)
+    assert jobs.get("train") == 1 and jobs.get("aggregate") == 1 and "bayesian_round" not in jobs, jobs
+
+
+def test_a_nested_override_on_the_command_line_is_typed_as_in_the_yaml_file(copied):
+    # The README's --config: nested values reach the workflow as text and are typed as YAML.
+    jobs, output = dry_run(copied, None, "--config", 'strategies={"random": {"trials": 3}}',
+                           'data={"validation_split": 0.25, "subset": 400}', 'final={"enabled": true}')
+    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, output[-2000:]
+
+
+def test_raising_the_bayesian_budget_adds_a_round_and_retrains_nothing(copied):
+    jobs, _ = dry_run(copied, lambda c: c["strategies"]["bayesian"].update(trials=6))
+    assert jobs.get("bayesian_round") == 1 and "train" not in jobs, jobs
+
+
+def test_changing_the_grid_trains_only_the_new_grid_point(copied):
+    jobs, _ = dry_run(copied, lambda c: c["strategies"]["grid"]["values"].update(learning_rate=[0.01, 0.005]))
+    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, jobs
+
+
+def test_changing_a_training_setting_trains_every_trial_anew(copied):
+    # New trial ids for all: the grid's 2 and random's 2 are planned at once, the Bayesian
+    # search starts over from its first round; no table of the old settings is reused.
+    jobs, _ = dry_run(copied, lambda c: c["training"].update(epochs=2))
+    assert jobs.get("train") == 4 and jobs.get("bayesian_round") == 1 and jobs.get("strategy_table") == 3, jobs
+
+
+def test_a_new_comment_in_the_config_changes_nothing(copied):
+    workdir, config = copied
+    path = write_config(workdir, config)
+    path.write_text("# re-saved with a comment\n" + path.read_text())
+    try:
+        result = snakemake(workdir, "-n")
+    finally:
+        write_config(workdir, config)
+        shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def trials_of(workdir) -> pd.DataFrame:
+    return pd.read_csv(workdir / "results" / "tiny" / "trials.csv")
+
+
+def test_a_plan_changed_and_changed_back_gives_the_first_plans_results(copied):
+    # Trials are cached; the tables, the aggregate and the published final model follow the
+    # plan both ways, without metadata and whatever the files' ages.
+    workdir, _ = copied
+    first = trials_of(workdir)
+    final = (workdir / "results" / "tiny" / "final" / "test_metrics.json").read_text()
+    output = run(copied, random_trials(3))
+    assert output.count("rule train:") == 1, output[-3000:]
+    assert len(trials_of(workdir)) == len(first) + 1
+    jobs, _ = dry_run(copied)
+    assert "train" not in jobs and jobs.get("aggregate") == 1, jobs
+    output = run(copied)
+    assert "rule train:" not in output and "rule final:" not in output, output[-3000:]
+    pd.testing.assert_frame_equal(trials_of(workdir), first)
+    assert (workdir / "results" / "tiny" / "final" / "test_metrics.json").read_text() == final
+    assert "Nothing to be done" in dry_run(copied)[1]
+
+
+def test_a_deleted_trial_file_is_trained_again_and_the_tables_follow(copied):
+    workdir, _ = copied
+    first = trials_of(workdir)
+    trial = first.loc[first["strategy"] == "random", "trial_id"].iloc[0]
+    (workdir / "results" / "tiny" / "trials" / trial / "metrics.csv").unlink()
+    jobs, output = dry_run(copied)
+    assert f"trial {trial} (random trial 1): metrics.csv is missing; it is built again" in output
+    assert jobs.get("train") == 1 and jobs.get("strategy_table") == 1 and jobs.get("aggregate") == 1, jobs
+    output = run(copied)
+    assert output.count("rule train:") == 1, output[-3000:]
+    assert (workdir / "results" / "tiny" / "trials" / trial / "metrics.csv").exists()
+    # a seeded trial trains to the same result
+    columns = ["strategy", "trial_id", "objective_value", "status"]
+    pd.testing.assert_frame_equal(trials_of(workdir)[columns], first[columns])
+    assert "Nothing to be done" in dry_run(copied)[1]
+
+
+def test_a_damaged_model_is_named_with_the_command_that_builds_it_again(copied):
+    workdir, _ = copied
+    out = workdir / "results" / "tiny"
+    trial = trials_of(workdir)["trial_id"].iloc[0]
+    for model in (out / "trials" / trial / "model.keras", out / "final" / "model.keras"):
+        model.write_bytes(model.read_bytes()[:100])
+    _, output = dry_run(copied)
+    forcerun = {
+        "trial": f"--forcerun results/tiny/trials/{trial}/metrics.csv",
+        "final": "--forcerun results/tiny/final/model.keras",
+    }
+    for command in forcerun.values():
+        assert f"to build it again: snakemake --cores all {command}" in output, output[-3000:]
+    output = run(copied, None, "--forcerun", *(c.split()[1] for c in forcerun.values()))
+    assert output.count("rule train:") == 1 and "rule final:" not in output, output[-3000:]
+    record = json.loads((out / "final" / "test_metrics.json").read_text())
+    from snaketune.integrity import sha256
+
+    assert sha256(out / "final" / "model.keras") == record["model_sha256"]
+    assert "Nothing to be done" in dry_run(copied)[1]
