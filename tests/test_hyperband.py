@@ -229,17 +229,24 @@ def test_replicates_run_each_strategy_with_other_seeds_and_are_compared_with_the
     assert (out / "plots" / "best_so_far_by_epochs.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_a_hyperband_rerun_has_nothing_to_do(hyperband_study):
+@pytest.mark.parametrize("metadata", ["kept", "deleted"])
+def test_a_hyperband_rerun_has_nothing_to_do(hyperband_study, metadata):
+    import shutil
+
     from conftest import snakemake
 
+    if metadata == "deleted":
+        shutil.rmtree(hyperband_study[0] / ".snakemake", ignore_errors=True)
     result = snakemake(hyperband_study[0], "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_raising_iterations_trains_only_the_new_brackets(hyperband_study):
+    # from the files alone: the test before deleted .snakemake/
     from conftest import planned_jobs, snakemake, write_config
 
     workdir, config = hyperband_study
+    assert not (workdir / ".snakemake" / "metadata").exists()
     bigger = {**config, "strategies": {**config["strategies"], "hyperband": {**HYPERBAND, "iterations": 2}}}
     write_config(workdir, bigger)
     try:

@@ -6,6 +6,7 @@ The dry runs leave the copy as it was; the runs that change it put it back to th
 study's config and results before they end.
 """
 
+import contextlib
 import copy
 import json
 import shutil
@@ -27,34 +28,32 @@ def copied(tiny_study, tmp_path_factory):
     return workdir, config
 
 
-def dry_run(copied, change=None, *args) -> tuple[dict, str]:
-    """The jobs `snakemake -n` plans after `change(config)`, and its output; the config is
-    restored after."""
+@contextlib.contextmanager
+def changed(copied, change):
+    """The copy's config with `change(config)` applied; the config restored and the run's
+    .snakemake/ removed after."""
     workdir, config = copied
-    changed = copy.deepcopy(config)
+    changed_config = copy.deepcopy(config)
     if change:
-        change(changed)
-    write_config(workdir, changed)
+        change(changed_config)
+    write_config(workdir, changed_config)
     try:
-        result = snakemake(workdir, "-n", *args)
+        yield workdir
     finally:
         write_config(workdir, config)
         shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
-    output = result.stdout + result.stderr
-    return planned_jobs(result.stdout), output
+
+
+def dry_run(copied, change=None, *args) -> tuple[dict, str]:
+    """The jobs `snakemake -n` plans after `change(config)`, and its output."""
+    with changed(copied, change) as workdir:
+        result = snakemake(workdir, "-n", *args)
+    return planned_jobs(result.stdout), result.stdout + result.stderr
 
 
 def run(copied, change=None, *args) -> str:
-    workdir, config = copied
-    changed = copy.deepcopy(config)
-    if change:
-        change(changed)
-    write_config(workdir, changed)
-    try:
+    with changed(copied, change) as workdir:
         result = snakemake(workdir, "--cores", "2", *args)
-    finally:
-        write_config(workdir, config)
-        shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
     return result.stdout + result.stderr
 
 
@@ -99,14 +98,10 @@ def test_changing_a_training_setting_trains_every_trial_anew(copied):
 
 
 def test_a_new_comment_in_the_config_changes_nothing(copied):
-    workdir, config = copied
-    path = write_config(workdir, config)
-    path.write_text("# re-saved with a comment\n" + path.read_text())
-    try:
+    with changed(copied, None) as workdir:
+        path = workdir / "config.yaml"
+        path.write_text("# re-saved with a comment\n" + path.read_text())
         result = snakemake(workdir, "-n")
-    finally:
-        write_config(workdir, config)
-        shutil.rmtree(workdir / ".snakemake", ignore_errors=True)
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
@@ -169,3 +164,33 @@ def test_a_damaged_model_is_named_with_the_command_that_builds_it_again(copied):
 
     assert sha256(out / "final" / "model.keras") == record["model_sha256"]
     assert "Nothing to be done" in dry_run(copied)[1]
+
+
+def test_a_change_to_the_workflows_own_code_retrains_nothing(tmp_path, mnist_path):
+    # A `git pull` that changes scripts/: Snakemake's "code" rerun trigger is off in the
+    # workflow profile. A copy of the workflow runs a two-trial study, its train script changes.
+    from conftest import ROOT, TINY
+
+    workflow = tmp_path / "workflow"
+    workflow.mkdir()
+    for name in ("Snakefile", "environment.yml"):
+        shutil.copy2(ROOT / name, workflow / name)
+    for name in ("rules", "scripts", "snaketune", "config", "profiles", "report"):
+        shutil.copytree(ROOT / name, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
+    study = tmp_path / "study"
+    study.mkdir()
+    write_config(study, {**TINY, "data": {**TINY["data"], "path": str(mnist_path)}, "final": {"enabled": False},
+                         "strategies": {"random": TINY["strategies"]["random"]}})
+
+    def snakemake_here(*args):
+        import subprocess
+
+        result = subprocess.run([shutil.which("snakemake"), "-s", str(workflow / "Snakefile"), "--configfile",
+                                 "config.yaml", *args], cwd=study, capture_output=True, text=True, timeout=1200)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout + result.stderr
+
+    snakemake_here("--cores", "2")
+    with (workflow / "scripts" / "train.py").open("a") as fh:
+        fh.write("# a comment a new release added\n")
+    assert "Nothing to be done" in snakemake_here("-n")

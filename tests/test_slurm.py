@@ -100,6 +100,10 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_c
                           for d in (tmp_path, local_dir))
     for key in ("trial_id", "epochs", "test_accuracy", "test_loss"):
         assert final[key] == local_final[key], key
+    # resumed from the files alone, as after the login node lost .snakemake/: nothing to do
+    shutil.rmtree(tmp_path / ".snakemake")
+    again = snakemake(tmp_path, *SLURM_RUN, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_a_trial_killed_under_slurm_is_retried_reported_and_the_others_finish(slurm_cluster, mnist_path, tmp_path):

@@ -54,17 +54,6 @@ def test_a_rerun_has_nothing_to_do(finished_study):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_a_new_comment_in_the_config_changes_nothing(finished_study):
-    workdir, config = finished_study
-    path = write_config(workdir, config)
-    path.write_text("# re-saved with a comment\n" + path.read_text())
-    try:
-        result = snakemake(workdir, "-n")
-    finally:
-        write_config(workdir, config)
-    assert "Nothing to be done" in result.stdout + result.stderr
-
-
 def planned_after(finished_study, change) -> dict:
     """The dry run's jobs after `change(config)`; the study's config is restored after."""
     workdir, config = finished_study
@@ -130,3 +119,26 @@ def test_bad_input_stops_before_any_job_and_touches_nothing(finished_study, chan
     assert needle in result.stdout + result.stderr
     after = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_duplicated_key_in_a_configfile_stops_the_run_naming_it(tmp_path):
+    # Snakemake itself would take the last `epochs:` silently.
+    path = tmp_path / "study.yaml"
+    path.write_text("study: dup\nstrategies: {random: {trials: 2}}\ntraining:\n  epochs: 2\n  epochs: 3\n")
+    result = subprocess.run(snakemake_cmd("--configfile", str(path), "-n"), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"{path}: line 5: duplicate key 'training.epochs' (first at line 4)" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_tab_in_the_default_config_file_is_named_with_its_line(tmp_path):
+    # Without --configfile the workflow reads config/config.yaml of the working directory.
+    (tmp_path / "config").mkdir()
+    text = (ROOT / "config" / "config.yaml").read_text().replace("  epochs: 5", "\tepochs: 5")
+    (tmp_path / "config" / "config.yaml").write_text(text)
+    line = text[: text.index("\tepochs")].count("\n") + 1
+    result = subprocess.run(snakemake_cmd("-n"), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"config/config.yaml: line {line}, column 1" in result.stdout + result.stderr
+    assert "tab" in result.stdout + result.stderr
