@@ -13,22 +13,14 @@ being published), its sha256 is checked in full: a mismatch fails that job, nami
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from pathlib import Path
 
+from snaketune.data import file_sha256 as sha256
 from snaketune.errors import DamagedInput
 
 TRIAL_FILES = ("metrics.csv", "history.csv", "model.keras")
-
-
-def sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_record(path) -> dict:
