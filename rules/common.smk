@@ -17,13 +17,14 @@ os.environ.update(
 )
 
 from snaketune.config import check_model, load_study
-from snaketune.config_files import check_file, with_overrides
+from snaketune.config_files import check_file
 from snaketune.data import PREPARED_FILES
 from snaketune.errors import ConfigError
 from snaketune.integrity import check_built
 from snaketune.plan import Plan
 from snaketune.resources import training_resources
-from snaketune.strategies.hyperband import PARENT
+from snaketune.outcome import read_record
+from snaketune.strategies.hyperband import PARENT, configuration
 
 DEFAULT_CONFIG = "config/config.yaml"
 
@@ -50,8 +51,9 @@ if not workflow.overwrite_configfiles:
 
 try:
     STUDY = load_study(
-        with_overrides(config, workflow.config_settings.config),
+        config,
         Path(workflow.basedir) / "config" / "schema.yaml",
+        overrides=workflow.config_settings.config,
     )
     if workflow.is_main_process:
         check_model(STUDY, Path(".snakemake") / "snaketune" / "build_model")
@@ -111,11 +113,20 @@ def space_file():
     return made(checkpoints.space, PLAN.space_file)
 
 
+def bayesian_round_file(plan, round_):
+    return made(
+        checkpoints.bayesian_round,
+        plan.round_path(round_),
+        key=plan.bayes_key,
+        round=round_,
+    )
+
+
 def bayesian_trials(plan):
     """(trial ids with their round, round files) of a replicate's Bayesian search."""
     ids, files = [], []
     for r in range(plan.bayes_rounds):
-        path = made(checkpoints.bayesian_round, plan.round_path(r), key=plan.bayes_key, round=r)
+        path = bayesian_round_file(plan, r)
         ids.append(plan.read_round(path))
         files.append(path)
     return plan.budgeted(ids), files
@@ -239,37 +250,43 @@ def bayesian_history(wildcards):
     plan = PLAN.by_key(wildcards.key)
     rounds, metrics = [], []
     for r in range(int(wildcards.round)):
-        path = made(checkpoints.bayesian_round, plan.round_path(r), key=wildcards.key, round=r)
+        path = bayesian_round_file(plan, r)
         rounds.append(path)
         metrics += [PLAN.trial_file(tid, "metrics.csv") for tid in plan.read_round(path)]
     return {"rounds": rounds, "metrics": metrics}
 
 
-def best_overall():
-    """The study's best configuration, once the aggregate of the current plan exists (its
-    marker names the plan): [trial id, values, best epoch]."""
-    made(checkpoints.aggregate, PLAN.plan_file)
-    best = json.loads(Path(BEST_PARAMS).read_text())["overall"]
-    return {k: best[k] for k in ("trial_id", "hyperparameters", "objective_epoch")}
+def best_trial():
+    """The study's best trial, once the aggregate of the current plan exists (its marker names
+    the plan); until then Snakemake waits for the aggregate."""
+    if not (os.path.exists(PLAN.plan_file) and os.path.exists(BEST_PARAMS)):
+        checkpoints.aggregate.get()  # raises until the aggregate has run
+    return json.loads(Path(BEST_PARAMS).read_text())["overall"]["trial_id"]
 
 
 def final_configuration(wildcards):
-    """What the final model in final/<key>/ retrains: the best configuration, whose id and
-    the final settings make up the key."""
-    best = best_overall()
-    if PLAN.final_key(best["trial_id"]) != wildcards.fkey:
+    """What the final model in final/<trial>/<key>/ retrains: that trial's configuration and
+    the epoch it peaked at. The key holds the final and training settings."""
+    if PLAN.final_key(wildcards.trial) != wildcards.fkey:
         raise WorkflowError(
-            f"{OUT}/final/{wildcards.fkey}/ is not the final model of study {STUDY.name}'s best "
-            f"configuration now (trial {best['trial_id']}: {OUT}/final/{PLAN.final_key(best['trial_id'])}/)"
+            f"{OUT}/final/{wildcards.trial}/{wildcards.fkey}/ is not a final model of study {STUDY.name} "
+            f"with its settings now (that is {OUT}/final/{wildcards.trial}/{PLAN.final_key(wildcards.trial)}/)"
         )
-    return best
+    record = read_record(PLAN.trial_file(wildcards.trial, "metrics.csv"))
+    return {
+        "trial_id": wildcards.trial,
+        "hyperparameters": configuration(PLAN.values_of(wildcards.trial)),
+        "objective_epoch": int(float(record["objective_epoch"])),
+    }
 
 
 def final_model(wildcards):
-    """The final model of the best configuration, and best_params.json: published again
-    whenever the aggregate has run, so that a winner changing back to an earlier one (whose
-    final model is older than the published copy) is published too."""
-    folder = f"{OUT}/final/{PLAN.final_key(best_overall()['trial_id'])}"
+    """The final model of the best trial, and best_params.json: published again whenever the
+    aggregate has run (a change of the final settings included), so that a winner changing
+    back to an earlier one (whose final model is older than the published copy) is published
+    too."""
+    trial = best_trial()
+    folder = f"{OUT}/final/{trial}/{PLAN.final_key(trial)}"
     return {
         "metrics": f"{folder}/test_metrics.json",
         "model": f"{folder}/model.keras",

@@ -1,6 +1,6 @@
 # The overall best configuration, retrained on training + validation data and tested once,
-# in a folder named by the configuration and the final settings (a winner that changes back
-# finds its final model there), then published as final/model.keras.
+# in a folder named by its trial and a key of the final and training settings (a winner that
+# changes back finds its final model there), then published as final/model.keras.
 
 
 localrules:
@@ -10,18 +10,19 @@ localrules:
 rule final:
     input:
         data=ancient(DATA_FILES),
+        trial=ancient(f"{OUT}/trials/{{trial}}/metrics.csv"),
     output:
-        metrics=f"{OUT}/final/{{fkey}}/test_metrics.json",
-        model=f"{OUT}/final/{{fkey}}/model.keras",
+        metrics=f"{OUT}/final/{{trial}}/{{fkey}}/test_metrics.json",
+        model=f"{OUT}/final/{{trial}}/{{fkey}}/model.keras",
     params:
         best=final_configuration,
         settings=PLAN.settings,
         max_epochs=STUDY.config["final"]["epochs"],
         learning_rate_decay=STUDY.config["final"]["learning_rate_decay"],
     log:
-        f"{OUT}/logs/final/{{fkey}}.log",
+        f"{OUT}/logs/final/{{trial}}/{{fkey}}.log",
     benchmark:
-        f"{OUT}/benchmarks/final/{{fkey}}.tsv"
+        f"{OUT}/benchmarks/final/{{trial}}/{{fkey}}.tsv"
     threads: RESOURCES["trial_threads"]
     resources:
         # an epoch search up to final.epochs, then the retraining

@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from snaketune import data as data_module
+from snaketune.config_files import with_overrides
 from snaketune.errors import ConfigError, DataError
 from snaketune.space import Space
 
@@ -192,9 +193,14 @@ def _describe(error) -> str:
     return f"config: {key}: {error.message}"
 
 
-def load_study(config: dict, schema_path) -> Study:
-    """Validate everything that can be checked without TensorFlow and return the study."""
-    config = validate(config, load_schema(schema_path))
+def load_study(config: dict, schema_path, overrides=None) -> Study:
+    """Validate everything that can be checked without TensorFlow and return the study.
+
+    `overrides`: the `--config` values, which Snakemake merged into `config` as text."""
+    schema = load_schema(schema_path)
+    if overrides:
+        config = with_overrides(config, overrides, schema)
+    config = validate(config, schema)
     model = config["model"]
     if "build_model" in model and "type" in model:
         raise ConfigError("config: model.type and model.build_model exclude each other; set one")

@@ -68,30 +68,40 @@ def _json_mapping(path):
 
 
 _RESOLVER = yaml.resolver.Resolver()
+_TYPED = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")
 
 
-def typed(value):
-    """A `--config` value with every string typed as a plain scalar in a YAML file is typed:
-    '800' -> 800, '0.25' -> 0.25, 'false' -> False, 'null' -> None; 'relu' stays text."""
+def typed(value, schema: dict | None = None):
+    """A `--config` value with its text typed as a plain scalar in a YAML file is typed: '800'
+    -> 800, '0.25' -> 0.25, 'false' -> False, 'null' -> None; 'relu' stays text. Where the
+    schema says a key is text (a study's name, a path, a sha256), it stays text, 'null' aside
+    where the key may be null."""
+    schema = schema or {}
     if isinstance(value, dict):
-        return {key: typed(item) for key, item in value.items()}
+        properties = schema.get("properties", {})
+        other = schema.get("additionalProperties")
+        return {key: typed(item, properties.get(key, other if isinstance(other, dict) else {}))
+                for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [typed(item) for item in value]
-    if isinstance(value, str):
-        tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
-        if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
-                   "tag:yaml.org,2002:null"):
-            return yaml.SafeLoader("").construct_object(yaml.ScalarNode(tag, value))
-    return value
+        return [typed(item, schema.get("items", {})) for item in value]
+    if not isinstance(value, str):
+        return value
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if "string" in types:
+        return None if value == "null" and "null" in types else value
+    tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+    return yaml.SafeLoader("").construct_object(yaml.ScalarNode(tag, value)) if tag in _TYPED else value
 
 
-def with_overrides(config: dict, overrides) -> dict:
+def with_overrides(config: dict, overrides, schema: dict) -> dict:
     """`config` (Snakemake's merge of the config files and `--config`) with the `--config`
-    values merged again, typed. Snakemake's own merge keeps the semantics of `--config`."""
+    values merged again, typed by `schema`. Snakemake's own merge keeps the semantics of
+    `--config`. Values Snakemake typed itself (the top-level `key=value`) are left as it did."""
     from snakemake.utils import update_config
 
     merged = copy.deepcopy(config)
-    update_config(merged, typed(_plain(overrides)))
+    update_config(merged, typed(_plain(overrides), schema))
     return merged
 
 

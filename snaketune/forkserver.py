@@ -201,7 +201,6 @@ def _connect() -> socket.socket:
     with _lock(lock_path):  # one job starts the server; the others wait for it
         with contextlib.suppress(OSError):
             return _try_connect(path)
-        _remove_dead_servers(folder, path)
         # The server imports this very snaketune, wherever the job found it.
         package_root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -221,24 +220,6 @@ def _connect() -> socket.socket:
                 server.kill()
                 raise Unavailable(f"the server was not ready after {START_TIMEOUT_SECONDS} s; see {log}")
             time.sleep(0.05)
-
-
-def _remove_dead_servers(folder: Path, starting: Path) -> None:
-    """The files of servers that died without removing them (killed, or the machine
-    restarted): a socket nobody answers on, whose lock nobody holds."""
-    for other in folder.glob("*.sock"):
-        if other == starting:
-            continue
-        with contextlib.suppress(OSError):
-            _try_connect(other).close()
-            continue  # alive
-        lock_path, log = _files(other)
-        handle = _lock(lock_path, wait=False)
-        if handle is None:
-            continue  # being started or leaving right now
-        with handle:
-            for stale in (other, log, lock_path):
-                stale.unlink(missing_ok=True)
 
 
 def _request(conn: socket.socket, target: str, kwargs: dict):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from snaketune.data import file_sha256 as sha256
 from snaketune.errors import DamagedInput
+from snaketune.outcome import read_record
 
 TRIAL_FILES = ("metrics.csv", "history.csv", "model.keras")
 
@@ -28,22 +29,28 @@ def model_record(path) -> dict:
     return {"model_bytes": os.path.getsize(path), "model_sha256": sha256(path)}
 
 
+def _sha256_differs(path: Path, record: dict) -> str | None:
+    """The file's sha256 where it is not the one `record` holds (None if it is, or none is held)."""
+    expected = str(record.get("model_sha256") or "")
+    actual = sha256(path) if expected else None
+    return actual if expected and actual != expected else None
+
+
 def verify_model(path, record: dict, rebuild_hint: str) -> None:
     """Fail, naming the file, unless `path` is the model `record` describes."""
     path = Path(path)
     if not path.is_file():
         raise DamagedInput(f"{path} is missing; {rebuild_hint}")
-    expected = str(record.get("model_sha256") or "")
-    if expected and sha256(path) != expected:
-        raise DamagedInput(f"{path} is damaged: its sha256 is {sha256(path)}, but the job that wrote it recorded "
-                           f"{expected} ({record.get('model_bytes')} bytes; the file has {path.stat().st_size}); "
-                           f"{rebuild_hint}")
+    actual = _sha256_differs(path, record)
+    if actual:
+        raise DamagedInput(f"{path} is damaged: its sha256 is {actual}, but the job that wrote it recorded "
+                           f"{record['model_sha256']} ({record.get('model_bytes')} bytes; the file has "
+                           f"{path.stat().st_size}); {rebuild_hint}")
 
 
 def _recorded_size(metrics_path: Path):
     """The model size a trial's own metrics.csv records (None before sizes were recorded)."""
-    with metrics_path.open(newline="") as fh:
-        value = next(csv.DictReader(fh), {}).get("model_bytes")
+    value = read_record(metrics_path).get("model_bytes")
     return None if value in (None, "") else int(float(value))
 
 
@@ -88,8 +95,7 @@ def check_final(metrics_path, model_path) -> tuple[dict[str, str], dict[str, str
         return {}, {}
     if not model_path.is_file():
         return {str(model_path): f"{model_path} is missing"}, {}
-    record = json.loads(metrics_path.read_text())
-    if record.get("model_sha256") and sha256(model_path) != record["model_sha256"]:
+    if _sha256_differs(model_path, json.loads(metrics_path.read_text())):
         return {}, {str(model_path): f"{model_path} is not the model {metrics_path} records (its sha256 differs)"}
     return {}, {}
 
@@ -104,7 +110,8 @@ def check_built(plan, final: bool) -> tuple[dict[str, str], dict[str, str]]:
     best = out / "best_params.json"
     folders = [out / "final"]
     if Path(plan.plan_file).is_file() and best.is_file():
-        folders.append(out / "final" / plan.final_key(json.loads(best.read_text())["overall"]["trial_id"]))
+        trial = json.loads(best.read_text())["overall"]["trial_id"]
+        folders.append(out / "final" / trial / plan.final_key(trial))
     for folder in folders:
         more_missing, more_damaged = check_final(folder / "test_metrics.json", folder / "model.keras")
         missing.update(more_missing)

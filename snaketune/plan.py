@@ -198,7 +198,9 @@ class Plan:
         """What decides a table's trials: its strategy's settings (the budget included), the
         replicate's training settings and the declared space."""
         plan, strategy, _ = self.for_table(table)
-        config = {k: v for k, v in plan.study.config["strategies"][strategy].items() if k != "enabled"}
+        # a bracket's trials do not depend on how many iterations there are
+        config = {k: v for k, v in plan.study.config["strategies"][strategy].items()
+                  if k not in ("enabled", "iterations")}
         return digest({"table": table, "strategy": config, "settings": plan.settings,
                        "space": plan.study.config["space"]}, 8)
 
@@ -206,9 +208,10 @@ class Plan:
         return f"{self.out}/strategies/{table}/{self.table_key(table)}.csv"
 
     def record(self) -> dict:
-        """What the study's aggregate (trials.csv and what follows from it) is built from."""
+        """What the study's aggregate (trials.csv and what follows from it, the published final
+        model included) is built from."""
         return {"study": self.study.name, "objective": self.settings["objective"], "space": self.space_file,
-                "tables": [self.table_path(t) for t in self.tables()]}
+                "tables": [self.table_path(t) for t in self.tables()], "final": self.study.config["final"]}
 
     @property
     def plan_file(self) -> str:
@@ -218,9 +221,10 @@ class Plan:
         return f"{self.out}/plan/{digest(self.record(), 8)}.json"
 
     def final_key(self, trial_id: str) -> str:
-        """The final model retrains one configuration under the final settings."""
+        """The final model retrains one configuration under the final settings and the study's
+        training settings (a winner from another replicate retrains with replicate 0's seed)."""
         final = {k: v for k, v in self.study.config["final"].items() if k != "enabled"}
-        return digest({"trial": trial_id, "final": final}, 8)
+        return digest({"trial": trial_id, "final": final, "settings": self.settings}, 8)
 
     def for_table(self, table: str) -> tuple["Plan", str, str | None]:
         """(the replicate's plan, strategy, Hyperband bracket or None) of a table name."""

@@ -22,6 +22,7 @@ from snaketune.atomic import atomic_path, write_csv
 from snaketune.config import DEFAULT_BATCH_SIZE, objective_from
 from snaketune.errors import DamagedInput
 from snaketune.integrity import model_record, verify_model
+from snaketune.outcome import read_record
 from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, configuration
 
 STEPS_PER_EXECUTION = 32
@@ -137,12 +138,13 @@ def resume(parent_dir: Path, initial_epoch: int):
 
     hint = f"to train trial {parent_dir.name} again: snakemake --cores all --forcerun {parent_dir / 'metrics.csv'}"
     try:
-        record = pd.read_csv(parent_dir / "metrics.csv").iloc[0].to_dict()
+        record = read_record(parent_dir / "metrics.csv")
         history = pd.read_csv(parent_dir / "history.csv")
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, IndexError) as error:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DamagedInput(f"trial {parent_dir.name}: {type(error).__name__}: {error}; {hint}") from error
     if record.get("status") != "completed":
-        raise DamagedInput(f"trial {parent_dir.name} is recorded {record.get('status')}: there is no model to resume")
+        raise DamagedInput(f"trial {parent_dir.name} is recorded {record.get('status') or 'nothing'}: there is no "
+                           f"model to resume; {hint}")
     verify_model(parent_dir / "model.keras", record, hint)
     if history.empty or int(history["epoch"].iloc[-1]) != initial_epoch:
         raise DamagedInput(f"trial {parent_dir.name} ended at epoch "

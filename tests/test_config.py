@@ -150,7 +150,8 @@ def test_bad_data_sha256(changes, needle):
 
 
 # -- the config as given on the command line and in files ------------------------------------
-from snaketune.config_files import check_file, typed, with_overrides  # noqa: E402
+from snaketune.config import load_schema  # noqa: E402
+from snaketune.config_files import check_file, typed  # noqa: E402
 
 
 def overridden(**overrides):
@@ -163,7 +164,7 @@ def overridden(**overrides):
             _merge(config[key], value)
         else:
             config[key] = value
-    return load_study(with_overrides(config, as_snakemake_gives), SCHEMA)
+    return load_study(config, SCHEMA, overrides=as_snakemake_gives)
 
 
 def json_as_text(value):
@@ -207,6 +208,14 @@ def test_a_bad_override_is_still_named_with_its_key():
 def test_typing_keeps_text_that_only_looks_like_yaml():
     assert typed({"a": "x: y", "b": "[1, 2]", "c": "0x10", "d": "yes"}) == {"a": "x: y", "b": "[1, 2]", "c": 16,
                                                                           "d": True}
+
+
+def test_keys_the_schema_says_are_text_stay_text():
+    # a study's name, a path, a sha256 are text whatever they look like; null is still null
+    schema = load_schema(SCHEMA)
+    given = {"study": "2024", "data": {"path": "~", "sha256": "1234"}, "model": {"build_model": "1:30"}}
+    assert typed(given, schema) == given
+    assert typed({"data": {"path": "null"}}, schema) == {"data": {"path": None}}
 
 
 @pytest.mark.parametrize("text, needle", [

@@ -127,6 +127,23 @@ def test_a_plan_changed_and_changed_back_gives_the_first_plans_results(copied):
     assert "Nothing to be done" in dry_run(copied)[1]
 
 
+def test_final_settings_changed_and_changed_back_retrain_only_the_final_model_once(copied):
+    workdir, _ = copied
+    published = workdir / "results" / "tiny" / "final" / "test_metrics.json"
+    first = published.read_text()
+
+    def no_decay(config):
+        config["final"] = {**config.get("final", {}), "learning_rate_decay": "none"}
+
+    output = run(copied, no_decay)
+    assert output.count("rule final:") == 1 and "rule train:" not in output, output[-3000:]
+    assert json.loads(published.read_text())["learning_rate_decay"] == "none"
+    output = run(copied)
+    assert "rule final:" not in output and "rule publish_final:" in output, output[-3000:]
+    assert published.read_text() == first
+    assert "Nothing to be done" in dry_run(copied)[1]
+
+
 def test_a_deleted_trial_file_is_trained_again_and_the_tables_follow(copied):
     workdir, _ = copied
     first = trials_of(workdir)
