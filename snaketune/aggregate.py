@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from snaketune.atomic import write_csv, write_json, write_text
-from snaketune.config import Objective, objective_from
+from snaketune.objective import Objective, objective_from
 from snaketune.space import Space
 from snaketune.strategies.hyperband import PARENT, configuration
 
@@ -51,12 +51,17 @@ def collect(strategy: str, membership: list, metrics_files: list[str], space: Sp
     rows = [{"strategy": strategy, "replicate": replicate, "trial_number": number, "bracket": bracket, "round": round_, **records[tid],
              "parent": values.get(PARENT), "hyperparameters": json.dumps(configuration(values))}
             for number, round_, tid, values, bracket in membership]
-    return pd.DataFrame(rows, columns=table_columns(space))
+    return pd.DataFrame(rows, columns=table_columns(space, rows))
 
 
-def table_columns(space: Space) -> list[str]:
-    return ["strategy", "replicate", "trial_number", "bracket", "round", "parent", "trial_id", *space.names, *RECORD_COLUMNS,
-            "study", "hyperparameters"]
+def table_columns(space: Space, rows: list[dict] = ()) -> list[str]:
+    """The table's columns; what else the trials recorded (the best value of each metric the
+    model reports, best_<metric>) goes before the last two."""
+    known = ["strategy", "replicate", "trial_number", "bracket", "round", "parent", "trial_id", *space.names,
+             *RECORD_COLUMNS, "study", "hyperparameters"]
+    # (Hyperband's bookkeeping, tuner/..., rides in a trial's values and its own columns)
+    extra = list(dict.fromkeys(k for row in rows for k in row if k not in known and not k.startswith("tuner/")))
+    return known[:-2] + extra + known[-2:]
 
 
 def strategy_table(*, strategy, membership, metrics_files, space_file, out, replicate: int = 0) -> pd.DataFrame:

@@ -18,20 +18,13 @@ import yaml
 from snaketune import data as data_module
 from snaketune.config_files import with_overrides
 from snaketune.errors import ConfigError, DataError
+from snaketune.objective import Objective, objective_from
 from snaketune.space import Space
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband")
-# Keras Tuner infers the direction from the metric's name; so do we.
-_DIRECTIONS = {"val_accuracy": "max", "accuracy": "max", "val_loss": "min", "loss": "min"}
 # Hyperparameters that are arguments of model.fit rather than of build_model(hp).
 FIT_ARGUMENTS = ("batch_size", "epochs")
 DEFAULT_BATCH_SIZE = 32  # Keras' own default for model.fit
-
-
-@dataclass(frozen=True)
-class Objective:
-    name: str
-    direction: str
 
 
 @dataclass
@@ -63,7 +56,11 @@ class Study:
 
     @property
     def objective(self) -> Objective:
-        return objective_from(self.config["training"]["objective"])
+        return objective_from(self.config["training"]["objective"] or default_objective(self.task))
+
+    @property
+    def task(self) -> str:
+        return self.config["data"].get("task") or "classification"
 
     @property
     def enabled_strategies(self) -> list[str]:
@@ -116,10 +113,10 @@ def _sha256(path) -> str:
     return data_module.file_sha256(path)
 
 
-def objective_from(value) -> Objective:
-    if isinstance(value, str):
-        return Objective(value, _DIRECTIONS[value])
-    return Objective(value["name"], value["direction"])
+def default_objective(task: str) -> str:
+    """What a study optimises when its config does not say: Keras Tuner's usual val_accuracy,
+    or the validation loss of a regression (which reports no accuracy)."""
+    return "val_loss" if task == "regression" else "val_accuracy"
 
 
 def load_schema(path) -> dict:
@@ -183,8 +180,8 @@ def _describe(error) -> str:
         return f"config: {key}: {error.message}"
     if error.validator == "oneOf" and error.absolute_path and error.absolute_path[-1] == "objective":
         return (
-            f"config: {key}: expected one of val_accuracy, val_loss, accuracy, loss "
-            f"or {{name: ..., direction: min|max}}, got {error.instance!r}"
+            f"config: {key}: expected the name of a metric the model reports (val_accuracy, val_loss, "
+            f"val_auc, val_mae, ...) or {{name: ..., direction: min|max}}, got {error.instance!r}"
         )
     if error.validator == "enum":
         return f"config: {key}: expected one of {', '.join(map(str, error.validator_value))}, got {error.instance!r}"
@@ -219,6 +216,11 @@ def load_study(config: dict, schema_path, overrides=None) -> Study:
     except ConfigError as error:
         raise ConfigError(_in_config(str(error))) from None
     study = Study(config=config, declared_space=declared)
+    try:
+        study.objective
+    except ValueError as error:
+        raise ConfigError(f"config: training.objective: {error}; give it as {{name: "
+                          f"{config['training']['objective']}, direction: min}} or max") from None
     if not study.enabled_strategies:
         raise ConfigError(f"config: strategies: enable at least one of {', '.join(STRATEGIES)}")
     if "grid" in study.enabled_strategies:

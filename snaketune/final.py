@@ -11,7 +11,7 @@ import numpy as np
 
 from snaketune import data as data_module
 from snaketune.atomic import atomic_path, write_json, write_text
-from snaketune.config import objective_from
+from snaketune.objective import objective_from
 from snaketune.integrity import model_record, verify_model
 from snaketune.train import best_epoch, build, configure_tensorflow, fit
 
@@ -80,8 +80,8 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         "search_seconds": round(search_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
         "train_loss": float(history["loss"].iloc[-1]),
-        "test_loss": float(results["loss"]),
-        "test_accuracy": float(results["accuracy"]),
+        # every metric evaluate() returns, under the model's own names
+        **{f"test_{name}": float(value) for name, value in results.items()},
         **model_record(model_path),
     }
     write_json(metrics_path, record)

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from snaketune.aggregate import best_so_far, completed, read_csv  # noqa: E402
 from snaketune.atomic import atomic_path  # noqa: E402
-from snaketune.config import Objective, objective_from  # noqa: E402
+from snaketune.objective import Objective, objective_from  # noqa: E402
 from snaketune.space import Space  # noqa: E402
 
 

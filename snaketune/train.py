@@ -19,14 +19,14 @@ from pathlib import Path
 import pandas as pd
 
 from snaketune.atomic import atomic_path, write_csv
-from snaketune.config import DEFAULT_BATCH_SIZE, objective_from
+from snaketune.config import DEFAULT_BATCH_SIZE
+from snaketune.objective import infer_direction, objective_from
 from snaketune.errors import DamagedInput
 from snaketune.integrity import model_record, verify_model
 from snaketune.outcome import read_record
 from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, configuration
 
 STEPS_PER_EXECUTION = 32
-HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 
 
 def configure_tensorflow(threads: int, seed: int):
@@ -118,11 +118,19 @@ def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", range(initial_epoch + 1, initial_epoch + 1 + len(frame)))
     frame["seconds"] = timer.seconds[: len(frame)]
-    return frame.reindex(columns=HISTORY_COLUMNS), fit_seconds
+    return frame, fit_seconds
+
+
+def reported(history: pd.DataFrame) -> list[str]:
+    """The metrics Keras reported per epoch, under the model's own names."""
+    return [c for c in history.columns if c not in ("epoch", "seconds")]
 
 
 def best_epoch(history: pd.DataFrame, objective) -> tuple[float, int]:
     """Keras Tuner's score: the best value of the objective over the epochs, and its epoch."""
+    if objective.name not in history:
+        raise ValueError(f"the objective {objective.name} is not among the metrics the model reports "
+                         f"({', '.join(reported(history))})")
     series = history[objective.name].dropna()
     if series.empty:
         return math.nan, 0
@@ -151,7 +159,18 @@ def resume(parent_dir: Path, initial_epoch: int):
                            f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: "
                            f"nothing to resume; {hint}")
     model = keras.models.load_model(parent_dir / "model.keras")
-    return model, history.reindex(columns=HISTORY_COLUMNS)
+    return model, history
+
+
+def best_values(history: pd.DataFrame) -> dict:
+    """best_<metric>: the best value of every reported metric whose direction its name tells."""
+    best = {}
+    for name in reported(history):
+        direction = infer_direction(name)
+        if direction:
+            values = history[name].astype(float)
+            best[f"best_{name}"] = float(values.max() if direction == "max" else values.min())
+    return best
 
 
 def fails_the_job(error: BaseException) -> bool:
@@ -167,7 +186,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
               "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "cumulative_epochs": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
               "params": 0, "peak_rss_mb": 0.0, "model_bytes": 0, "model_sha256": "", "status": "completed", "error": ""}
-    history = pd.DataFrame(columns=HISTORY_COLUMNS)
+    history = pd.DataFrame(columns=["epoch", "seconds"])
     configure_tensorflow(threads, settings["seed"])
     from snaketune import data as data_module
 
@@ -194,6 +213,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
             raise FloatingPointError(f"loss became NaN or infinite in epoch {bad}")
         # Keras Tuner scores a trial on its own epochs; its history goes on from its parent's.
         record["objective_value"], record["objective_epoch"] = best_epoch(history, objective)
+        record.update(best_values(history))
         if earlier is not None:
             history = pd.concat([earlier, history], ignore_index=True)
     except Exception as error:

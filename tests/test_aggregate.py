@@ -7,7 +7,7 @@ import pytest
 
 from snaketune.aggregate import aggregate, strategy_table
 from snaketune.plots import best_so_far, plot_all
-from snaketune.config import Objective
+from snaketune.objective import Objective
 from snaketune.space import Space
 
 SPACE = Space.from_config({"learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"},

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import pytest
 
-from snaketune.config import Objective
+from snaketune.objective import Objective
 from snaketune.space import Space
 from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, Bracket, Hyperband, configuration
 

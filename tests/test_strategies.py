@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from snaketune.config import Objective
+from snaketune.objective import Objective
 from snaketune.identity import trial_id
 from snaketune.space import Space
 from snaketune.strategies import GridSearch, RandomSearch

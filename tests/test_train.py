@@ -17,7 +17,8 @@ def test_a_trial_writes_model_history_and_metrics(tiny_data, tiny_settings, tmp_
     assert record["status"] == "completed", record["error"]
     assert (tmp_path / "model.keras").stat().st_size > 0
     history = pd.read_csv(tmp_path / "history.csv")
-    assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    # every metric Keras reports, under its own name, and the best of each in the record
+    assert set(history.columns) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
     assert history["epoch"].tolist() == [1]
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     row = metrics.iloc[0]
@@ -25,6 +26,8 @@ def test_a_trial_writes_model_history_and_metrics(tiny_data, tiny_settings, tmp_
     assert row["objective"] == "val_accuracy"
     assert row["objective_value"] == pytest.approx(history["val_accuracy"].max())
     assert row["epochs_run"] == 1 and row["params"] == 28 * 28 * 16 + 16 + 16 * 10 + 10
+    assert row["best_val_loss"] == pytest.approx(history["val_loss"].min())
+    assert row["best_accuracy"] == pytest.approx(history["accuracy"].max())
 
 
 def test_a_seeded_trial_repeats_exactly(tiny_data, tiny_settings, tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snaketune.config import Objective
+from snaketune.objective import Objective
 from snaketune.space import Space
 
 # populate_space restarts its acquisition search from fresh random points on each call, so a

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from snaketune.atomic import write_json
-from snaketune.config import objective_from
+from snaketune.objective import objective_from
 from snaketune.outcome import read_outcome
 from snaketune.space import Space
 from snaketune.strategies.bayesian import BayesianOptimization, Finished

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from snaketune.config import Objective
+from snaketune.objective import Objective
 from snaketune.space import Space
 from snaketune.strategies.random_search import RandomSearch
 

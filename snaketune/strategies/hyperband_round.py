@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from snaketune.atomic import write_json
-from snaketune.config import objective_from
+from snaketune.objective import objective_from
 from snaketune.outcome import read_outcome
 from snaketune.strategies.hyperband import Bracket, Hyperband
 
