@@ -18,7 +18,6 @@ os.environ.update(
 
 from snaketune.config import check_model, load_study
 from snaketune.config_files import check_file
-from snaketune.data import PREPARED_FILES
 from snaketune.errors import ConfigError
 from snaketune.integrity import check_built
 from snaketune.plan import Plan
@@ -54,6 +53,7 @@ try:
         config,
         Path(workflow.basedir) / "config" / "schema.yaml",
         overrides=workflow.config_settings.config,
+        cache_dir=Path(".snakemake") / "snaketune",
     )
     if workflow.is_main_process:
         check_model(STUDY, Path(".snakemake") / "snaketune" / "build_model")
@@ -64,7 +64,6 @@ PLAN = Plan(STUDY)
 OUT = PLAN.out
 ENV = "../environment.yml"
 RESOURCES = STUDY.config["resources"]
-DATA_FILES = [f"{PLAN.data_dir}/{name}" for name in PREPARED_FILES]
 BEST_PARAMS = f"{OUT}/best_params.json"
 
 
@@ -209,10 +208,9 @@ def previous_round_metrics(wildcards):
 
 
 # Content-addressed: the trial id already covers the data settings, so rewriting the
-# prepared arrays (a rerun of `data`) must not retrain every cached trial. info.json alone
-# stands for them all: `data` writes it last, and one input instead of seven per trial makes
-# the DAG of a 10,000-trial study build markedly faster.
-TRIAL_DATA = ancient(f"{PLAN.data_dir}/info.json")
+# prepared arrays (a rerun of `data`) must not retrain every cached trial. One input per
+# trial, the folder, keeps the DAG of a 10,000-trial study quick to build.
+TRIAL_DATA = ancient(PLAN.data_dir)
 
 
 @per_job

@@ -11,12 +11,10 @@ rule data:
     input:
         STUDY.data_inputs(),
     output:
-        DATA_FILES,
+        directory(PLAN.data_dir),
     params:
-        path=STUDY.config["data"]["path"],
-        validation_split=STUDY.config["data"]["validation_split"],
-        subset=STUDY.config["data"]["subset"],
-        seed=STUDY.config["data"]["seed"],
+        data=STUDY.config["data"],
+        arrays_sha256=PLAN.settings["data"].get("arrays_sha256"),
     log:
         f"{OUT}/logs/data/{PLAN.data_key}.log",
     conda:

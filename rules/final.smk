@@ -9,7 +9,7 @@ localrules:
 
 rule final:
     input:
-        data=ancient(DATA_FILES),
+        data=ancient(PLAN.data_dir),
         trial=ancient(f"{OUT}/trials/{{trial}}/metrics.csv"),
     output:
         metrics=f"{OUT}/final/{{trial}}/{{fkey}}/test_metrics.json",

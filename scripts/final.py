@@ -1,6 +1,4 @@
 # Snakemake adapter: retrain the best configuration on training + validation data, test it once.
-import os
-
 from snaketune.joblog import start
 
 start(snakemake)
@@ -11,7 +9,7 @@ record = call(
     "snaketune.final:retrain_and_test",
     best=dict(snakemake.params.best),
     settings=dict(snakemake.params.settings),
-    data_dir=os.path.dirname(snakemake.input.data[0]),
+    data_dir=snakemake.input.data,
     model_path=snakemake.output.model,
     metrics_path=snakemake.output.metrics,
     max_epochs=snakemake.params.max_epochs,

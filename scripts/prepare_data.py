@@ -3,12 +3,11 @@ from snaketune.joblog import start
 
 start(snakemake)
 
-import os
+from snaketune.data import from_config, prepare
 
-from snaketune.data import obtain, prepare
-
-p = snakemake.params
-arrays, source = obtain(p.path)
-info = prepare(arrays, os.path.dirname(snakemake.output[0]), p.validation_split, p.subset, p.seed, source,
-               where=f"data.path '{p.path}'" if p.path else source)
+data = dict(snakemake.params.data)
+arrays, source, images, extra = from_config(data, snakemake.params.arrays_sha256)
+where = f"data.path '{data['path']}'" if data["path"] else source
+info = prepare(arrays, snakemake.output[0], data["validation_split"], data["subset"], data["seed"], source,
+               where=where, task=data["task"], images=images, extra=extra)
 print(info)

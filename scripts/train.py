@@ -14,7 +14,7 @@ record = call(
     trial_id=snakemake.wildcards.trial,
     values=dict(p.values),
     settings=dict(p.settings),
-    data_dir=os.path.dirname(snakemake.input[0]),
+    data_dir=snakemake.input[0],
     out_dir=os.path.dirname(snakemake.output.metrics),
     threads=snakemake.threads,
 )

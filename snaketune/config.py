@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,9 @@ class Study:
 
     config: dict
     declared_space: Space
+    # What the data set asks of a model (snaketune.task.check): its task, outputs, inputs; None
+    # for MNIST fetched by the data job (a classification of 10 classes).
+    data_summary: dict | None = None
 
     @property
     def name(self) -> str:
@@ -52,15 +56,18 @@ class Study:
         for strategy in config["strategies"].values():
             if "seed" in strategy:
                 strategy["seed"] += r
-        return Study(config=config, declared_space=self.declared_space)
+        return Study(config=config, declared_space=self.declared_space, data_summary=self.data_summary)
 
     @property
     def objective(self) -> Objective:
         return objective_from(self.config["training"]["objective"] or default_objective(self.task))
 
     @property
-    def task(self) -> str:
-        return self.config["data"].get("task") or "classification"
+    def task(self) -> str | None:
+        """The data's task (snaketune.task), None for targets of several arrays."""
+        if self.data_summary is None:
+            return self.config["data"]["task"] or "classification"
+        return self.data_summary["task"]
 
     @property
     def enabled_strategies(self) -> list[str]:
@@ -77,8 +84,10 @@ class Study:
         return [spec.rsplit(":", 1)[0]] if spec else []
 
     def data_inputs(self) -> list[str]:
-        path = self.config["data"]["path"]
-        return [path] if path else []
+        """The files the data job reads: the .npz, the CSVs, or the loader's own file."""
+        data = self.config["data"]
+        loader = data["loader"].rsplit(":", 1)[0] if data["loader"] else None
+        return [f for f in (data["path"], data["csv"], data["test"], loader) if f]
 
     def training_settings(self) -> dict:
         """Everything besides the hyperparameter values that decides what a trial trains.
@@ -93,20 +102,34 @@ class Study:
             model_file = Path(__file__).parent / "models" / f"{model['type']}.py"
         # The model's code and the data's content are part of what a trial trains on.
         model["sha256"] = _sha256(model_file)
-        data = dict(self.config["data"])
-        if data["path"]:
-            data["sha256"] = _sha256(data["path"])
         training = self.config["training"]
         objective = self.objective
         return {
             "model": model,
-            # a file is known by its content, wherever it lies; None is MNIST, fetched and checked
-            "data": {k: data.get(k) for k in ("sha256", "validation_split", "subset", "seed")},
+            "data": self.data_identity(),
             "epochs": training["epochs"],
             "patience": training["patience"],
             "seed": training["seed"],
             "objective": {"name": objective.name, "direction": objective.direction},
         }
+
+
+    def data_identity(self) -> dict:
+        """What decides the data a trial trains on. A file is known by its content, wherever it
+        lies; a loader by its file's content and the arrays it returned; None is MNIST, fetched
+        and checked. An .npz study's identity is what it was before loaders and CSVs."""
+        data = self.config["data"]
+        identity = {"sha256": _sha256(data["path"]) if data["path"] else None,
+                    "validation_split": data["validation_split"], "subset": data["subset"], "seed": data["seed"]}
+        if data["loader"]:
+            identity.update(sha256=None, loader=data["loader"], loader_sha256=_sha256(data["loader"].rsplit(":", 1)[0]),
+                            arrays_sha256=(self.data_summary or {}).get("arrays_sha256"))
+        if data["csv"]:
+            identity.update(sha256=_sha256(data["csv"]), test_sha256=_sha256(data["test"]) if data["test"] else None,
+                            target=data["target"], features=data["features"], test_split=data["test_split"])
+        if data["task"]:
+            identity["task"] = data["task"]
+        return identity
 
 
 def _sha256(path) -> str:
@@ -190,10 +213,12 @@ def _describe(error) -> str:
     return f"config: {key}: {error.message}"
 
 
-def load_study(config: dict, schema_path, overrides=None) -> Study:
+def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Study:
     """Validate everything that can be checked without TensorFlow and return the study.
 
-    `overrides`: the `--config` values, which Snakemake merged into `config` as text."""
+    `overrides`: the `--config` values, which Snakemake merged into `config` as text.
+    `cache_dir`: where a data loader's check is remembered (it runs the loader in a child
+    process); without one, a loader is checked each time."""
     schema = load_schema(schema_path)
     if overrides:
         config = with_overrides(config, overrides, schema)
@@ -210,12 +235,12 @@ def load_study(config: dict, schema_path, overrides=None) -> Study:
                 f"config: model.build_model: file '{file}' not found "
                 f"(expected path/to/file.py:function, relative to the working directory {Path.cwd()})"
             )
-    check_data(config["data"])
+    summary = check_data(config["data"], cache_dir)
     try:
         declared = Space.from_config(config["space"])
     except ConfigError as error:
         raise ConfigError(_in_config(str(error))) from None
-    study = Study(config=config, declared_space=declared)
+    study = Study(config=config, declared_space=declared, data_summary=summary)
     try:
         study.objective
     except ValueError as error:
@@ -232,32 +257,71 @@ def _in_config(message: str) -> str:
     return message if message.startswith("config: ") else f"config: {message}"
 
 
-def check_data(data: dict) -> None:
-    """A user's data file, checked as the `data` job would check it, before any job runs.
+def check_data(data: dict, cache_dir=None) -> dict | None:
+    """The data set, checked as the `data` job would check it, before any job runs; return its
+    summary (snaketune.task.check), None for MNIST fetched by the data job.
 
     A failed `data` job would take the study's prepared arrays with it (Snakemake removes a
-    failed job's outputs), so a bad file must stop the run here. Cheap enough for every parse:
-    only the image arrays' .npy headers and the label arrays are read; `data.sha256` is compared
-    with the hash the trial ids take of the file anyway (hashed once per process).
+    failed job's outputs), so bad data must stop the run here. Cheap enough for every parse:
+    of an .npz only the integer image arrays' .npy headers are read (the rest whole); a CSV is
+    read; a loader runs in a child process once per content of its file (`cache_dir`).
+    `data.sha256` is compared with the hash the trial ids take of the file anyway.
     """
-    path = data["path"]
-    if not path:
-        if data.get("sha256"):
-            raise ConfigError("config: data.sha256: given without data.path; it checks the file data.path "
-                              "names (MNIST, when fetched, is checked against its own sha256 sums)")
-        return
-    if not Path(path).is_file():
-        raise ConfigError(
-            f"config: data.path: file '{path}' not found (expected an .npz with x_train, y_train, "
-            f"x_test, y_test; relative to the working directory {Path.cwd()}); "
-            "set data.path to null to download MNIST"
-        )
+    sources = [key for key in ("path", "loader", "csv") if data[key]]
+    if len(sources) > 1:
+        raise ConfigError(f"config: data.{sources[0]} and data.{sources[1]} exclude each other; set one")
+    if data["sha256"] and not (data["path"] or data["csv"]):
+        raise ConfigError("config: data.sha256: given without data.path or data.csv; it checks the file they "
+                          "name (MNIST, when fetched, is checked against its own sha256 sums)")
+    csv_only = [key for key in ("target", "features", "test") if data[key]]
+    if csv_only and not data["csv"]:
+        raise ConfigError(f"config: data.{csv_only[0]}: only for data.csv")
     try:
-        if data.get("sha256"):
-            data_module.check_sha256(path, data["sha256"], "config: data.sha256")
-        data_module.check_file(path, f"config: data.path: '{path}'", data["validation_split"], data["subset"])
+        if data["path"]:
+            _exists(data["path"], "data.path", "an .npz with x_train, y_train, x_test, y_test",
+                    "; set data.path to null to download MNIST")
+            if data["sha256"]:
+                data_module.check_sha256(data["path"], data["sha256"], "config: data.sha256")
+            return data_module.check_file(data["path"], f"config: data.path: '{data['path']}'",
+                                          data["validation_split"], data["subset"], data["task"])
+        if data["csv"]:
+            return _check_csv(data)
+        if data["loader"]:
+            from snaketune import loader
+
+            _exists(data["loader"].rsplit(":", 1)[0], "data.loader", "path/to/file.py:function")
+            if cache_dir is None:
+                with tempfile.TemporaryDirectory() as fresh:
+                    return loader.check(data["loader"], data["task"], fresh)
+            return loader.check(data["loader"], data["task"], Path(cache_dir) / "loader")
     except DataError as error:
         raise ConfigError(_in_config(str(error))) from None
+    if data["task"] not in (None, "classification"):
+        raise ConfigError(f"config: data.task: MNIST is a classification, not {data['task']}")
+    return None
+
+
+def _exists(path, key: str, expected: str, hint: str = "") -> None:
+    if not Path(path).is_file():
+        raise ConfigError(f"config: {key}: file '{path}' not found (expected {expected}; relative to the "
+                          f"working directory {Path.cwd()}){hint}")
+
+
+def _check_csv(data: dict) -> dict:
+    from snaketune import tabular
+
+    _exists(data["csv"], "data.csv", "a CSV file with a header row")
+    if data["test"]:
+        _exists(data["test"], "data.test", "a CSV file with the columns of data.csv")
+    if not data["target"]:
+        raise ConfigError("config: data.target: the CSV's column to predict is required with data.csv")
+    if data["sha256"]:
+        data_module.check_sha256(data["csv"], data["sha256"], "config: data.sha256")
+    arrays, _ = tabular.read(data["csv"], data["target"], data["features"], data["test"], data["test_split"],
+                             data["seed"])
+    summary = data_module.check(arrays, f"config: data.csv: '{data['csv']}'", data["task"])
+    data_module.split_sizes(len(arrays["y_train"]), data["validation_split"], data["subset"])
+    return summary
 
 
 def check_grid(grid: dict, space: Space, complete: bool) -> None:

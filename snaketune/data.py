@@ -23,6 +23,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from snaketune.atomic import atomic_path, write_json
+from snaketune import task as task_module
 from snaketune.errors import DataError
 
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -37,9 +38,8 @@ MNIST_ARRAY_SHA256 = {
     "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
 }
 KEYS = ("x_train", "y_train", "x_test", "y_test")
+VAL_KEYS = ("x_val", "y_val")  # optional: validation data of its own instead of a split
 SPLITS = ("train", "val", "test")
-# What `prepare` writes: x_<split>.npy and y_<split>.npy per split, and info.json.
-PREPARED_FILES = tuple(f"{xy}_{split}.npy" for split in SPLITS for xy in "xy") + ("info.json",)
 NETWORK_TIMEOUT_S = 60
 
 
@@ -69,7 +69,7 @@ def load_npz(path, where: str | None = None) -> dict:
     try:
         with np.load(path, allow_pickle=False) as npz:
             _lacks(npz.files, where)
-            return {k: npz[k] for k in KEYS}
+            return {k: npz[k] for k in (*KEYS, *VAL_KEYS) if k in npz.files}
     except DataError:
         raise
     except Exception as error:
@@ -102,10 +102,11 @@ def _read_header(fp) -> ArrayHeader:
 
 
 def peek_npz(path, where: str) -> dict:
-    """What `check` needs of an .npz, cheaply: the image arrays' headers and the label arrays.
+    """What `check` needs of an .npz, cheaply: the headers of integer image arrays (which hold
+    no NaN to look for), every other array whole.
 
-    The Snakefile is parsed by every job, so this never decompresses an image array: it reads
-    the .npy headers inside the zip and loads only the (small) label arrays.
+    The Snakefile is parsed by every job, so this never decompresses an image array of MNIST
+    or any other integer data: it reads the .npy headers inside the zip.
     """
     path = Path(path)
     if not path.is_file():
@@ -115,11 +116,13 @@ def peek_npz(path, where: str) -> dict:
             members = {name[: -len(".npy")] if name.endswith(".npy") else name: name for name in zf.namelist()}
             _lacks(list(members), where)
             arrays = {}
-            for key in KEYS:
+            for key in (k for k in (*KEYS, *VAL_KEYS) if k in members):
                 with zf.open(members[key]) as fp:
-                    if key.startswith("x_"):
-                        arrays[key] = _read_header(fp)
-                    else:
+                    header = _read_header(fp)
+                if key.startswith("x_") and not np.issubdtype(header.dtype, np.floating):
+                    arrays[key] = header
+                else:
+                    with zf.open(members[key]) as fp:
                         arrays[key] = npy_format.read_array(fp, allow_pickle=False)
             return arrays
     except DataError:
@@ -202,42 +205,39 @@ def obtain(path: str | None, log=print) -> tuple[dict, str]:
     )
 
 
+def from_config(data: dict, arrays_sha256: str | None = None, log=print) -> tuple[dict, str, bool, dict]:
+    """The study's data as its `data:` settings name it: (arrays, source description, whether
+    they are Keras-layout images, what to record about them in info.json). A loader's arrays
+    must be those checked before the run (`arrays_sha256`)."""
+    if data.get("loader"):
+        from snaketune import loader
+
+        arrays = loader.call(data["loader"])
+        found = loader.arrays_sha256(arrays)
+        if arrays_sha256 and found != arrays_sha256:
+            raise DataError(f"data.loader: '{data['loader']}' returned other arrays (sha256 {found}) than when it "
+                            f"was checked before the run ({arrays_sha256}); a loader must return the same data "
+                            "each time it is called")
+        return arrays, f"loader {data['loader']}", False, {"arrays_sha256": found}
+    if data.get("csv"):
+        from snaketune import tabular
+
+        arrays, described = tabular.read(data["csv"], data["target"], data.get("features"), data.get("test"),
+                                         data.get("test_split", 0.2), data.get("seed", 0))
+        return arrays, f"file {data['csv']}", False, described
+    arrays, source = obtain(data.get("path"), log)
+    return arrays, source, True, {}
+
+
 # -- checks and layout ----------------------------------------------------------------------
-def check(arrays: dict, where: str) -> int:
-    """Validate image/label arrays; return the number of classes (the largest training label + 1).
-
-    Image arrays may be `ArrayHeader`s: only their shape and dtype are looked at.
-    """
-    for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim not in (3, 4):
-            raise DataError(f"{where}: x_{split} must be images of shape (n, height, width[, channels]), got {x.shape}")
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-            raise DataError(f"{where}: x_{split} must hold numbers (pixel values), got dtype {x.dtype}")
-        if not (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)) or len(y) != len(x):
-            raise DataError(f"{where}: y_{split} must be one label per image, shape ({len(x)},) or ({len(x)}, 1), "
-                            f"got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{where}: y_{split} must hold integer class labels, got dtype {y.dtype}")
-        if not len(y):
-            raise DataError(f"{where}: x_{split} and y_{split} hold no images")
-        if y.min() < 0:
-            raise DataError(f"{where}: y_{split} has label {int(y.min())}; labels must be 0..classes-1")
-    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise DataError(f"{where}: x_train images {arrays['x_train'].shape[1:]} and x_test images "
-                        f"{arrays['x_test'].shape[1:]} differ in shape")
-    classes = int(arrays["y_train"].max()) + 1
-    if classes < 2:
-        raise DataError(f"{where}: y_train has a single class; a classifier needs two or more")
-    if arrays["y_test"].max() >= classes:
-        raise DataError(f"{where}: y_test has label {int(arrays['y_test'].max())}, "
-                        f"but y_train's labels only go up to {classes - 1} (classes are 0..{classes - 1})")
-    return classes
+def check(arrays: dict, where: str, task: str | None = None) -> dict:
+    """See snaketune.task.check: the task, outputs and input shapes, or a DataError."""
+    return task_module.check(arrays, where, task)
 
 
-def split_sizes(images: int, validation_split: float, subset: int | None) -> tuple[int, int]:
-    """(images used, of which validation): `subset` first, then the validation share."""
-    used = min(images, subset) if subset else images
+def split_sizes(samples: int, validation_split: float, subset: int | None) -> tuple[int, int]:
+    """(samples used, of which validation): `subset` first, then the validation share."""
+    used = min(samples, subset) if subset else samples
     n_val = int(round(used * validation_split))
     if n_val < 1 or n_val >= used:
         raise DataError(f"data.validation_split: {validation_split} of {used} images leaves "
@@ -268,61 +268,134 @@ def check_sha256(path, expected: str, where: str) -> None:
                         "the file is not the one the study names (replace it, or update data.sha256)")
 
 
-def check_file(path, where: str, validation_split: float | None = None, subset: int | None = None) -> int:
-    """The checks `prepare` makes, made on the file before any job runs; return the classes."""
+def check_file(path, where: str, validation_split: float | None = None, subset: int | None = None,
+               task: str | None = None) -> dict:
+    """The checks `prepare` makes, made on an .npz before any job runs; return the summary."""
     arrays = peek_npz(path, where)
-    classes = check(arrays, where)
-    if validation_split is not None:
-        split_sizes(len(arrays["x_train"]), validation_split, subset)
-    return classes
+    summary = check(arrays, where, task)
+    if validation_split is not None and "x_val" not in arrays:
+        split_sizes(len(arrays["y_train"]), validation_split, subset)
+    return summary
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
+    """Keras' image layout, as an .npz of images holds it: a channel axis, integer pixels scaled
+    to [0, 1]."""
     x = x[..., np.newaxis] if x.ndim == 3 else x
     if np.issubdtype(x.dtype, np.integer):
         return (x.astype(np.float32) / 255.0).astype(np.float32)
     return x.astype(np.float32)
 
 
+def _as_features(x: np.ndarray) -> np.ndarray:
+    """A feature array: one column for a flat array, floats as float32 (Keras' default); integer
+    arrays (token ids, category codes for an embedding) keep their type."""
+    x = x.reshape(-1, 1) if x.ndim == 1 else x
+    return x.astype(np.float32) if np.issubdtype(x.dtype, np.floating) or x.dtype == np.bool_ else x
+
+
+def _as_targets(y: np.ndarray, task: str | None) -> np.ndarray:
+    one_column = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
+    if task in ("classification", "binary", "regression") and one_column:
+        y = y.reshape(-1)
+    if task == "classification":
+        return y.astype(np.int64)
+    return y.astype(np.float32) if task else (y.astype(np.float32) if np.issubdtype(y.dtype, np.floating) else y)
+
+
+def _file(side: str, split: str, part: str) -> str:
+    return f"{side}_{split}{'.' + part if part else ''}.npy"
+
+
 def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, seed: int, source: str,
-            where: str = "data") -> dict:
-    """Shuffle (seeded), take the subset, split off validation data and write .npy files."""
-    classes = check(arrays, where)
-    # labels of shape (n, 1), as keras.datasets.cifar10 gives them, become one label per image
-    arrays = {k: v.reshape(-1) if k.startswith("y_") else v for k, v in arrays.items()}
-    order = np.random.default_rng(seed).permutation(len(arrays["x_train"]))
-    used, n_val = split_sizes(len(order), validation_split, subset)
-    order = order[:used]
-    parts = {
-        "train": (arrays["x_train"][order[n_val:]], arrays["y_train"][order[n_val:]]),
-        "val": (arrays["x_train"][order[:n_val]], arrays["y_train"][order[:n_val]]),
-        "test": (arrays["x_test"], arrays["y_test"]),
-    }
+            where: str = "data", task: str | None = None, images: bool = True, extra: dict | None = None) -> dict:
+    """Shuffle (seeded), take the subset, split off validation data unless the data set has its
+    own, and write one .npy per split and array, with info.json last.
+
+    `images`: the arrays are Keras-layout images (an .npz, MNIST): a channel axis is added and
+    integer pixels scaled. Every x array also gets the mean and variance of each of its
+    features over the training split (stats.<array>.npz), for a Normalization layer."""
+    summary = check(arrays, where, task)
+    task = summary["task"]
+    x_as = _as_images if images else _as_features
+
+    def take(value, rows, convert):
+        return {part: convert(np.asarray(a)[rows]) for part, a in task_module.parts(value).items()}
+
+    n_train = task_module.samples(arrays["y_train"])
+    order = np.random.default_rng(seed).permutation(n_train)
+    if "x_val" in arrays:
+        used = min(n_train, subset) if subset else n_train
+        order = order[:used]
+        rows = {"train": (arrays["x_train"], arrays["y_train"], order),
+                "val": (arrays["x_val"], arrays["y_val"], slice(None))}
+    else:
+        used, n_val = split_sizes(n_train, validation_split, subset)
+        order = order[:used]
+        rows = {"train": (arrays["x_train"], arrays["y_train"], order[n_val:]),
+                "val": (arrays["x_train"], arrays["y_train"], order[:n_val])}
+    rows["test"] = (arrays["x_test"], arrays["y_test"], slice(None))
     out_dir = Path(out_dir)
-    for split, (x, y) in parts.items():
-        for name, array in ((f"x_{split}", _as_images(x)), (f"y_{split}", y.astype(np.int64))):
-            with atomic_path(out_dir / f"{name}.npy") as tmp:
-                np.save(tmp, array)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sizes, inputs = {}, {}
+    for split, (x, y, selected) in rows.items():
+        xs = take(x, selected, x_as)
+        ys = take(y, selected, lambda a: _as_targets(a, task))
+        for side, values in (("x", xs), ("y", ys)):
+            for part, array in values.items():
+                with atomic_path(out_dir / _file(side, split, part)) as tmp:
+                    np.save(tmp, array)
+        sizes[split] = task_module.samples(ys)
+        if split == "train":
+            inputs = {part: list(a.shape[1:]) for part, a in xs.items()}
+            for part, a in xs.items():
+                flat = a.reshape(len(a), -1).astype(np.float64)
+                with atomic_path(out_dir / f"stats{'.' + part if part else ''}.npz") as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.savez(fh, mean=flat.mean(axis=0), variance=flat.var(axis=0))
     info = {
         "source": source,
-        "input_shape": list(_as_images(arrays["x_test"][:1]).shape[1:]),
-        "num_classes": classes,
-        "sizes": {split: int(len(parts[split][1])) for split in SPLITS},
-        "validation_split": validation_split,
+        "task": task,
+        "num_classes": summary.get("num_classes"),
+        "outputs": summary["outputs"],
+        "inputs": inputs,
+        "x_arrays": list(inputs),
+        "y_arrays": list(task_module.parts(arrays["y_train"])),
+        # the one input's shape, as the built-in models and a build_model's callers take it
+        "input_shape": inputs.get(""),
+        "sizes": sizes,
+        "validation_split": None if "x_val" in arrays else validation_split,
         "subset": subset,
         "seed": seed,
+        **(extra or {}),
     }
     write_json(out_dir / "info.json", info)
     return info
 
 
 def load(data_dir, splits=("train", "val")) -> tuple[dict, dict]:
-    """Memory-map the prepared arrays: nothing is decoded or copied per trial."""
+    """Memory-map the prepared arrays: nothing is decoded or copied per trial. An x or y of
+    several arrays comes back as a dict of them."""
     data_dir = Path(data_dir)
     info = json.loads((data_dir / "info.json").read_text())
-    arrays = {}
-    for split in splits:
-        arrays[split] = (np.load(data_dir / f"x_{split}.npy", mmap_mode="r"),
-                         np.load(data_dir / f"y_{split}.npy", mmap_mode="r"))
+
+    def side(name, split, names):
+        loaded = {part: np.load(data_dir / _file(name, split, part), mmap_mode="r") for part in names}
+        return loaded[""] if list(loaded) == [""] else loaded
+
+    arrays = {split: (side("x", split, info.get("x_arrays", [""])), side("y", split, info.get("y_arrays", [""])))
+              for split in splits}
     return arrays, info
 
+
+def concatenate(first, second):
+    """Two x (or y) of the same arrays, one after the other."""
+    if isinstance(first, dict):
+        return {k: np.concatenate([first[k], second[k]]) for k in first}
+    return np.concatenate([first, second])
+
+
+def feature_stats(data_dir, part: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """The training split's mean and variance of each feature of an x array (flattened)."""
+    with np.load(Path(data_dir) / f"stats{'.' + part if part else ''}.npz") as stats:
+        return stats["mean"], stats["variance"]

@@ -7,21 +7,21 @@ import math
 import shutil
 from pathlib import Path
 
-import numpy as np
 
 from snaketune import data as data_module
 from snaketune.atomic import atomic_path, write_json, write_text
 from snaketune.objective import objective_from
 from snaketune.integrity import model_record, verify_model
+from snaketune.task import samples
 from snaketune.train import best_epoch, build, configure_tensorflow, fit
 
 
-def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, max_epochs: int) -> tuple[int, float]:
+def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int) -> tuple[int, float]:
     """The best number of epochs for a configuration, found as Keras Tuner's tutorial does:
     train up to `max_epochs` on the training split, early stopping on the validation
     objective, and take the epoch where it peaked."""
     values = {**values, "epochs": max_epochs}
-    model = build(settings, values, info["input_shape"], info["num_classes"])
+    model = build(settings, values, info, data_dir)
     history, seconds = fit(model, settings, values, {"train": arrays["train"], "val": arrays["val"]})
     return best_epoch(history, objective_from(settings["objective"]))[1], seconds
 
@@ -56,12 +56,12 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
     values = dict(best["hyperparameters"])
     search_seconds = 0.0
     if max_epochs:
-        epochs, search_seconds = search_epochs(settings, values, arrays, info, max_epochs)
+        epochs, search_seconds = search_epochs(settings, values, arrays, info, data_dir, max_epochs)
         keras.utils.set_random_seed(settings["seed"])
     else:
         epochs = int(best["objective_epoch"]) or int(values.get("epochs", settings["epochs"]))
-    train = tuple(np.concatenate([arrays["train"][i], arrays["val"][i]]) for i in (0, 1))
-    model = build(settings, values, info["input_shape"], info["num_classes"])
+    train = tuple(data_module.concatenate(arrays["train"][i], arrays["val"][i]) for i in (0, 1))
+    model = build(settings, values, info, data_dir)
     decay = cosine_decay(model, epochs) if learning_rate_decay == "cosine" else None
     history, fit_seconds = fit(model, settings, {**values, "epochs": epochs}, {"train": train}, validation=False,
                                callbacks=[decay] if decay else [])
@@ -75,8 +75,8 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         "epochs": epochs,
         "epochs_from": f"validation, searched up to {max_epochs}" if max_epochs else "the tuning trial's best epoch",
         "learning_rate_decay": learning_rate_decay if decay else "none",
-        "train_images": int(len(train[1])),
-        "test_images": int(len(y_test)),
+        "train_images": samples(train[1]),
+        "test_images": samples(y_test),
         "search_seconds": round(search_seconds, 3),
         "fit_seconds": round(fit_seconds, 3),
         "train_loss": float(history["loss"].iloc[-1]),

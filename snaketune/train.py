@@ -24,6 +24,7 @@ from snaketune.objective import infer_direction, objective_from
 from snaketune.errors import DamagedInput
 from snaketune.integrity import model_record, verify_model
 from snaketune.outcome import read_record
+from snaketune.task import samples
 from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, configuration
 
 STEPS_PER_EXECUTION = 32
@@ -47,13 +48,14 @@ def configure_tensorflow(threads: int, seed: int):
     return keras
 
 
-def build(settings: dict, values: dict, input_shape, num_classes):
+def build(settings: dict, values: dict, info: dict, data_dir):
+    """The model of one configuration, for the prepared data `info` describes."""
     import keras
     import keras_tuner as kt
 
     from snaketune.models import resolve
 
-    build_model = resolve(settings["model"], input_shape, num_classes)
+    build_model = resolve(settings["model"], info, data_dir)
     hp = kt.HyperParameters()
     # With the values preset, each hp.Int/Float/Choice call in build_model returns this
     # trial's value, exactly as in a Keras Tuner trial.
@@ -103,7 +105,7 @@ def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
     batch_size = int(values.get("batch_size", DEFAULT_BATCH_SIZE))
     epochs = int(values.get(EPOCHS, values.get("epochs", settings["epochs"])))
     # Keras prints no epoch header for a single epoch; this line says the fit has begun.
-    print(f"fit: epochs {initial_epoch + 1} to {epochs} on {len(y)} images, batch size {batch_size}", flush=True)
+    print(f"fit: epochs {initial_epoch + 1} to {epochs} on {samples(y)} samples, batch size {batch_size}", flush=True)
     started = time.perf_counter()
     history = model.fit(
         x, y,
@@ -199,7 +201,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
         model, earlier = resume(out_dir.parent / values[PARENT], values[INITIAL_EPOCH])
     try:
         if model is None:
-            model = build(settings, values, info["input_shape"], info["num_classes"])
+            model = build(settings, values, info, data_dir)
         record["params"] = int(model.count_params())
         # A Hyperband trial trains to its rung's epochs: the rung, not early stopping, ends it,
         # and the next rung resumes the model as it is after its last epoch.

@@ -15,18 +15,24 @@ from pathlib import Path
 
 from snaketune.errors import ConfigError
 
-# Shape used only to discover a built-in model's hyperparameters, before any data is at hand.
-NOMINAL_INPUT = ((28, 28, 1), 10)
+# The data a built-in model is built for while its hyperparameters are discovered, before any
+# data is at hand: MNIST's.
+NOMINAL_DATA = {"inputs": {"": [28, 28, 1]}, "task": "classification", "outputs": 10}
 
 
-def resolve(model_spec: dict, input_shape=None, num_classes=None):
-    """Return a build_model(hp) for the configured model."""
+def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
+    """Return a build_model(hp) for the configured model; a built-in one built for the prepared
+    data `info` describes (its inputs, task and outputs, and the features' statistics in
+    `data_dir` for its Normalization layer)."""
     if "build_model" in model_spec:
         return load_user_function(model_spec["build_model"])
-    kind = model_spec["type"]
-    input_shape, num_classes = (input_shape, num_classes) if input_shape else NOMINAL_INPUT
-    module = importlib.import_module(f"snaketune.models.{kind}")
-    return functools.partial(module.build_model, input_shape=tuple(input_shape), num_classes=num_classes)
+    from snaketune.data import feature_stats
+
+    info = info or NOMINAL_DATA
+    stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
+    module = importlib.import_module(f"snaketune.models.{model_spec['type']}")
+    return functools.partial(module.build_model, inputs={k: tuple(v) for k, v in info["inputs"].items()},
+                             task=info["task"], outputs=info["outputs"], stats=stats)
 
 
 def load_user_function(spec: str):

@@ -1,0 +1,34 @@
+"""What the built-in models put on top for a task (snaketune.task): the output layer, the loss
+and the metrics Keras reports."""
+
+import keras
+import numpy as np
+
+
+def output_layer(x, task: str, outputs: int):
+    if task is None:
+        raise ValueError("the built-in models predict one target array; this data's y is a dict of several "
+                         "(several outputs): use a build_model(hp) or HyperModel of your own")
+    activation = {"classification": "softmax", "binary": "sigmoid", "multilabel": "sigmoid"}.get(task)
+    return keras.layers.Dense(outputs, activation=activation)(x)
+
+
+def compile_for(model, task: str, learning_rate: float) -> None:
+    if task == "classification":
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+    elif task in ("binary", "multilabel"):
+        loss = "binary_crossentropy"
+        metrics = [keras.metrics.BinaryAccuracy(name="accuracy"),
+                   keras.metrics.AUC(name="auc", multi_label=task == "multilabel")]
+    else:
+        loss, metrics = "mse", ["mae"]
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics)
+
+
+def normalized(x, stats):
+    """A Normalization layer with the training split's mean and variance of each feature (as
+    `adapt` would find them); a feature that never varies there is only centred."""
+    if stats is None:  # discovering the search space: no data at hand
+        return x
+    mean, variance = stats
+    return keras.layers.Normalization(mean=mean, variance=np.where(variance > 1e-6, variance, 1.0))(x)
