@@ -1,0 +1,163 @@
+"""Data from a function or a CSV, and the task the targets say."""
+
+import json
+
+import numpy as np
+import pytest
+
+from snaketune import data, loader, tabular
+from snaketune.errors import DataError
+from snaketune.task import check, infer_task
+
+
+@pytest.mark.parametrize("y, task", [
+    (np.arange(30) % 10, "classification"),
+    (np.arange(30) % 2, "binary"),
+    ((np.arange(30) % 2).astype(np.float32).reshape(-1, 1), "binary"),
+    (np.arange(30) % 2 == 0, "binary"),
+    (np.stack([np.arange(30) % 2, np.arange(30) % 3 == 0], axis=1).astype(int), "multilabel"),
+    (np.linspace(0, 1, 30), "regression"),
+    (np.arange(60).reshape(30, 2), "regression"),
+])
+def test_the_task_is_inferred_from_the_targets(y, task):
+    assert infer_task(y) == task
+
+
+def arrays(n=30, y=None, **changes):
+    rng = np.random.default_rng(0)
+    given = {"x_train": rng.normal(size=(n, 4)).astype(np.float32), "y_train": np.arange(n) % 3 if y is None else y,
+             "x_test": rng.normal(size=(10, 4)).astype(np.float32), "y_test": np.arange(10) % 3}
+    given.update(changes)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+@pytest.mark.parametrize("given, task, needle", [
+    (arrays(y=np.linspace(0, 1, 30)), "classification", "must hold integer class labels 0..k-1 for a classification"),
+    (arrays(), "binary", "must hold only 0 and 1 for a binary task"),
+    (arrays(y=np.stack([np.arange(30) % 3] * 2, axis=1), y_test=np.stack([np.arange(10) % 3] * 2, axis=1)),
+     "classification", "one label per sample"),
+    (arrays(x_val=np.zeros((5, 4))), None, "has x_val without y_val"),
+    (arrays(x_train={"a": np.zeros((30, 2)), "b": np.zeros((30, 3))}, x_test={"a": np.zeros((10, 2))}), None,
+     "x_train has the arrays ['a', 'b'] but x_test has ['a']"),
+    (arrays(y_test=np.array([0.5] * 9 + [np.nan])), "regression", "y_test holds NaN"),
+])
+def test_bad_targets_for_the_task_are_named(given, task, needle):
+    with pytest.raises(DataError, match=needle.replace("[", r"\[").replace("(", r"\(")):
+        check(given, "t", task)
+
+
+def test_several_inputs_and_outputs_are_checked_array_by_array():
+    x = {"image": np.zeros((30, 8, 8)), "meta": np.zeros((30, 3))}
+    y = {"kind": np.arange(30) % 3, "size": np.zeros(30)}
+    given = {"x_train": x, "y_train": y, "x_test": {k: v[:10] for k, v in x.items()},
+             "y_test": {k: v[:10] for k, v in y.items()}}
+    summary = check(given, "t")
+    assert summary["task"] is None and summary["inputs"] == {"image": [8, 8], "meta": [3]}
+    with pytest.raises(DataError, match="is for one target array"):
+        check(given, "t", "regression")
+
+
+def test_prepared_data_of_several_inputs_loads_as_dicts(tmp_path):
+    x = {"image": np.random.default_rng(0).random((40, 8, 8)), "meta": np.ones((40, 3))}
+    given = {"x_train": x, "y_train": np.arange(40) % 2, "x_test": {k: v[:10] for k, v in x.items()},
+             "y_test": np.arange(10) % 2}
+    info = data.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
+    assert info["task"] == "binary" and info["x_arrays"] == ["image", "meta"]
+    loaded, _ = data.load(tmp_path, splits=("train", "val", "test"))
+    x_train, y_train = loaded["train"]
+    assert set(x_train) == {"image", "meta"} and x_train["meta"].shape == (30, 3) and y_train.dtype == np.float32
+    assert data.feature_stats(tmp_path, "meta")[1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_own_validation_data_is_used_instead_of_a_split(tmp_path):
+    info = data.prepare(arrays(x_val=np.zeros((7, 4)), y_val=np.arange(7) % 3), tmp_path, 0.5, None, 0, "t",
+                        images=False)
+    assert info["sizes"] == {"train": 30, "val": 7, "test": 10} and info["validation_split"] is None
+
+
+# -- CSV ------------------------------------------------------------------------------------
+CSV = "age,colour,height,label\n" + "\n".join(
+    f"{20 + i},{['red', 'blue', 'green'][i % 3]},{1.5 + i / 100},{['yes', 'no'][i % 2]}" for i in range(50)) + "\n"
+
+
+def test_a_csv_becomes_float_features_and_codes(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(CSV)
+    arrays_, described = tabular.read(path, "label", test_split=0.2, seed=0)
+    assert arrays_["x_train"].shape == (40, 3) and arrays_["x_train"].dtype == np.float32
+    assert described["categories"] == {"colour": ["blue", "green", "red"], "label": ["no", "yes"]}
+    assert described["features"] == ["age", "colour", "height"]
+    assert set(np.unique(arrays_["y_train"])) == {0, 1} and check(arrays_, "t")["task"] == "binary"
+    picked, _ = tabular.read(path, "height", features=["age"], test_split=0.2)
+    assert picked["x_train"].shape == (40, 1) and check(picked, "t")["task"] == "regression"
+
+
+@pytest.mark.parametrize("change, needle", [
+    (lambda t: t.replace("\n21,blue", "\n,blue", 1), "missing values in column 'age' (1 rows)"),
+    (lambda t: t, "data.target: no column 'price'"),
+])
+def test_bad_csvs_are_named(tmp_path, change, needle):
+    path = tmp_path / "t.csv"
+    path.write_text(change(CSV))
+    with pytest.raises(DataError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        tabular.read(path, "price" if "price" in needle else "label")
+
+
+def test_a_test_file_gives_the_test_rows(tmp_path):
+    (tmp_path / "train.csv").write_text(CSV)
+    (tmp_path / "test.csv").write_text("\n".join(CSV.splitlines()[:11]) + "\n")
+    arrays_, _ = tabular.read(tmp_path / "train.csv", "label", test=tmp_path / "test.csv")
+    assert len(arrays_["y_train"]) == 50 and len(arrays_["y_test"]) == 10
+
+
+# -- a loader function ---------------------------------------------------------------------
+LOADER = """
+import numpy as np
+
+def as_dict():
+    rng = np.random.default_rng(0)
+    return {"x_train": rng.normal(size=(40, 3)), "y_train": rng.normal(size=40),
+            "x_test": rng.normal(size=(10, 3)), "y_test": rng.normal(size=10)}
+
+def as_keras():
+    d = as_dict()
+    return (d["x_train"], d["y_train"]), (d["x_test"], d["y_test"])
+
+def lacking():
+    return {"x_train": [1], "y_train": [1]}
+
+def raising():
+    raise OSError("the file the loader reads is gone")
+"""
+
+
+@pytest.fixture
+def loader_file(tmp_path):
+    path = tmp_path / "load.py"
+    path.write_text(LOADER)
+    return path
+
+
+def test_a_loader_may_return_a_dict_or_keras_pairs(loader_file):
+    first, second = loader.call(f"{loader_file}:as_dict"), loader.call(f"{loader_file}:as_keras")
+    assert loader.arrays_sha256(first) == loader.arrays_sha256(second)
+    assert check(first, "t")["task"] == "regression"
+
+
+@pytest.mark.parametrize("function, needle", [
+    ("lacking", "returned no x_test, y_test"),
+    ("raising", "raised OSError: the file the loader reads is gone"),
+    ("nowhere", "has no function 'nowhere'"),
+])
+def test_a_bad_loader_is_named_with_what_it_did(loader_file, function, needle):
+    with pytest.raises(DataError, match=needle):
+        loader.call(f"{loader_file}:{function}")
+
+
+def test_the_loader_check_runs_once_per_content_of_its_file(loader_file, tmp_path):
+    summary = loader.check(f"{loader_file}:as_dict", None, tmp_path / "cache")
+    assert summary["task"] == "regression" and len(summary["arrays_sha256"]) == 64
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert loader.check(f"{loader_file}:as_dict", None, tmp_path / "cache") == json.loads(json.dumps(summary))
+    with pytest.raises(DataError, match="returned no x_test"):
+        loader.check(f"{loader_file}:lacking", None, tmp_path / "cache")
