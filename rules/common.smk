@@ -56,7 +56,7 @@ try:
         cache_dir=Path(".snakemake") / "snaketune",
     )
     if workflow.is_main_process:
-        check_model(STUDY, Path(".snakemake") / "snaketune" / "build_model")
+        check_model(STUDY, Path(".snakemake") / "snaketune" / "model")
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 

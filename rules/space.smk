@@ -1,11 +1,13 @@
-# The search space: the YAML's hyperparameters plus those build_model(hp) asks for, found the
-# way Keras Tuner finds them. A checkpoint, because trial ids derive from it; named by the
-# key of the model (its code included) and the declared space.
+# The search space: the YAML's hyperparameters plus those the model's build(hp) asks for, and
+# a HyperModel's fit(hp, ...) on a few samples of the data, found the way Keras Tuner finds
+# them. A checkpoint, because trial ids derive from it; named by the key of the model (its
+# code included), the declared space and, for a HyperModel, the data.
 
 
 checkpoint space:
     input:
-        STUDY.model_inputs(),
+        model=STUDY.model_inputs(),
+        data=[ancient(PLAN.data_dir)] if STUDY.model_spec.get("hypermodel") else [],
     output:
         PLAN.space_file,
     params:

@@ -12,6 +12,7 @@ space = call(
     "snaketune.models:discover_space",
     model_spec=dict(snakemake.params.model),
     declared=dict(snakemake.params.declared),
+    data_dir=snakemake.input.data[0] if snakemake.input.data else None,
 )
 write_text(snakemake.output[0], space.to_json() + "\n")
 print(space.to_json())

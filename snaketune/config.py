@@ -20,6 +20,7 @@ from snaketune import data as data_module
 from snaketune.config_files import with_overrides
 from snaketune.errors import ConfigError, DataError
 from snaketune.objective import Objective, objective_from
+from snaketune.task import BUILTIN_METRICS
 from snaketune.space import Space
 
 STRATEGIES = ("grid", "random", "bayesian", "hyperband")
@@ -79,8 +80,8 @@ class Study:
         return self.config["model"]
 
     def model_inputs(self) -> list[str]:
-        """The user's build_model file, so that editing it re-discovers the space."""
-        spec = self.model_spec.get("build_model")
+        """The user's model file, so that editing it re-discovers the space."""
+        spec = self.model_spec.get("build_model") or self.model_spec.get("hypermodel")
         return [spec.rsplit(":", 1)[0]] if spec else []
 
     def data_inputs(self) -> list[str]:
@@ -96,8 +97,8 @@ class Study:
         folders, while the old ones stay cached.
         """
         model = dict(self.model_spec)
-        if "build_model" in model:
-            model_file = Path(model["build_model"].rsplit(":", 1)[0])
+        if "build_model" in model or "hypermodel" in model:
+            model_file = Path(self.model_inputs()[0])
         else:
             model_file = Path(__file__).parent / "models" / f"{model['type']}.py"
         # The model's code and the data's content are part of what a trial trains on.
@@ -224,17 +225,29 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
         config = with_overrides(config, overrides, schema)
     config = validate(config, schema)
     model = config["model"]
-    if "build_model" in model and "type" in model:
-        raise ConfigError("config: model.type and model.build_model exclude each other; set one")
-    if "build_model" not in model:
-        model.setdefault("type", "mlp")
-    else:
-        file, _ = model["build_model"].rsplit(":", 1)
-        if not Path(file).is_file():
-            raise ConfigError(
-                f"config: model.build_model: file '{file}' not found "
-                f"(expected path/to/file.py:function, relative to the working directory {Path.cwd()})"
-            )
+    kinds = [k for k in ("type", "build_model", "hypermodel") if k in model]
+    if len(kinds) > 1:
+        raise ConfigError(f"config: model.{kinds[0]} and model.{kinds[1]} exclude each other; set one")
+    if not kinds:
+        model["type"] = "mlp"
+    if model.get("args") and "hypermodel" not in model:
+        raise ConfigError("config: model.args: only for model.hypermodel (its constructor's keyword arguments)")
+    if not model.get("args"):
+        model.pop("args", None)  # a build_model's or built-in model's identity stays what it was
+    for key in ("build_model", "hypermodel"):
+        if key in model:
+            file, _ = model[key].rsplit(":", 1)
+            if not Path(file).is_file():
+                raise ConfigError(
+                    f"config: model.{key}: file '{file}' not found (expected path/to/file.py:"
+                    f"{'function' if key == 'build_model' else 'ClassName'}, relative to the working directory "
+                    f"{Path.cwd()})"
+                )
+    if "hypermodel" in model:
+        owned = [name for name in FIT_ARGUMENTS if name in (config["space"] or {})]
+        if owned:
+            raise ConfigError(f"config: space.{owned[0]}: a HyperModel's fit sets its fit arguments itself, as with "
+                              f"Keras Tuner: declare hp.Choice('{owned[0]}', ...) in its fit instead")
     summary = check_data(config["data"], cache_dir)
     try:
         declared = Space.from_config(config["space"])
@@ -246,11 +259,42 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
     except ValueError as error:
         raise ConfigError(f"config: training.objective: {error}; give it as {{name: "
                           f"{config['training']['objective']}, direction: min}} or max") from None
+    if "type" in config["model"]:
+        check_builtin_model(config["model"]["type"], summary)
+        check_objective(study.objective, builtin_reported(study.task))
     if not study.enabled_strategies:
         raise ConfigError(f"config: strategies: enable at least one of {', '.join(STRATEGIES)}")
     if "grid" in study.enabled_strategies:
         check_grid(config["strategies"]["grid"]["values"], declared, complete=False)
     return study
+
+
+def check_builtin_model(kind: str, summary: dict | None) -> None:
+    """A built-in model takes what the data set gives: one target array; the cnn one array of
+    images."""
+    if summary is None:
+        return  # MNIST
+    if summary["task"] is None:
+        raise ConfigError(f"config: model.type: the built-in {kind} predicts one target array; this data's y is a "
+                          f"dict of {len(summary['outputs'])} ({', '.join(summary['outputs'])}): use a "
+                          "model.build_model or model.hypermodel of your own")
+    inputs = summary["inputs"]
+    if kind == "cnn" and (list(inputs) != [""] or len(inputs[""]) not in (2, 3)):
+        raise ConfigError(f"config: model.type: the built-in cnn takes one array of images (n, height, width[, "
+                          f"channels]); this data's x is {inputs if list(inputs) != [''] else inputs['']}: use "
+                          "type: mlp, or a model of your own")
+
+
+def builtin_reported(task: str | None) -> list[str]:
+    """What a built-in model reports per epoch for a task, as Keras names it."""
+    metrics = ["loss", *BUILTIN_METRICS.get(task, [])]
+    return metrics + [f"val_{m}" for m in metrics]
+
+
+def check_objective(objective: Objective, reported: list[str]) -> None:
+    if objective.name not in reported:
+        raise ConfigError(f"config: training.objective: the model does not report '{objective.name}'; it reports "
+                          f"{', '.join(reported)} (choose one of those, or compile the model with the metric)")
 
 
 def _in_config(message: str) -> str:
@@ -354,15 +398,17 @@ def _range_text(hp) -> str:
 
 
 def check_model(study: Study, cache_dir) -> None:
-    """A user's build_model(hp), discovered before any job runs (see models.check_build_model),
-    and the grid checked against the hyperparameters it declares. Imports no TensorFlow here;
-    a success is remembered in `cache_dir` (outside results/)."""
+    """A user's build_model(hp) or HyperModel, discovered and tried before any job runs (see
+    models.check_user_model), and the grid checked against the hyperparameters it declares.
+    Imports no TensorFlow here; a success is remembered in `cache_dir` (outside results/)."""
     from snaketune import models
 
-    spec = study.model_spec.get("build_model")
-    if not spec:
+    if not models.user_model(study.model_spec):
         return
-    discovered = models.check_build_model(spec, study.config["space"], cache_dir)
-    if discovered is not None and "grid" in study.enabled_strategies:
-        space = Space.from_json(json.dumps(discovered))
+    objective = study.objective
+    checked = models.check_user_model(study.model_spec, study.config["space"], study.config["data"],
+                                      study.data_summary, {"name": objective.name, "direction": objective.direction},
+                                      cache_dir)
+    if checked is not None and "grid" in study.enabled_strategies:
+        space = Space.from_json(json.dumps(checked["space"]))
         check_grid(study.config["strategies"]["grid"]["values"], space, complete=True)

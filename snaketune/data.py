@@ -388,6 +388,30 @@ def load(data_dir, splits=("train", "val")) -> tuple[dict, dict]:
     return arrays, info
 
 
+def sample(data: dict, summary: dict | None, rows: int = 64, seed: int = 0) -> dict:
+    """A few samples of the study's training data (seeded), laid out as trials get them, for
+    trying a model before any job: {"train": (x, y), "val": (x, y)}. MNIST, which the data
+    job fetches, is stood in for by random images of its shape."""
+    if not any(data.get(key) for key in ("path", "loader", "csv")):
+        rng = np.random.default_rng(seed)
+        arrays = {"x_train": rng.integers(0, 256, (rows, 28, 28), dtype=np.uint8), "y_train": np.arange(rows) % 10}
+        images, task = True, "classification"
+    else:
+        arrays, _, images, _ = from_config(data)
+        task = summary["task"]
+    n = task_module.samples(arrays["y_train"])
+    picked = np.random.default_rng(seed).permutation(n)[: min(n, rows)]
+    x_as = _as_images if images else _as_features
+
+    def take(value, convert, selected):
+        taken = {part: convert(np.asarray(a)[selected]) for part, a in task_module.parts(value).items()}
+        return taken[""] if list(taken) == [""] else taken
+
+    half = len(picked) // 2
+    return {split: (take(arrays["x_train"], x_as, part), take(arrays["y_train"], lambda a: _as_targets(a, task), part))
+            for split, part in (("train", picked[:half]), ("val", picked[half:]))}
+
+
 def concatenate(first, second):
     """Two x (or y) of the same arrays, one after the other."""
     if isinstance(first, dict):

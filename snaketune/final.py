@@ -13,7 +13,8 @@ from snaketune.atomic import atomic_path, write_json, write_text
 from snaketune.objective import objective_from
 from snaketune.integrity import model_record, verify_model
 from snaketune.task import samples
-from snaketune.train import best_epoch, build, configure_tensorflow, fit
+from snaketune.models import resolve
+from snaketune.train import best_epoch, build, configure_tensorflow, fit, hyperparameters
 
 
 def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int) -> tuple[int, float]:
@@ -21,8 +22,9 @@ def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, data_d
     train up to `max_epochs` on the training split, early stopping on the validation
     objective, and take the epoch where it peaked."""
     values = {**values, "epochs": max_epochs}
-    model = build(settings, values, info, data_dir)
-    history, seconds = fit(model, settings, values, {"train": arrays["train"], "val": arrays["val"]})
+    hypermodel, hp = resolve(settings["model"], info, data_dir), hyperparameters(values)
+    history, seconds, _ = fit(hypermodel, hp, build(hypermodel, hp), settings, values,
+                              {"train": arrays["train"], "val": arrays["val"]})
     return best_epoch(history, objective_from(settings["objective"]))[1], seconds
 
 
@@ -61,10 +63,11 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
     else:
         epochs = int(best["objective_epoch"]) or int(values.get("epochs", settings["epochs"]))
     train = tuple(data_module.concatenate(arrays["train"][i], arrays["val"][i]) for i in (0, 1))
-    model = build(settings, values, info, data_dir)
+    hypermodel, hp = resolve(settings["model"], info, data_dir), hyperparameters(values)
+    model = build(hypermodel, hp)
     decay = cosine_decay(model, epochs) if learning_rate_decay == "cosine" else None
-    history, fit_seconds = fit(model, settings, {**values, "epochs": epochs}, {"train": train}, validation=False,
-                               callbacks=[decay] if decay else [])
+    history, fit_seconds, _ = fit(hypermodel, hp, model, settings, {**values, "epochs": epochs}, {"train": train},
+                                  validation=False, callbacks=[decay] if decay else [])
     x_test, y_test = arrays["test"]
     results = model.evaluate(x_test, y_test, batch_size=1024, return_dict=True, verbose=0)
     with atomic_path(model_path) as tmp:

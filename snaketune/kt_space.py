@@ -113,7 +113,7 @@ class _Recorder(kt.HyperParameters):
 MAX_BUILDS = 200
 
 
-def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS) -> Space:
+def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS, fit_probe=None) -> Space:
     """The search space of a build_model(hp), found the way Keras Tuner finds it.
 
     Hyperparameters declared in the YAML are registered first, so they narrow or fix what
@@ -121,7 +121,8 @@ def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS) -> Space
     again with each conditional scope switched on (as Keras Tuner's tuner does before its
     first trial) and with each value of each choice and boolean, so that hyperparameters
     behind a plain `if hp.Boolean(...)` are found before the first trial rather than during
-    the search.
+    the search. `fit_probe(hp, model)`, where given, fits each model built (a HyperModel's fit,
+    which may declare hyperparameters of its own, such as the batch size).
     """
     space_hp = to_keras_tuner(declared)
     asked: set = set()
@@ -131,7 +132,15 @@ def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS) -> Space
         values = queue.pop(0)
         tried.append(values)
         hp = _Recorder(space_hp, values)
-        _build(build_model, hp)
+        model = _build(build_model, hp)
+        if fit_probe:
+            try:
+                fit_probe(hp, model)
+            except ConfigError:
+                raise
+            except Exception as error:  # the user's fit: report what it raised
+                raise ConfigError(f"build_model: its HyperModel's fit raised {type(error).__name__}: "
+                                  f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
         asked |= hp.asked
         space_hp.merge(hp.space, overwrite=False)
         candidates = [{c.name: c.values[0] for c in conditions} for conditions in hp.inactive_scopes]

@@ -50,7 +50,10 @@ class Plan:
     # too, and without its .snakemake/ metadata), and a changed-back plan finds its old files.
     @property
     def space_key(self) -> str:
-        return digest({"model": self.settings["model"], "space": self.study.config["space"]}, 8)
+        decides = {"model": self.settings["model"], "space": self.study.config["space"]}
+        if self.settings["model"].get("hypermodel"):  # its fit is tried on the data
+            decides["data"] = self.settings["data"]
+        return digest(decides, 8)
 
     @property
     def space_file(self) -> str:

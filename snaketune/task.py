@@ -24,6 +24,9 @@ import numpy as np
 from snaketune.errors import DataError
 
 TASKS = ("classification", "binary", "multilabel", "regression")
+# The metrics the built-in models compile for each task (besides the loss).
+BUILTIN_METRICS = {"classification": ["accuracy"], "binary": ["accuracy", "auc"], "multilabel": ["accuracy", "auc"],
+                   "regression": ["mae"]}
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL = ("x_val", "y_val")
 

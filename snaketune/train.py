@@ -23,6 +23,7 @@ from snaketune.config import DEFAULT_BATCH_SIZE
 from snaketune.objective import infer_direction, objective_from
 from snaketune.errors import DamagedInput
 from snaketune.integrity import model_record, verify_model
+from snaketune.models import resolve
 from snaketune.outcome import read_record
 from snaketune.task import samples
 from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, configuration
@@ -48,50 +49,64 @@ def configure_tensorflow(threads: int, seed: int):
     return keras
 
 
-def build(settings: dict, values: dict, info: dict, data_dir):
-    """The model of one configuration, for the prepared data `info` describes."""
-    import keras
+def hyperparameters(values: dict):
+    """Keras Tuner's HyperParameters with this trial's values preset: each hp.Int / Float /
+    Choice call in build(hp) and fit(hp, ...) returns them, exactly as in a Keras Tuner trial."""
     import keras_tuner as kt
 
-    from snaketune.models import resolve
-
-    build_model = resolve(settings["model"], info, data_dir)
     hp = kt.HyperParameters()
-    # With the values preset, each hp.Int/Float/Choice call in build_model returns this
-    # trial's value, exactly as in a Keras Tuner trial.
     hp.values = configuration(values)
-    model = build_model(hp)
+    return hp
+
+
+def build(hypermodel, hp):
+    """The model of one configuration: the HyperModel's build(hp), as Keras Tuner calls it."""
+    import keras
+
+    model = hypermodel.build(hp)
     if not isinstance(model, keras.Model):
         raise TypeError(f"build_model must return a keras.Model, got {type(model).__name__}")
     return model
 
 
-class _EpochTimer:
+class _EpochRecorder:
+    """Each epoch's seconds and the metrics Keras reports for it, whatever fit returns."""
+
     def __init__(self):
         import keras
 
-        timer = self
+        recorder = self
 
         class Callback(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                timer.started = time.perf_counter()
+                recorder.started = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
-                timer.seconds.append(time.perf_counter() - timer.started)
+                recorder.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+                                      "seconds": time.perf_counter() - recorder.started})
 
-        self.seconds: list[float] = []
+        self.rows: list[dict] = []
         self.started = 0.0
         self.callback = Callback()
 
 
-def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0, validation: bool = True,
-        callbacks: list = (), early_stopping: bool = True):
-    """Fit with the trial's fit arguments; return (history frame, fit seconds)."""
+def owns_fit_arguments(hypermodel) -> bool:
+    """A HyperModel of the user's own sets its fit arguments itself (batch size among them), as
+    with Keras Tuner; a build_model function or a built-in model is fit with the trial's."""
+    from keras_tuner.src.engine.hypermodel import DefaultHyperModel
+
+    return not isinstance(hypermodel, DefaultHyperModel)
+
+
+def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
+        validation: bool = True, callbacks: list = (), early_stopping: bool = True):
+    """Fit through the HyperModel's fit(hp, model, x, y, **kwargs), as Keras Tuner calls it;
+    return (history frame, fit seconds, what fit returned)."""
     import keras
 
     objective = objective_from(settings["objective"])
-    timer = _EpochTimer()
-    callbacks = [keras.callbacks.TerminateOnNaN(), timer.callback, *callbacks]
+    recorder = _EpochRecorder()
+    callbacks = [keras.callbacks.TerminateOnNaN(), recorder.callback, *callbacks]
     if validation and early_stopping and settings.get("patience"):
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=objective.name, mode=objective.direction, patience=settings["patience"],
@@ -102,25 +117,41 @@ def fit(model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
         # per-step Python overhead: small models train 1.7x faster, with identical results.
         model.steps_per_execution = STEPS_PER_EXECUTION
     x, y = data["train"]
-    batch_size = int(values.get("batch_size", DEFAULT_BATCH_SIZE))
     epochs = int(values.get(EPOCHS, values.get("epochs", settings["epochs"])))
+    kwargs = dict(epochs=epochs, initial_epoch=initial_epoch, validation_data=data["val"] if validation else None,
+                  callbacks=callbacks, verbose=2)
+    batch = "its own batch size"
+    if not owns_fit_arguments(hypermodel):
+        kwargs["batch_size"] = int(values.get("batch_size", DEFAULT_BATCH_SIZE))
+        batch = f"batch size {kwargs['batch_size']}"
     # Keras prints no epoch header for a single epoch; this line says the fit has begun.
-    print(f"fit: epochs {initial_epoch + 1} to {epochs} on {samples(y)} samples, batch size {batch_size}", flush=True)
+    print(f"fit: epochs {initial_epoch + 1} to {epochs} on {samples(y)} samples, {batch}", flush=True)
     started = time.perf_counter()
-    history = model.fit(
-        x, y,
-        batch_size=batch_size,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        validation_data=data["val"] if validation else None,
-        callbacks=callbacks,
-        verbose=2,
-    )
+    returned = hypermodel.fit(hp, model, x, y, **kwargs)
     fit_seconds = time.perf_counter() - started
-    frame = pd.DataFrame(history.history)
-    frame.insert(0, "epoch", range(initial_epoch + 1, initial_epoch + 1 + len(frame)))
-    frame["seconds"] = timer.seconds[: len(frame)]
-    return frame, fit_seconds
+    frame = pd.DataFrame(recorder.rows)
+    if frame.empty and isinstance(returned, keras.callbacks.History):  # a fit that dropped the callbacks
+        frame = pd.DataFrame(returned.history)
+        frame.insert(0, "epoch", range(initial_epoch + 1, initial_epoch + 1 + len(frame)))
+    if frame.empty:
+        frame = pd.DataFrame(columns=["epoch", "seconds"])
+    return frame, fit_seconds, returned
+
+
+def score(returned, history: pd.DataFrame, objective) -> tuple[float, int]:
+    """The trial's objective value and its epoch, read from what fit returned as Keras Tuner
+    reads it: a History by its best epoch, a dict of metrics or one number as they are (at the
+    last epoch)."""
+    import keras
+    import keras_tuner as kt
+    from keras_tuner.src.engine import tuner_utils
+
+    if isinstance(returned, keras.callbacks.History) or (returned is None and not history.empty):
+        return best_epoch(history, objective)
+    kt_objective = kt.Objective(objective.name, objective.direction)
+    tuner_utils.validate_trial_results(returned, kt_objective, "HyperModel.fit()")
+    value = tuner_utils.convert_to_metrics_dict(returned, kt_objective)[objective.name]
+    return float(value), int(history["epoch"].iloc[-1]) if len(history) else 0
 
 
 def reported(history: pd.DataFrame) -> list[str]:
@@ -199,22 +230,25 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     model, earlier = None, None
     if PARENT in values:
         model, earlier = resume(out_dir.parent / values[PARENT], values[INITIAL_EPOCH])
+    hypermodel = resolve(settings["model"], info, data_dir)
+    hp = hyperparameters(values)
     try:
         if model is None:
-            model = build(settings, values, info, data_dir)
+            model = build(hypermodel, hp)
         record["params"] = int(model.count_params())
         # A Hyperband trial trains to its rung's epochs: the rung, not early stopping, ends it,
         # and the next rung resumes the model as it is after its last epoch.
-        history, record["fit_seconds"] = fit(model, settings, values, data, initial_epoch=values.get(INITIAL_EPOCH, 0),
-                                             early_stopping=EPOCHS not in values)
+        history, record["fit_seconds"], returned = fit(hypermodel, hp, model, settings, values, data,
+                                                       initial_epoch=values.get(INITIAL_EPOCH, 0),
+                                                       early_stopping=EPOCHS not in values)
         record["epochs_run"] = len(history)
         record["cumulative_epochs"] = values.get(INITIAL_EPOCH, 0) + len(history)
-        losses = history["loss"].astype(float)
+        losses = history["loss"].astype(float) if "loss" in history else pd.Series(dtype=float)
         if losses.isna().any() or not losses.map(math.isfinite).all():
             bad = int(history.loc[~losses.map(math.isfinite), "epoch"].iloc[0])
             raise FloatingPointError(f"loss became NaN or infinite in epoch {bad}")
         # Keras Tuner scores a trial on its own epochs; its history goes on from its parent's.
-        record["objective_value"], record["objective_epoch"] = best_epoch(history, objective)
+        record["objective_value"], record["objective_epoch"] = score(returned, history, objective)
         record.update(best_values(history))
         if earlier is not None:
             history = pd.concat([earlier, history], ignore_index=True)

@@ -44,6 +44,14 @@ def study(tiny_study, tmp_path_factory):
     _savez(data / "negative_label.npz", y_train=np.arange(40) % 3 - 1)
     _savez(data / "float_labels.npz", y_train=(np.arange(40) % 3) + 0.5)
     _savez(data / "mixed_sizes.npz", x_test=np.zeros((10, 9, 9), dtype=np.uint8))
+    _savez(data / "nan_pixels.npz", x_train=np.where(np.arange(40 * 64).reshape(40, 8, 8) == 200, np.nan, 0.5))
+    _savez(data / "twenty_classes.npz", y_train=np.arange(40) % 20, y_test=np.arange(10) % 10)
+    _savez(data / "ten_classes.npz", y_train=np.arange(40) % 10, y_test=np.arange(10) % 10)
+    _savez(data / "real_targets.npz", y_train=np.linspace(0, 1, 40), y_test=np.linspace(0, 1, 10))
+    (data / "missing.csv").write_text("a,b,label\n1,2,0\n3,,1\n" + "5,6,0\n" * 20)
+    (workdir / "models" / "loaders.py").write_text(
+        "def raising():\n    raise FileNotFoundError('data/raw.parquet')\n\n"
+        "def lacking():\n    return {'x_train': [[1.0]], 'y_train': [1]}\n")
     return workdir, config
 
 
@@ -286,20 +294,44 @@ def test_data_file_lacks_an_array(study):
     fails_cleanly(study, data_file("no_y_test.npz"), "config: data.path: 'bad_data/no_y_test.npz' lacks y_test")
 
 
-def test_data_images_of_the_wrong_shape(study):
+def test_data_samples_of_the_wrong_shape(study):
     fails_cleanly(study, data_file("flat_images.npz"),
-                  "config: data.path: 'bad_data/flat_images.npz': x_train must be images of shape "
-                  "(n, height, width[, channels]), got (40, 64)")
+                  "config: data.path: 'bad_data/flat_images.npz': x_train samples of shape (64,) and x_test "
+                  "samples of shape (8, 8) differ")
 
 
 def test_data_labels_do_not_match_the_images(study):
     fails_cleanly(study, data_file("short_labels.npz"),
-                  "config: data.path: 'bad_data/short_labels.npz': y_train must be one label per image", "got (39,)")
+                  "config: data.path: 'bad_data/short_labels.npz': the train arrays differ in length: x_train has "
+                  "40 rows, y_train has 39 rows")
 
 
 def test_data_train_and_test_images_differ_in_shape(study):
     fails_cleanly(study, data_file("mixed_sizes.npz"),
-                  "config: data.path: 'bad_data/mixed_sizes.npz': x_train images (8, 8) and x_test images (9, 9) differ")
+                  "config: data.path: 'bad_data/mixed_sizes.npz': x_train samples of shape (8, 8) and x_test "
+                  "samples of shape (9, 9) differ")
+
+
+def test_data_with_nan(study):
+    fails_cleanly(study, data_file("nan_pixels.npz"),
+                  "config: data.path: 'bad_data/nan_pixels.npz': x_train holds NaN or infinite values (the first in "
+                  "row 3); fill or drop them first")
+
+
+def test_data_csv_with_missing_values(study):
+    def change(config):
+        config["data"] = {"csv": "bad_data/missing.csv", "target": "label", "validation_split": 0.25}
+    fails_cleanly(study, change, "config: data.csv: 'bad_data/missing.csv' has missing values in column 'b' (1 rows)")
+
+
+@pytest.mark.parametrize("function, needle", [
+    ("raising", "config: data.loader: 'models/loaders.py:raising' raised FileNotFoundError: data/raw.parquet"),
+    ("lacking", "config: data.loader: 'models/loaders.py:lacking' returned no x_test, y_test"),
+])
+def test_data_loader_that_fails(study, function, needle):
+    def change(config):
+        config["data"] = {"loader": f"models/loaders.py:{function}"}
+    fails_cleanly(study, change, needle)
 
 
 def test_data_test_label_out_of_range(study):
@@ -313,9 +345,38 @@ def test_data_negative_label(study):
                   "config: data.path: 'bad_data/negative_label.npz': y_train has label -1")
 
 
-def test_data_labels_not_integers(study):
-    fails_cleanly(study, data_file("float_labels.npz"),
+def test_data_labels_not_integers_make_a_regression_whose_objective_is_not_reported(study):
+    def change(config):
+        data_file("float_labels.npz")(config)
+        config["training"] = {**config.get("training", {}), "objective": "val_accuracy"}
+    fails_cleanly(study, change,
+                  "config: training.objective: the model does not report 'val_accuracy'; it reports loss, mae, "
+                  "val_loss, val_mae")
+
+
+def test_data_labels_not_integers_for_a_stated_classification(study):
+    fails_cleanly(study, data_file("float_labels.npz", task="classification"),
                   "config: data.path: 'bad_data/float_labels.npz': y_train must hold integer class labels")
+
+
+@pytest.mark.parametrize("data, function, objective, needle", [
+    ("good.npz", "uncompiled", "val_accuracy", "returns a model that is not compiled: call model.compile("),
+    ("twenty_classes.npz", "ten_classes", "val_accuracy",
+     "outputs 10 values per sample, but the targets have 20 classes (labels 0..19): end it with Dense(20,"),
+    ("real_targets.npz", "softmax_regressor", "val_mae", "ends in a softmax, but the targets are real numbers"),
+    ("ten_classes.npz", "ten_classes", "val_auc",
+     "config: training.objective: the model does not report 'val_auc'; it reports accuracy, loss, val_accuracy, "
+     "val_loss"),
+])
+def test_a_model_that_does_not_fit_the_data_or_objective(study, data, function, objective, needle):
+    def change(config):
+        config["data"] = {**config["data"], "path": f"bad_data/{data}"}
+        config["model"] = {"build_model": f"models/broken.py:{function}"}
+        config["space"] = {}
+        config["strategies"] = {"random": {"trials": 1}}
+        config["training"] = {**config.get("training", {}), "objective": objective}
+    fails_cleanly(study, change, needle)
+
 
 
 def test_data_file_fails_its_checksum(study):

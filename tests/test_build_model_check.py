@@ -3,10 +3,12 @@
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
 from snaketune import models
+from snaketune.data import check_file
 from snaketune.errors import ConfigError
 
 
@@ -31,10 +33,19 @@ def test_discovery_errors_name_the_file_and_function(message, named):
     assert models._named("f.py:g", message) == named
 
 
+# MNIST fetched by the data job: the check tries a model on random images of its shape.
+MNIST = {"path": None, "loader": None, "csv": None, "task": None}
+VAL_ACCURACY = {"name": "val_accuracy", "direction": "max"}
+
+
+def check(spec, declared, cache, data=MNIST, summary=None, objective=VAL_ACCURACY, key="build_model"):
+    return models.check_user_model({key: spec}, declared, data, summary, objective, cache)
+
+
 def test_a_failing_build_model_is_reported_and_not_remembered(model_dir):
     cache = model_dir / "cache"
     with pytest.raises(ConfigError) as error:
-        models.check_build_model("m/broken.py:raises", {}, cache)
+        check("m/broken.py:raises", {}, cache)
     assert str(error.value) == ("config: model.build_model: 'm/broken.py:raises' raised RuntimeError: "
                                 "this layer stack cannot be built")
     assert not list(cache.glob("*"))  # nothing remembered, no result file left behind
@@ -42,19 +53,49 @@ def test_a_failing_build_model_is_reported_and_not_remembered(model_dir):
 
 def test_a_good_build_model_is_discovered_once_per_content(model_dir, monkeypatch):
     cache = model_dir / "cache"
-    space = models.check_build_model("m/example.py:build_model", {}, cache)
-    assert {hp["name"] for hp in space} == {"units", "extra_layer", "extra_units", "learning_rate"}
+    checked = check("m/example.py:build_model", {}, cache)
+    assert {hp["name"] for hp in checked["space"]} == {"units", "extra_layer", "extra_units", "learning_rate"}
+    assert set(checked["reported"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert len(list(cache.glob("*.json"))) == 1
 
     def no_child(*args, **kwargs):
         raise AssertionError("discovered again")
 
     monkeypatch.setattr(subprocess, "run", no_child)
-    assert models.check_build_model("m/example.py:build_model", {}, cache) == space
+    assert check("m/example.py:build_model", {}, cache) == checked
     # another declared space, or another content of the file, is another discovery
     with pytest.raises(AssertionError, match="discovered again"):
-        models.check_build_model("m/example.py:build_model", {"batch_size": 64}, cache)
+        check("m/example.py:build_model", {"batch_size": 64}, cache)
     with open(model_dir / "m" / "example.py", "a") as fh:
         fh.write("\n# edited\n")
     with pytest.raises(AssertionError, match="discovered again"):
-        models.check_build_model("m/example.py:build_model", {}, cache)
+        check("m/example.py:build_model", {}, cache)
+
+
+def _npz(path, y_train, y_test):
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 255, (len(y_train), 8, 8), dtype=np.uint8), y_train=y_train,
+             x_test=rng.integers(0, 255, (len(y_test), 8, 8), dtype=np.uint8), y_test=y_test)
+    data = {**MNIST, "path": str(path)}
+    return data, check_file(path, "t")
+
+
+@pytest.mark.parametrize("function, labels, objective, needle", [
+    ("uncompiled", "3 classes", VAL_ACCURACY, "returns a model that is not compiled: call model.compile("),
+    ("ten_classes", "20 classes", VAL_ACCURACY,
+     "outputs 10 values per sample, but the targets have 20 classes (labels 0..19): end it with Dense(20, "),
+    ("softmax_regressor", "real numbers", {"name": "val_mae", "direction": "min"},
+     "ends in a softmax, but the targets are real numbers (regression)"),
+    ("ten_classes", "10 classes", {"name": "val_auc", "direction": "max"},
+     "training.objective: the model does not report 'val_auc'; it reports accuracy, loss, val_accuracy, val_loss"),
+])
+def test_a_model_that_does_not_fit_the_study_is_refused_before_any_trial(model_dir, function, labels, objective,
+                                                                        needle):
+    n = 60
+    y = {"3 classes": np.arange(n) % 3, "20 classes": np.arange(n) % 20, "10 classes": np.arange(n) % 10,
+         "real numbers": np.linspace(0, 1, n)}[labels]
+    data, summary = _npz(model_dir / "d.npz", y, y[:20])
+    with pytest.raises(ConfigError) as error:
+        check(f"m/broken.py:{function}", {}, model_dir / "cache", data, summary, objective)
+    assert needle in str(error.value)
+    assert str(error.value).startswith(("config: model.build_model: 'm/broken.py:", "config: training.objective"))

@@ -9,7 +9,7 @@ from snaketune.space import Space
 
 
 def test_builtin_mlp_declares_the_key_hyperparameters():
-    space = discover(resolve({"type": "mlp"}), Space([]))
+    space = discover(resolve({"type": "mlp"}).build, Space([]))
     assert set(space.names) == {"activation", "num_layers", "units", "dropout", "learning_rate"}
     assert space["learning_rate"].sampling == "log"
 
@@ -17,7 +17,7 @@ def test_builtin_mlp_declares_the_key_hyperparameters():
 def test_yaml_narrows_fixes_and_adds_fit_arguments():
     declared = Space.from_config({"units": {"type": "choice", "values": [64, 128]}, "num_layers": 1,
                                   "batch_size": {"type": "choice", "values": [32, 64]}})
-    space = discover(resolve({"type": "mlp"}), declared)
+    space = discover(resolve({"type": "mlp"}).build, declared)
     assert space["units"].type == "choice" and list(space["units"].values) == [64, 128]
     assert space["num_layers"].type == "fixed"
     assert "batch_size" in space and "dropout" in space
@@ -32,7 +32,7 @@ def test_conditional_hyperparameters_of_a_users_function_are_found(example_build
 
 def test_a_yaml_name_the_model_never_asks_for_is_an_error():
     with pytest.raises(ConfigError, match="space.unitz: build_model never asks for 'unitz'"):
-        discover(resolve({"type": "mlp"}), Space.from_config({"unitz": {"type": "int", "min": 1, "max": 4}}))
+        discover(resolve({"type": "mlp"}).build, Space.from_config({"unitz": {"type": "int", "min": 1, "max": 4}}))
 
 
 @pytest.mark.parametrize("function, needle", [

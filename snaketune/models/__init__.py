@@ -1,4 +1,6 @@
-"""Model builders: the built-in hypermodels and a user's own Keras Tuner build_model(hp)."""
+"""Models: the built-in hypermodels, a user's own Keras Tuner build_model(hp) or HyperModel,
+all as Keras Tuner HyperModels (build(hp), fit(hp, model, *args, **kwargs)), and the check of
+a user's model before any job runs."""
 
 from __future__ import annotations
 
@@ -18,24 +20,48 @@ from snaketune.errors import ConfigError
 # The data a built-in model is built for while its hyperparameters are discovered, before any
 # data is at hand: MNIST's.
 NOMINAL_DATA = {"inputs": {"": [28, 28, 1]}, "task": "classification", "outputs": 10}
+USER_MODELS = ("build_model", "hypermodel")
+
+
+def user_model(model_spec: dict) -> tuple[str, str] | None:
+    """(its key, path/to/file.py:name) of a user's model, or None for a built-in one."""
+    for key in USER_MODELS:
+        if model_spec.get(key):
+            return key, model_spec[key]
+    return None
 
 
 def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
-    """Return a build_model(hp) for the configured model; a built-in one built for the prepared
-    data `info` describes (its inputs, task and outputs, and the features' statistics in
-    `data_dir` for its Normalization layer)."""
-    if "build_model" in model_spec:
-        return load_user_function(model_spec["build_model"])
+    """The configured model as a Keras Tuner HyperModel. A built-in one is built for the
+    prepared data `info` describes (its inputs, task and outputs, and the features'
+    statistics in `data_dir` for its Normalization layer); a build_model(hp) is wrapped as
+    Keras Tuner wraps it; a HyperModel is made with `model.args`."""
+    from keras_tuner.src.engine.hypermodel import DefaultHyperModel, HyperModel
+
+    if model_spec.get("hypermodel"):
+        cls = load_user_object(model_spec["hypermodel"], "hypermodel")
+        if not (isinstance(cls, type) and issubclass(cls, HyperModel)):
+            raise ConfigError(f"config: model.hypermodel: '{model_spec['hypermodel']}' is not a subclass of "
+                              "keras_tuner.HyperModel")
+        try:
+            return cls(**(model_spec.get("args") or {}))
+        except Exception as error:
+            raise ConfigError(f"config: model.args: '{model_spec['hypermodel']}'(**args) raised "
+                              f"{type(error).__name__}: {error}") from error
+    if model_spec.get("build_model"):
+        return DefaultHyperModel(load_user_object(model_spec["build_model"], "build_model"))
     from snaketune.data import feature_stats
 
     info = info or NOMINAL_DATA
     stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
     module = importlib.import_module(f"snaketune.models.{model_spec['type']}")
-    return functools.partial(module.build_model, inputs={k: tuple(v) for k, v in info["inputs"].items()},
-                             task=info["task"], outputs=info["outputs"], stats=stats)
+    return DefaultHyperModel(functools.partial(
+        module.build_model, inputs={k: tuple(v) for k, v in info["inputs"].items()}, task=info["task"],
+        outputs=info["outputs"], stats=stats))
 
 
-def load_user_function(spec: str):
+def load_user_object(spec: str, key: str = "build_model"):
+    """The function or class `path/to/file.py:name` names."""
     file, name = spec.rsplit(":", 1)
     path = Path(file)
     module_spec = importlib.util.spec_from_file_location(f"snaketune_user_model_{path.stem}", path)
@@ -43,81 +69,116 @@ def load_user_function(spec: str):
     try:
         module_spec.loader.exec_module(module)
     except Exception as error:
-        raise ConfigError(f"config: model.build_model: importing '{file}' raised "
+        raise ConfigError(f"config: model.{key}: importing '{file}' raised "
                           f"{type(error).__name__}: {error}") from error
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise ConfigError(f"config: model.build_model: '{file}' has no function '{name}'")
-    return function
+    found = getattr(module, name, None)
+    if not callable(found):
+        raise ConfigError(f"config: model.{key}: '{file}' has no {'function' if key == 'build_model' else 'class'} "
+                          f"'{name}'")
+    return found
 
 
-def _named(spec: str, message: str) -> str:
-    """Name the user's build_model in a message from discovery, which knows only the function."""
+def load_user_function(spec: str):
+    return load_user_object(spec, "build_model")
+
+
+def _named(spec: str, message: str, key: str = "build_model") -> str:
+    """Name the user's model in a message from discovery, which knows only the function."""
     if message.startswith("config: "):
         return message
     if message.startswith("build_model "):  # "build_model raised ...", "build_model must return ..."
-        return f"config: model.build_model: '{spec}' {message[len('build_model '):]}"
+        return f"config: model.{key}: '{spec}' {message[len('build_model '):]}"
     if message.startswith("build_model: "):
         message = message[len("build_model: "):]
-    return f"config: model.build_model: '{spec}': {message}"
+    return f"config: model.{key}: '{spec}': {message}"
 
 
-def discover_space(model_spec: dict, declared: dict):
-    """The model's search space, as the `space` job writes it (imports TensorFlow).
+def discover_space(model_spec: dict, declared: dict, data_dir=None):
+    """The model's search space, as the `space` job writes it (imports TensorFlow). A
+    HyperModel's fit is tried too, on a few samples of the prepared data in `data_dir`, for the
+    hyperparameters it declares there (batch size, a preprocessing switch).
 
-    Errors of a user's build_model name the file and function.
+    Errors of a user's model name the file and function or class.
     """
+    from snaketune.data import load
+
+    samples = None
+    if model_spec.get("hypermodel") and data_dir:
+        arrays, _ = load(data_dir)
+        samples = {split: tuple(_head(v, 32) for v in arrays[split]) for split in ("train", "val")}
+    return _discover(model_spec, declared, samples)
+
+
+def _head(value, rows):
+    return {k: v[:rows] for k, v in value.items()} if isinstance(value, dict) else value[:rows]
+
+
+def _discover(model_spec: dict, declared: dict, samples: dict | None):
     from snaketune.kt_space import discover
     from snaketune.space import Space
 
+    hypermodel = resolve(model_spec)
+    probe = _fit_probe(hypermodel, samples) if samples else None
     try:
-        return discover(resolve(model_spec), Space.from_config(declared))
+        return discover(hypermodel.build, Space.from_config(declared), fit_probe=probe)
     except ConfigError as error:
-        if "build_model" not in model_spec:
+        named = user_model(model_spec)
+        if not named:
             raise
-        raise ConfigError(_named(model_spec["build_model"], str(error))) from None
+        raise ConfigError(_named(named[1], str(error), named[0])) from None
 
 
-# A build_model may try many builds, each importing nothing new; longer than this is left to the job.
+def _fit_probe(hypermodel, samples: dict):
+    """Call the HyperModel's fit(hp, model, ...) as a trial would, for one epoch on `samples`."""
+    def probe(hp, model):
+        from snaketune.train import fit
+
+        settings = {"objective": {"name": "loss", "direction": "min"}, "epochs": 1, "patience": None}
+        fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
+    return probe
+
+
+# Building, discovering and trying a model takes seconds; longer than this is left to the jobs.
 CHECK_TIMEOUT_S = 600
 
 
-def check_build_model(spec: str, declared: dict, cache_dir) -> list | None:
-    """Discover a user's build_model(hp) in a child process before any job runs.
+def check_user_model(model_spec: dict, declared: dict, data: dict, summary: dict | None, objective: dict,
+                     cache_dir) -> dict | None:
+    """A user's build_model(hp) or HyperModel, discovered and tried in a child process before
+    any job runs: its search space, that it returns a compiled model whose output fits the
+    targets, and that it reports the objective, from one epoch on a few samples of the data.
 
     The `space` job would discover it too, but Snakemake removes a job's existing outputs
-    before it runs, so a build_model that raises there would take the study's space.json with
-    it. Discovery imports TensorFlow (seconds), so it runs once per content of the file, the
-    declared space and snaketune's discovery code: a success is remembered in `cache_dir`.
-    Returns the discovered space (its JSON list), or None where it could not be checked here
-    (no TensorFlow in this environment, or a build_model slower than CHECK_TIMEOUT_S); the
-    `space` job then finds any error as before.
+    before it runs, so a model that fails there would take the study's space with it. This
+    imports TensorFlow (seconds), so it runs once per content of the model's file, the declared
+    space, the data, the objective and snaketune's code: a success is remembered in
+    `cache_dir`. Returns {"space": [...], "reported": [...]}, or None where it could not be
+    checked here (no TensorFlow in this environment, or slower than CHECK_TIMEOUT_S).
     """
-    file = spec.rsplit(":", 1)[0]
-    key = hashlib.sha256(json.dumps({
-        "spec": spec,
-        "file": _file_sha256(file),
-        "declared": declared,
-        "code": [_file_sha256(Path(__file__).parents[1] / name) for name in ("kt_space.py", "space.py")]
-                + [_file_sha256(__file__)],
-    }, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    key_name, spec = user_model(model_spec)
+    request = {"model": model_spec, "declared": declared, "data": data, "summary": summary, "objective": objective}
+    code = [_file_sha256(Path(__file__).parents[1] / name)
+            for name in ("kt_space.py", "space.py", "train.py", "data.py", "task.py")] + [_file_sha256(__file__)]
+    key = hashlib.sha256(json.dumps({"request": request, "file": _file_sha256(spec.rsplit(":", 1)[0]),
+                                     "code": code}, sort_keys=True, default=str).encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"{key}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    print(f"snaketune: checking model.build_model '{spec}' (once per version of the file)", file=sys.stderr)
+    print(f"snaketune: checking model.{key_name} '{spec}' (once per version of the file and the study)",
+          file=sys.stderr)
     fd, result_path = tempfile.mkstemp(prefix=f".{key}.", suffix=".json", dir=cache.parent)
     os.close(fd)
     try:
         try:
             proc = subprocess.run(
-                [sys.executable, "-c", "from snaketune.models import _check_main; _check_main()", spec, result_path],
-                input=json.dumps(declared), capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
+                [sys.executable, "-c", "from snaketune.models import _check_main; _check_main()", result_path],
+                input=json.dumps(request), capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
                 env=_child_env(),
             )
         except subprocess.TimeoutExpired:
-            print(f"snaketune: model.build_model '{spec}' took over {CHECK_TIMEOUT_S} s to discover; "
-                  "the space job will check it", file=sys.stderr)
+            print(f"snaketune: model.{key_name} '{spec}' took over {CHECK_TIMEOUT_S} s to check; "
+                  "the space job and the trials will find any error", file=sys.stderr)
             return None
         text = Path(result_path).read_text()
         result = json.loads(text) if text else {}
@@ -129,12 +190,13 @@ def check_build_model(spec: str, declared: dict, cache_dir) -> list | None:
         return None
     if proc.returncode != 0 or "space" not in result:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise ConfigError(f"config: model.build_model: '{spec}': discovering its search space failed "
+        raise ConfigError(f"config: model.{key_name}: '{spec}': checking it failed "
                           f"(exit status {proc.returncode}):\n{tail}")
-    from snaketune.atomic import write_text
+    from snaketune.atomic import write_json
 
-    write_text(cache, json.dumps(result["space"]) + "\n")
-    return result["space"]
+    outcome = {"space": result["space"], "reported": result["reported"]}
+    write_json(cache, outcome)
+    return outcome
 
 
 def _child_env() -> dict:
@@ -150,9 +212,9 @@ def _file_sha256(path) -> str:
 
 
 def _check_main() -> None:
-    """The child process of `check_build_model`: argv is (spec, result file), stdin the declared space."""
-    spec, result_path = sys.argv[1:3]
-    declared = json.loads(sys.stdin.read())
+    """The child process of `check_user_model`: argv is the result file, stdin the request."""
+    result_path = sys.argv[1]
+    request = json.loads(sys.stdin.read())
 
     from snaketune.atomic import write_text
 
@@ -164,9 +226,83 @@ def _check_main() -> None:
     except ImportError as error:
         result(unavailable=f"{type(error).__name__}: {error}")
         return
+    from snaketune.data import sample
+    from snaketune.errors import DataError
+
+    model_spec = request["model"]
+    key, spec = user_model(model_spec)
     try:
-        space = discover_space({"build_model": spec}, declared)
+        try:
+            samples = sample(request["data"], request["summary"])
+        except DataError as error:
+            raise ConfigError(f"config: {error}") from None
+        space = _discover(model_spec, request["declared"], samples if key == "hypermodel" else None)
+        reported = _try(model_spec, space, samples, request["summary"], request["objective"])
     except ConfigError as error:
-        result(error=str(error))
+        result(error=_named(spec, str(error), key))
         sys.exit(2)
-    result(space=json.loads(space.to_json()))
+    result(space=json.loads(space.to_json()), reported=reported)
+
+
+def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective: dict) -> list[str]:
+    """Build the model at the space's defaults and fit it for one epoch on `samples`; return the
+    metrics it reports. Fails with what a user must change: an uncompiled model, an output that
+    does not fit the targets, an objective it does not report, an error while fitting."""
+    import keras
+
+    from snaketune.kt_space import to_keras_tuner
+    from snaketune.objective import objective_from
+    from snaketune.train import build, fit, reported, score
+
+    key, spec = user_model(model_spec)
+    hypermodel = resolve(model_spec)
+    hp = to_keras_tuner(space)
+    try:
+        model = build(hypermodel, hp)
+    except Exception as error:
+        raise ConfigError(f"build_model raised {type(error).__name__}: {error}") from error
+    if getattr(model, "optimizer", None) is None:
+        raise ConfigError("build_model returns a model that is not compiled: call model.compile(optimizer=..., "
+                          "loss=..., metrics=[...]) before returning it")
+    _check_output(model, summary or {"task": "classification", "num_classes": 10, "outputs": 10})
+    settings = {"objective": objective, "epochs": 1, "patience": None}
+    try:
+        history, _, returned = fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
+        score(returned, history, objective_from(objective))
+    except ValueError as error:
+        if "is not among the metrics the model reports" in str(error):
+            raise ConfigError(f"config: training.objective: the model does not report '{objective['name']}'; it "
+                              f"reports {', '.join(reported(history))} (choose one of those, or compile the model "
+                              "with the metric)") from None
+        raise ConfigError(f"fitting the model on {len(keras.tree.flatten(samples['train'][1])[0])} samples of the "
+                          f"data failed: {type(error).__name__}: {str(error)[:400]}") from None
+    except Exception as error:
+        raise ConfigError(f"fitting the model on a few samples of the data failed: {type(error).__name__}: "
+                          f"{str(error).splitlines()[0][:400] if str(error) else ''}") from None
+    names = reported(history)
+    if not names and isinstance(returned, dict):  # a fit that dropped the callbacks
+        names = sorted(returned)
+    return names
+
+
+def _check_output(model, summary: dict) -> None:
+    """The model's one output against the targets' task, before TensorFlow says it less clearly."""
+    task = summary.get("task")
+    if task is None or len(model.outputs) != 1:
+        return
+    units = model.outputs[0].shape[-1]
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    if task == "classification" and units != summary["num_classes"]:
+        raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets have "
+                          f"{summary['num_classes']} classes (labels 0..{summary['num_classes'] - 1}): end it with "
+                          f"Dense({summary['num_classes']}, activation='softmax')")
+    if task == "binary" and units not in (1, 2):
+        raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets are binary (0/1): "
+                          "end it with Dense(1, activation='sigmoid')")
+    if task in ("multilabel", "regression") and units != summary["outputs"]:
+        raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets have "
+                          f"{summary['outputs']} per sample ({task})")
+    if task == "regression" and activation == "softmax":
+        raise ConfigError("build_model's model ends in a softmax, but the targets are real numbers (regression): "
+                          "end it with a linear Dense layer")

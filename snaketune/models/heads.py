@@ -4,6 +4,8 @@ and the metrics Keras reports."""
 import keras
 import numpy as np
 
+from snaketune.task import BUILTIN_METRICS
+
 
 def output_layer(x, task: str, outputs: int):
     if task is None:
@@ -22,6 +24,7 @@ def compile_for(model, task: str, learning_rate: float) -> None:
                    keras.metrics.AUC(name="auc", multi_label=task == "multilabel")]
     else:
         loss, metrics = "mse", ["mae"]
+    assert [m if isinstance(m, str) else m.name for m in metrics] == BUILTIN_METRICS[task]  # what the config checks
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=loss, metrics=metrics)
 
 

@@ -60,3 +60,26 @@ def dies_once_at_32_units(hp):
 def out_of_memory(hp):
     # 784 x 2**31 float32 weights (6.7 TB): TensorFlow raises ResourceExhaustedError (OOM).
     return _small_mlp(hp.Fixed("width", 2**31))
+
+
+def uncompiled(hp):
+    inputs = keras.Input(shape=(8, 8, 1))
+    x = keras.layers.Dense(hp.Int("units", 8, 16), activation="relu")(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+
+
+def ten_classes(hp):
+    # For targets of more classes than it has outputs: TensorFlow fails deep in the loss.
+    inputs = keras.Input(shape=(8, 8, 1))
+    x = keras.layers.Dense(hp.Int("units", 8, 16), activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def softmax_regressor(hp):
+    inputs = keras.Input(shape=(8, 8, 1))
+    x = keras.layers.Dense(hp.Int("units", 8, 16), activation="relu")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="softmax")(x))
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    return model
