@@ -46,6 +46,10 @@ checkpoint aggregate:
         study=STUDY.name,
         objective=PLAN.settings["objective"],
         plan=PLAN.record(),
+        task={
+            "name": STUDY.task,
+            "how": "stated in data.task" if STUDY.config["data"]["task"] else "inferred from the targets",
+        },
     log:
         f"{OUT}/logs/aggregate.log",
     conda:

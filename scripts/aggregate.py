@@ -16,4 +16,5 @@ aggregate(
     space_json=snakemake.output.space,
     plan=dict(snakemake.params.plan),
     plan_file=snakemake.output.plan,
+    task=dict(snakemake.params.task),
 )

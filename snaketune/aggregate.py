@@ -162,10 +162,12 @@ def versions() -> dict:
     return found
 
 
-def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective) -> str:
-    lines = [f"# Study `{study}`", "",
-             f"Objective: **{objective.name}** ({'maximised' if objective.direction == 'max' else 'minimised'}), "
-             "the best value over a trial's epochs.", ""]
+def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective, task: dict | None = None) -> str:
+    lines = [f"# Study `{study}`", ""]
+    if task:
+        lines += [f"Task: **{task['name'] or 'several outputs'}** ({task['how']}).", ""]
+    lines += [f"Objective: **{objective.name}** ({'maximised' if objective.direction == 'max' else 'minimised'}), "
+              "the best value over a trial's epochs.", ""]
     overall = best["overall"]
     lines += [f"**Best overall:** {overall['objective_value']:.4f} by `{overall['strategy']}` "
               f"(trial {_trial(overall, trials)}, id `{overall['trial_id']}`, epoch {overall['objective_epoch']})", ""]
@@ -239,7 +241,7 @@ def _spread(row, with_range: bool = True) -> str:
 
 
 def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, best_json, summary_md, space_json,
-              plan: dict, plan_file) -> dict:
+              plan: dict, plan_file, task: dict | None = None) -> dict:
     """Every trial of every strategy: a trial two strategies proposed appears under both.
 
     `plan_file`, named by the plan, is written last and the other plans' markers removed, so
@@ -251,7 +253,7 @@ def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, be
     best = best_params(trials, objective)
     write_csv(trials_csv, trials)
     write_json(best_json, best)
-    write_text(summary_md, summary(study, trials, best, objective))
+    write_text(summary_md, summary(study, trials, best, objective, task))
     write_text(space_json, text)
     write_json(plan_file, plan)
     for other in Path(plan_file).parent.glob("*.json"):

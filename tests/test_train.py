@@ -122,7 +122,7 @@ def test_final_retrains_on_train_and_validation_and_tests_once(tiny_data, tiny_s
                               model_path=tmp_path / "model.keras", metrics_path=tmp_path / "test_metrics.json")
     saved = json.loads((tmp_path / "test_metrics.json").read_text())
     assert saved == record
-    assert record["epochs"] == 2 and record["train_images"] == 200 and record["test_images"] == 10000
+    assert record["epochs"] == 2 and record["train_samples"] == 200 and record["test_samples"] == 10000
     assert 0.0 <= record["test_accuracy"] <= 1.0 and record["test_accuracy"] > 0.3
     assert (tmp_path / "model.keras").stat().st_size > 0
 

@@ -43,7 +43,7 @@ def test_every_output_is_there(finished_study):
         assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     final = json.loads((out / "final" / "test_metrics.json").read_text())
     assert final["trial_id"] == best["overall"]["trial_id"]
-    assert final["test_images"] == 10000 and final["train_images"] == 400
+    assert final["test_samples"] == 10000 and final["train_samples"] == 400
     assert 0.3 < final["test_accuracy"] <= 1.0
     assert (out / "final" / "model.keras").stat().st_size > 0
 
