@@ -88,7 +88,7 @@ class Study:
         """The files the data job reads: the .npz, the CSVs, or the loader's own file."""
         data = self.config["data"]
         loader = data["loader"].rsplit(":", 1)[0] if data["loader"] else None
-        return [f for f in (data["path"], data["csv"], data["test"], loader) if f]
+        return [f for f in (data["path"], data["csv"], data["test"], loader, *data["inputs"]) if f]
 
     def training_settings(self) -> dict:
         """Everything besides the hyperparameter values that decides what a trial trains.
@@ -125,6 +125,8 @@ class Study:
         if data["loader"]:
             identity.update(sha256=None, loader=data["loader"], loader_sha256=_sha256(data["loader"].rsplit(":", 1)[0]),
                             arrays_sha256=(self.data_summary or {}).get("arrays_sha256"))
+            if data["inputs"]:
+                identity["inputs_sha256"] = [_sha256(f) for f in data["inputs"]]
         if data["csv"]:
             identity.update(sha256=_sha256(data["csv"]), test_sha256=_sha256(data["test"]) if data["test"] else None,
                             target=data["target"], features=data["features"], test_split=data["test_split"])
@@ -320,6 +322,10 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
     csv_only = [key for key in ("target", "features", "test") if data[key]]
     if csv_only and not data["csv"]:
         raise ConfigError(f"config: data.{csv_only[0]}: only for data.csv")
+    if data["inputs"] and not data["loader"]:
+        raise ConfigError("config: data.inputs: only for data.loader (the files it reads)")
+    for file in data["inputs"]:
+        _exists(file, "data.inputs", "a file the loader reads")
     try:
         if data["path"]:
             _exists(data["path"], "data.path", "an .npz with x_train, y_train, x_test, y_test",
@@ -336,8 +342,8 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
             _exists(data["loader"].rsplit(":", 1)[0], "data.loader", "path/to/file.py:function")
             if cache_dir is None:
                 with tempfile.TemporaryDirectory() as fresh:
-                    return loader.check(data["loader"], data["task"], fresh)
-            return loader.check(data["loader"], data["task"], Path(cache_dir) / "loader")
+                    return loader.check(data["loader"], data["task"], fresh, data["inputs"])
+            return loader.check(data["loader"], data["task"], Path(cache_dir) / "loader", data["inputs"])
     except DataError as error:
         raise ConfigError(_in_config(str(error))) from None
     if data["task"] not in (None, "classification"):

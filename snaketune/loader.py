@@ -87,15 +87,17 @@ def arrays_sha256(arrays: dict) -> str:
 CHECK_TIMEOUT_S = 600
 
 
-def check(spec: str, task: str | None, cache_dir) -> dict | None:
+def check(spec: str, task: str | None, cache_dir, inputs=()) -> dict | None:
     """Call the loader in a child process and check its arrays (snaketune.task.check); return
-    the summary, with the arrays' sha256. Remembered per content of the loader's file and the
-    task asked for. None where the check did not finish in CHECK_TIMEOUT_S."""
+    the summary, with the arrays' sha256. Remembered per content of the loader's file and of
+    the files it reads (`inputs`, as data.inputs lists them), and the task asked for. None
+    where the check did not finish in CHECK_TIMEOUT_S."""
     from snaketune.data import file_sha256
 
     file = spec.rsplit(":", 1)[0]
     code = [file_sha256(Path(__file__).parent / name) for name in ("loader.py", "task.py")]
-    key = hashlib.sha256(json.dumps([spec, file_sha256(file), task, code]).encode()).hexdigest()[:16]
+    read = [file_sha256(f) for f in inputs]
+    key = hashlib.sha256(json.dumps([spec, file_sha256(file), read, task, code]).encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"{key}.json"
     if cache.is_file():
         return json.loads(cache.read_text())

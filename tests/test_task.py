@@ -161,3 +161,16 @@ def test_the_loader_check_runs_once_per_content_of_its_file(loader_file, tmp_pat
     assert loader.check(f"{loader_file}:as_dict", None, tmp_path / "cache") == json.loads(json.dumps(summary))
     with pytest.raises(DataError, match="returned no x_test"):
         loader.check(f"{loader_file}:lacking", None, tmp_path / "cache")
+
+
+def test_a_loaders_input_files_are_part_of_its_check_and_identity(tmp_path):
+    (tmp_path / "values.txt").write_text("1 2 3 4 5 6 7 8 9 10")
+    (tmp_path / "reads.py").write_text(
+        "import numpy as np\n"
+        f"def load():\n    v = np.loadtxt({str(tmp_path / 'values.txt')!r})\n"
+        "    return {'x_train': v[:, None], 'y_train': v * 2, 'x_test': v[:, None], 'y_test': v * 2}\n")
+    spec = f"{tmp_path / 'reads.py'}:load"
+    first = loader.check(spec, None, tmp_path / "cache", [tmp_path / "values.txt"])
+    (tmp_path / "values.txt").write_text("1 2 3 4 5 6 7 8 9 11")
+    second = loader.check(spec, None, tmp_path / "cache", [tmp_path / "values.txt"])
+    assert first["arrays_sha256"] != second["arrays_sha256"]

@@ -160,3 +160,21 @@ def test_final_cosine_decay_anneals_the_learning_rate_over_the_retraining(tiny_d
     # the last of 4 epochs ran at lr * (1 + cos(3π/4)) / 2
     last = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     assert last == pytest.approx(VALUES["learning_rate"] * (1 + math.cos(3 * math.pi / 4)) / 2, rel=1e-5)
+
+
+def test_the_builtin_mlp_trains_alike_on_images_in_0_1_and_floats_in_0_255(mnist_path, tiny_settings, tmp_path):
+    # Float pixels in 0..255 are not scaled when the data is prepared (only integer pixels
+    # are); the mlp's Normalization layer, set to the training split's statistics, makes the
+    # two the same inputs.
+    from snaketune.data import load_npz, prepare
+
+    arrays = {k: v[:250] for k, v in load_npz(mnist_path).items()}
+    scores = {}
+    for kind, x in (("uint8", arrays["x_train"]), ("float 0..255", arrays["x_train"].astype("float32"))):
+        data_dir = tmp_path / "data" / kind
+        prepare({**arrays, "x_train": x}, data_dir, validation_split=0.2, subset=None, seed=0, source="t")
+        record = run_trial(study="s", trial_id=kind, values=VALUES, settings={**tiny_settings, "epochs": 3},
+                           data_dir=data_dir, out_dir=tmp_path / kind)
+        scores[kind] = record["objective_value"]
+    assert scores["uint8"] > 0.5
+    assert abs(scores["uint8"] - scores["float 0..255"]) < 0.02, scores
