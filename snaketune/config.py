@@ -103,6 +103,8 @@ class Study:
             model_file = Path(__file__).parent / "models" / f"{model['type']}.py"
         # The model's code and the data's content are part of what a trial trains on.
         model["sha256"] = _sha256(model_file)
+        if "type" in model:  # the built-in models' heads, losses and metrics
+            model["heads_sha256"] = _sha256(Path(__file__).parent / "models" / "heads.py")
         training = self.config["training"]
         objective = self.objective
         return {
@@ -123,7 +125,8 @@ class Study:
         identity = {"sha256": _sha256(data["path"]) if data["path"] else None,
                     "validation_split": data["validation_split"], "subset": data["subset"], "seed": data["seed"]}
         if data["loader"]:
-            identity.update(sha256=None, loader=data["loader"], loader_sha256=_sha256(data["loader"].rsplit(":", 1)[0]),
+            file, function = data["loader"].rsplit(":", 1)
+            identity.update(sha256=None, loader=function, loader_sha256=_sha256(file),
                             arrays_sha256=(self.data_summary or {}).get("arrays_sha256"))
             if data["inputs"]:
                 identity["inputs_sha256"] = [_sha256(f) for f in data["inputs"]]
@@ -245,11 +248,9 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
                     f"{'function' if key == 'build_model' else 'ClassName'}, relative to the working directory "
                     f"{Path.cwd()})"
                 )
-    if "hypermodel" in model:
-        owned = [name for name in FIT_ARGUMENTS if name in (config["space"] or {})]
-        if owned:
-            raise ConfigError(f"config: space.{owned[0]}: a HyperModel's fit sets its fit arguments itself, as with "
-                              f"Keras Tuner: declare hp.Choice('{owned[0]}', ...) in its fit instead")
+    if "hypermodel" in model and "batch_size" in (config["space"] or {}):
+        raise ConfigError("config: space.batch_size: a HyperModel's fit sets its batch size itself, as with Keras "
+                          "Tuner: declare hp.Choice('batch_size', ...) in its fit instead")
     summary = check_data(config["data"], cache_dir)
     try:
         declared = Space.from_config(config["space"])
@@ -281,10 +282,11 @@ def check_builtin_model(kind: str, summary: dict | None) -> None:
                           f"dict of {len(summary['outputs'])} ({', '.join(summary['outputs'])}): use a "
                           "model.build_model or model.hypermodel of your own")
     inputs = summary["inputs"]
-    if kind == "cnn" and (list(inputs) != [""] or len(inputs[""]) not in (2, 3)):
-        raise ConfigError(f"config: model.type: the built-in cnn takes one array of images (n, height, width[, "
-                          f"channels]); this data's x is {inputs if list(inputs) != [''] else inputs['']}: use "
-                          "type: mlp, or a model of your own")
+    if kind == "cnn" and (list(inputs) != [""] or len(inputs[""]) != 3):
+        raise ConfigError(f"config: model.type: the built-in cnn takes one array of images (n, height, width, "
+                          f"channels); this data's samples are {inputs if list(inputs) != [''] else inputs['']} "
+                          "(an .npz's images (n, height, width) get their channel axis; a loader's must have "
+                          "it): use type: mlp, or a model of your own")
 
 
 def builtin_reported(task: str | None) -> list[str]:
@@ -295,8 +297,12 @@ def builtin_reported(task: str | None) -> list[str]:
 
 def check_objective(objective: Objective, reported: list[str]) -> None:
     if objective.name not in reported:
-        raise ConfigError(f"config: training.objective: the model does not report '{objective.name}'; it reports "
-                          f"{', '.join(reported)} (choose one of those, or compile the model with the metric)")
+        raise ConfigError(not_reported(objective.name, reported))
+
+
+def not_reported(name: str, reported: list[str]) -> str:
+    return (f"config: training.objective: the model does not report '{name}'; it reports "
+            f"{', '.join(reported)} (choose one of those, or compile the model with the metric)")
 
 
 def _in_config(message: str) -> str:
@@ -342,8 +348,12 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
             _exists(data["loader"].rsplit(":", 1)[0], "data.loader", "path/to/file.py:function")
             if cache_dir is None:
                 with tempfile.TemporaryDirectory() as fresh:
-                    return loader.check(data["loader"], data["task"], fresh, data["inputs"])
-            return loader.check(data["loader"], data["task"], Path(cache_dir) / "loader", data["inputs"])
+                    summary = loader.check(data["loader"], data["task"], fresh, data["inputs"])
+            else:
+                summary = loader.check(data["loader"], data["task"], Path(cache_dir) / "loader", data["inputs"])
+            if not summary["has_val"]:
+                data_module.split_sizes(summary["samples"]["y_train"], data["validation_split"], data["subset"])
+            return summary
     except DataError as error:
         raise ConfigError(_in_config(str(error))) from None
     if data["task"] not in (None, "classification"):

@@ -273,6 +273,8 @@ def check_file(path, where: str, validation_split: float | None = None, subset: 
     """The checks `prepare` makes, made on an .npz before any job runs; return the summary."""
     arrays = peek_npz(path, where)
     summary = check(arrays, where, task)
+    # as the data job lays an .npz's images out: with a channel axis
+    summary["inputs"] = {part: shape + [1] if len(shape) == 2 else shape for part, shape in summary["inputs"].items()}
     if validation_split is not None and "x_val" not in arrays:
         split_sizes(len(arrays["y_train"]), validation_split, subset)
     return summary
@@ -280,7 +282,9 @@ def check_file(path, where: str, validation_split: float | None = None, subset: 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
     """Keras' image layout, as an .npz of images holds it: a channel axis, integer pixels scaled
-    to [0, 1]."""
+    to [0, 1]. Other arrays of an .npz (features, token ids) are features."""
+    if x.ndim not in (3, 4):
+        return _as_features(x)
     x = x[..., np.newaxis] if x.ndim == 3 else x
     if np.issubdtype(x.dtype, np.integer):
         return (x.astype(np.float32) / 255.0).astype(np.float32)
@@ -295,12 +299,23 @@ def _as_features(x: np.ndarray) -> np.ndarray:
 
 
 def _as_targets(y: np.ndarray, task: str | None) -> np.ndarray:
-    one_column = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
-    if task in ("classification", "binary", "regression") and one_column:
+    if task == "classification" and task_module.one_hot(y):
+        y = y.argmax(axis=1)
+    if task in ("classification", "binary", "regression") and task_module.one_column(y):
         y = y.reshape(-1)
     if task == "classification":
         return y.astype(np.int64)
     return y.astype(np.float32) if task else (y.astype(np.float32) if np.issubdtype(y.dtype, np.floating) else y)
+
+
+def _take(value, rows, convert) -> dict:
+    """The rows of an x or y, converted: {array name: array} ("" for a single array)."""
+    return {part: convert(np.asarray(a)[rows]) for part, a in task_module.parts(value).items()}
+
+
+def _single(arrays: dict):
+    """An x or y as the model takes it: the array itself, or the dict of several."""
+    return arrays[""] if list(arrays) == [""] else arrays
 
 
 def _file(side: str, split: str, part: str) -> str:
@@ -319,9 +334,6 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
     task = summary["task"]
     x_as = _as_images if images else _as_features
 
-    def take(value, rows, convert):
-        return {part: convert(np.asarray(a)[rows]) for part, a in task_module.parts(value).items()}
-
     n_train = task_module.samples(arrays["y_train"])
     order = np.random.default_rng(seed).permutation(n_train)
     if "x_val" in arrays:
@@ -339,8 +351,8 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes, inputs = {}, {}
     for split, (x, y, selected) in rows.items():
-        xs = take(x, selected, x_as)
-        ys = take(y, selected, lambda a: _as_targets(a, task))
+        xs = _take(x, selected, x_as)
+        ys = _take(y, selected, lambda a: _as_targets(a, task))
         for side, values in (("x", xs), ("y", ys)):
             for part, array in values.items():
                 with atomic_path(out_dir / _file(side, split, part)) as tmp:
@@ -361,8 +373,7 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
         "inputs": inputs,
         "x_arrays": list(inputs),
         "y_arrays": list(task_module.parts(arrays["y_train"])),
-        # the one input's shape, as the built-in models and a build_model's callers take it
-        "input_shape": inputs.get(""),
+        "input_shape": inputs.get(""),  # the one input's shape, for a reader of the data
         "sizes": sizes,
         "validation_split": None if "x_val" in arrays else validation_split,
         "subset": subset,
@@ -380,8 +391,7 @@ def load(data_dir, splits=("train", "val")) -> tuple[dict, dict]:
     info = json.loads((data_dir / "info.json").read_text())
 
     def side(name, split, names):
-        loaded = {part: np.load(data_dir / _file(name, split, part), mmap_mode="r") for part in names}
-        return loaded[""] if list(loaded) == [""] else loaded
+        return _single({part: np.load(data_dir / _file(name, split, part), mmap_mode="r") for part in names})
 
     arrays = {split: (side("x", split, info.get("x_arrays", [""])), side("y", split, info.get("y_arrays", [""])))
               for split in splits}
@@ -402,14 +412,10 @@ def sample(data: dict, summary: dict | None, rows: int = 64, seed: int = 0) -> d
     n = task_module.samples(arrays["y_train"])
     picked = np.random.default_rng(seed).permutation(n)[: min(n, rows)]
     x_as = _as_images if images else _as_features
-
-    def take(value, convert, selected):
-        taken = {part: convert(np.asarray(a)[selected]) for part, a in task_module.parts(value).items()}
-        return taken[""] if list(taken) == [""] else taken
-
     half = len(picked) // 2
-    return {split: (take(arrays["x_train"], x_as, part), take(arrays["y_train"], lambda a: _as_targets(a, task), part))
-            for split, part in (("train", picked[:half]), ("val", picked[half:]))}
+    return {split: (_single(_take(arrays["x_train"], rows, x_as)),
+                    _single(_take(arrays["y_train"], rows, lambda a: _as_targets(a, task))))
+            for split, rows in (("train", picked[:half]), ("val", picked[half:]))}
 
 
 def concatenate(first, second):

@@ -14,7 +14,7 @@ from snaketune.objective import objective_from
 from snaketune.integrity import model_record, verify_model
 from snaketune.task import samples
 from snaketune.models import resolve
-from snaketune.train import best_epoch, build, configure_tensorflow, fit, hyperparameters
+from snaketune.train import best_epoch, build, configure_tensorflow, fit, hyperparameters, scalars
 
 
 def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int) -> tuple[int, float]:
@@ -84,7 +84,7 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
         "fit_seconds": round(fit_seconds, 3),
         "train_loss": float(history["loss"].iloc[-1]),
         # every metric evaluate() returns, under the model's own names
-        **{f"test_{name}": float(value) for name, value in results.items()},
+        **{f"test_{name}": value for name, value in scalars(results).items()},
         **model_record(model_path),
     }
     write_json(metrics_path, record)

@@ -14,7 +14,6 @@ calls it again and lays the arrays out; it fails if they are not the arrays chec
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -22,23 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from snaketune import user_code
 from snaketune.errors import DataError
-from snaketune.task import OPTIONAL, REQUIRED, parts
+from snaketune.task import OPTIONAL, REQUIRED, parts, samples
 
 
 def call(spec: str) -> dict:
     """The arrays the loader returns, as a dict of x_<split>, y_<split>."""
-    file, name = spec.rsplit(":", 1)
     where = f"data.loader: '{spec}'"
-    module_spec = importlib.util.spec_from_file_location(f"snaketune_user_loader_{Path(file).stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as error:
-        raise DataError(f"{where}: importing '{file}' raised {type(error).__name__}: {error}") from error
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise DataError(f"{where}: '{file}' has no function '{name}'")
+    function = user_code.load(spec, DataError, where)
     try:
         returned = function()
     except Exception as error:
@@ -83,15 +74,11 @@ def arrays_sha256(arrays: dict) -> str:
     return digest.hexdigest()
 
 
-# Longer than this is left to the data job, which checks the arrays too.
-CHECK_TIMEOUT_S = 600
-
-
 def check(spec: str, task: str | None, cache_dir, inputs=()) -> dict | None:
     """Call the loader in a child process and check its arrays (snaketune.task.check); return
     the summary, with the arrays' sha256. Remembered per content of the loader's file and of
-    the files it reads (`inputs`, as data.inputs lists them), and the task asked for. None
-    where the check did not finish in CHECK_TIMEOUT_S."""
+    the files it reads (`inputs`, as data.inputs lists them), and the task asked for. (No time
+    limit: the identity of every trial waits for the arrays' sha256.)"""
     from snaketune.data import file_sha256
 
     file = spec.rsplit(":", 1)[0]
@@ -102,11 +89,8 @@ def check(spec: str, task: str | None, cache_dir, inputs=()) -> dict | None:
     if cache.is_file():
         return json.loads(cache.read_text())
     print(f"snaketune: checking data.loader '{spec}' (once per version of its file)", file=sys.stderr)
-    try:
-        proc = subprocess.run([sys.executable, "-m", "snaketune.loader", spec, task or ""], capture_output=True,
-                              text=True, timeout=CHECK_TIMEOUT_S, env=_child_env())
-    except subprocess.TimeoutExpired:
-        return None
+    proc = subprocess.run([sys.executable, "-m", "snaketune.loader", spec, task or ""], capture_output=True,
+                          text=True, env=user_code.child_env())
     lines = proc.stdout.strip().splitlines()
     outcome = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     if "error" in outcome:
@@ -118,14 +102,6 @@ def check(spec: str, task: str | None, cache_dir, inputs=()) -> dict | None:
 
     write_json(cache, outcome["summary"])
     return outcome["summary"]
-
-
-def _child_env() -> dict:
-    import os
-
-    package_root = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
 
 
 def _main() -> None:
@@ -140,7 +116,8 @@ def _main() -> None:
         print(json.dumps({"error": str(error)}))
         sys.exit(2)
     summary["arrays_sha256"] = arrays_sha256(arrays)
-    summary["samples"] = {k: len(next(iter(parts(v).values()))) for k, v in arrays.items() if k.startswith("y_")}
+    summary["samples"] = {k: samples(v) for k, v in arrays.items() if k.startswith("y_")}
+    summary["has_val"] = "y_val" in arrays
     print(json.dumps({"summary": summary}))
 
 

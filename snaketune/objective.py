@@ -7,7 +7,9 @@ where importing TensorFlow would cost seconds on every run. Where Keras Tuner in
 wrong direction for a metric Keras ships (it takes every name Keras knows that is not on its
 short list of "max" metrics for a loss: F1, R², cosine similarity, Pearson's and the
 concordance correlation would be minimised) or none (F-beta, IoU), the direction here is the
-metric's own; tests/test_objective.py compares both.
+metric's own; tests/test_objective.py compares both. Beyond Keras Tuner, a second metric of a
+name (`val_auc_1`) is read as its first, and a custom metric named `..._loss`, `..._error` or
+`..._crossentropy` is minimised.
 """
 
 from __future__ import annotations

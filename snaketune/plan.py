@@ -59,9 +59,12 @@ class Plan:
     def space_file(self) -> str:
         return f"{self.out}/space/{self.space_key}.json"
 
+    # The layout `data` writes (snaketune.data.prepare): a folder of another layout is not reused.
+    DATA_LAYOUT = 2
+
     @property
     def data_key(self) -> str:
-        return digest(self.settings["data"], 8)
+        return digest({"layout": self.DATA_LAYOUT, **self.settings["data"]}, 8)
 
     @property
     def data_dir(self) -> str:

@@ -36,6 +36,22 @@ def parts(value) -> dict:
     return value if isinstance(value, dict) else {"": value}
 
 
+def one_column(y) -> bool:
+    """One target per sample: shape (n,) or (n, 1)."""
+    return y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
+
+
+def one_hot(y) -> bool:
+    """Several 0/1 columns with exactly one 1 per row."""
+    return (y.ndim == 2 and y.shape[1] > 1 and bool(np.isin(y, (0, 1)).all())
+            and bool((np.asarray(y).sum(axis=1) == 1).all()))
+
+
+# Integer targets are taken for class labels without data.task only while they look like
+# labels: at most this many classes, and most numbers below the largest one in use.
+MAX_INFERRED_CLASSES = 1000
+
+
 def samples(value) -> int:
     """How many samples an x or y holds."""
     return len(next(iter(parts(value).values())))
@@ -98,18 +114,26 @@ def check(arrays: dict, where: str, task: str | None = None) -> dict:
         summary.update(task=None, outputs={p: list(a.shape[1:]) for p, a in arrays["y_train"].items()})
         return summary
     ys = {s: np.asarray(arrays[f"y_{s}"]) for s in splits}
-    task = task or infer_task(ys["train"])
+    task = task or infer_task(ys["train"], where)
     summary.update(task=task, **_targets(ys, task, where))
     return summary
 
 
-def infer_task(y: np.ndarray) -> str:
-    """The task the targets say unambiguously (see the module's docstring)."""
-    columns = 1 if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1) else None
-    zero_one = y.dtype == np.bool_ or bool(np.isin(np.unique(y), (0, 1)).all())
-    if zero_one and len(np.unique(y)) == 2:
-        return "binary" if columns == 1 else "multilabel"
-    if columns == 1 and (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+def infer_task(y: np.ndarray, where: str = "data") -> str:
+    """The task the targets say unambiguously (see the module's docstring); where they do not
+    (one-hot rows, integers that look like counts), a DataError asks for data.task."""
+    values = np.unique(y)
+    zero_one = y.dtype == np.bool_ or bool(np.isin(values, (0, 1)).all())
+    if zero_one and len(values) == 2:
+        if one_hot(y):
+            raise DataError(f"{where}: y_train has one 1 in each row of {y.shape[1]} columns (one-hot): state "
+                            "data.task: classification (one class per sample) or multilabel")
+        return "binary" if one_column(y) else "multilabel"
+    if one_column(y) and (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        classes = int(values.max()) + 1 if len(values) else 0
+        if values.min() >= 0 and (classes > MAX_INFERRED_CLASSES or len(values) < classes / 2):
+            raise DataError(f"{where}: y_train holds {len(values)} distinct integers up to {classes - 1}: state "
+                            "data.task: classification (labels 0..k-1) or regression (numbers)")
         return "classification"
     return "regression"
 
@@ -117,10 +141,13 @@ def infer_task(y: np.ndarray) -> str:
 def _targets(ys: dict, task: str, where: str) -> dict:
     """The task's rules for the targets; the outputs of a model's head."""
     train = ys["train"]
-    one_column = train.ndim == 1 or (train.ndim == 2 and train.shape[1] == 1)
-    if task in ("classification", "binary") and not one_column:
-        raise DataError(f"{where}: y_train must be one label per sample for a {task} task, shape (n,) or (n, 1), "
-                        f"got {train.shape}")
+    if task == "classification" and one_hot(train):
+        # one-hot rows are one label each: the data job stores them as labels 0..k-1
+        ys = {split: y.argmax(axis=1) for split, y in ys.items()}
+        train = ys["train"]
+    if task in ("classification", "binary") and not one_column(train):
+        raise DataError(f"{where}: y_train must be one label per sample for a {task} task, shape (n,) or (n, 1) "
+                        f"(or one-hot rows for a classification), got {train.shape}")
     if task == "classification":
         for split, y in ys.items():
             if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
@@ -141,8 +168,8 @@ def _targets(ys: dict, task: str, where: str) -> dict:
             if not np.isin(np.unique(y), (0, 1)).all():
                 raise DataError(f"{where}: y_{split} must hold only 0 and 1 for a {task} task, "
                                 f"got {np.unique(y)[:5].tolist()}...")
-        outputs = 1 if one_column else int(np.prod(train.shape[1:]))
+        outputs = 1 if one_column(train) else int(np.prod(train.shape[1:]))
         return {"num_classes": 2 if task == "binary" else outputs, "outputs": outputs}
     if task == "regression":
-        return {"num_classes": None, "outputs": 1 if one_column else int(np.prod(train.shape[1:]))}
+        return {"num_classes": None, "outputs": 1 if one_column(train) else int(np.prod(train.shape[1:]))}
     raise DataError(f"{where}: data.task must be one of {', '.join(TASKS)}, got {task!r}")

@@ -16,6 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from snaketune.atomic import atomic_path, write_csv
@@ -82,12 +83,17 @@ class _EpochRecorder:
                 recorder.started = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
-                recorder.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+                recorder.rows.append({"epoch": epoch + 1, **scalars(logs or {}),
                                       "seconds": time.perf_counter() - recorder.started})
 
         self.rows: list[dict] = []
         self.started = 0.0
         self.callback = Callback()
+
+
+def scalars(metrics: dict) -> dict:
+    """The metrics that are one number (F1Score(average=None), say, gives one per class)."""
+    return {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
 
 
 def owns_fit_arguments(hypermodel) -> bool:
@@ -129,12 +135,16 @@ def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial
     started = time.perf_counter()
     returned = hypermodel.fit(hp, model, x, y, **kwargs)
     fit_seconds = time.perf_counter() - started
-    frame = pd.DataFrame(recorder.rows)
-    if frame.empty and isinstance(returned, keras.callbacks.History):  # a fit that dropped the callbacks
-        frame = pd.DataFrame(returned.history)
-        frame.insert(0, "epoch", range(initial_epoch + 1, initial_epoch + 1 + len(frame)))
-    if frame.empty:
-        frame = pd.DataFrame(columns=["epoch", "seconds"])
+    frame = pd.DataFrame(recorder.rows, columns=None if recorder.rows else ["epoch", "seconds"])
+    if isinstance(returned, keras.callbacks.History):
+        # What fit returned, as Keras Tuner reads it (a metric that a callback of the
+        # HyperModel's own adds is there), with the seconds this run measured.
+        history = pd.DataFrame({k: [float(v) for v in values] for k, values in returned.history.items()
+                                if all(np.ndim(v) == 0 for v in values)})
+        history.insert(0, "epoch", [e + 1 for e in returned.epoch])
+        seconds = dict(zip(frame["epoch"], frame["seconds"])) if len(frame) else {}
+        history["seconds"] = history["epoch"].map(seconds)
+        frame = history
     return frame, fit_seconds, returned
 
 
@@ -146,7 +156,7 @@ def score(returned, history: pd.DataFrame, objective) -> tuple[float, int]:
     import keras_tuner as kt
     from keras_tuner.src.engine import tuner_utils
 
-    if isinstance(returned, keras.callbacks.History) or (returned is None and not history.empty):
+    if isinstance(returned, keras.callbacks.History):
         return best_epoch(history, objective)
     kt_objective = kt.Objective(objective.name, objective.direction)
     tuner_utils.validate_trial_results(returned, kt_objective, "HyperModel.fit()")

@@ -50,5 +50,5 @@ def test_an_example_runs_end_to_end(name, task, objective, test_metrics, tmp_pat
     final = json.loads((out / "final" / "test_metrics.json").read_text())
     assert test_metrics <= set(final), final
     if name == "digits_hypermodel":  # its fit's own hyperparameters were tuned
-        assert {"standardize", "batch_size"} <= set(trials.columns)
+        assert {"noise", "batch_size"} <= set(trials.columns)
         assert set(trials.loc[trials["strategy"] == "grid", "batch_size"]) == {16, 64}

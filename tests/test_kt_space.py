@@ -4,7 +4,7 @@ import pytest
 
 from snaketune.errors import ConfigError
 from snaketune.kt_space import discover, to_keras_tuner
-from snaketune.models import load_user_function, resolve
+from snaketune.models import load_user_object, resolve
 from snaketune.space import Space
 
 
@@ -24,7 +24,7 @@ def test_yaml_narrows_fixes_and_adds_fit_arguments():
 
 
 def test_conditional_hyperparameters_of_a_users_function_are_found(example_build_model):
-    space = discover(load_user_function(f"{example_build_model}:build_model"), Space([]))
+    space = discover(load_user_object(f"{example_build_model}:build_model"), Space([]))
     assert set(space.names) == {"units", "extra_layer", "extra_units", "learning_rate"}
     assert [c.name for c in space["extra_units"].conditions] == ["extra_layer"]
     assert space.complete({"extra_layer": False}).get("extra_units") is None
@@ -42,7 +42,7 @@ def test_a_yaml_name_the_model_never_asks_for_is_an_error():
 def test_a_broken_build_model_is_a_config_error(function, needle):
     path = __import__("pathlib").Path(__file__).parent / "models" / "broken.py"
     with pytest.raises(ConfigError, match=needle):
-        discover(load_user_function(f"{path}:{function}"), Space([]))
+        discover(load_user_object(f"{path}:{function}"), Space([]))
 
 
 def test_round_trip_through_keras_tuner_keeps_each_hyperparameter():

@@ -174,3 +174,22 @@ def test_a_loaders_input_files_are_part_of_its_check_and_identity(tmp_path):
     (tmp_path / "values.txt").write_text("1 2 3 4 5 6 7 8 9 11")
     second = loader.check(spec, None, tmp_path / "cache", [tmp_path / "values.txt"])
     assert first["arrays_sha256"] != second["arrays_sha256"]
+
+
+def test_one_hot_rows_and_count_like_integers_ask_for_the_task(tmp_path):
+    given = arrays(y=np.eye(3)[np.arange(30) % 3], y_test=np.eye(3)[np.arange(10) % 3])
+    with pytest.raises(DataError, match="one-hot"):
+        check(given, "t")
+    assert check(given, "t", "classification")["num_classes"] == 3
+    info = data.prepare(given, tmp_path, 0.25, None, 0, "t", task="classification", images=False)
+    assert np.load(tmp_path / "y_train.npy").ndim == 1 and info["outputs"] == 3
+    with pytest.raises(DataError, match="distinct integers up to 300: state data.task"):
+        check(arrays(y=np.array([0, 5, 17, 300] * 7 + [1, 2]), y_test=np.arange(10)), "t")
+
+
+def test_features_in_an_npz_are_not_taken_for_pixels(tmp_path):
+    ids = np.arange(40 * 5).reshape(40, 5) % 50  # token ids, say
+    info = data.prepare({"x_train": ids, "y_train": np.arange(40) % 2, "x_test": ids[:10], "y_test": np.arange(10) % 2},
+                        tmp_path, 0.25, None, 0, "t")
+    assert info["inputs"] == {"": [5]}
+    assert np.load(tmp_path / "x_train.npy").dtype == ids.dtype

@@ -178,3 +178,31 @@ def test_the_builtin_mlp_trains_alike_on_images_in_0_1_and_floats_in_0_255(mnist
         scores[kind] = record["objective_value"]
     assert scores["uint8"] > 0.5
     assert abs(scores["uint8"] - scores["float 0..255"]) < 0.02, scores
+
+
+def test_a_metric_of_several_values_does_not_stop_a_trial(tiny_settings, tmp_path):
+    # Precision at two thresholds reports an array of two: kept out of the history, the rest
+    # is recorded as usual.
+    import numpy as np
+
+    from snaketune.data import prepare
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 4)).astype("float32"), (np.arange(120) % 2)
+    prepare({"x_train": x[:100], "y_train": y[:100], "x_test": x[100:], "y_test": y[100:]}, tmp_path / "data",
+            0.25, None, 0, "t", images=False)
+    module = tmp_path / "two_thresholds.py"
+    module.write_text(
+        "import keras\n"
+        "def build_model(hp):\n"
+        "    inputs = keras.Input(shape=(4,))\n"
+        "    x = keras.layers.Dense(hp.Int('units', 4, 8), activation='relu')(inputs)\n"
+        "    model = keras.Model(inputs, keras.layers.Dense(1, activation='sigmoid')(x))\n"
+        "    model.compile(optimizer='adam', loss='binary_crossentropy',\n"
+        "                  metrics=['accuracy', keras.metrics.Precision(thresholds=[0.3, 0.7], name='p')])\n"
+        "    return model\n")
+    settings = {**tiny_settings, "model": {"build_model": f"{module}:build_model"}}
+    record = run_trial(study="s", trial_id="p", values={"units": 4}, settings=settings, data_dir=tmp_path / "data",
+                       out_dir=tmp_path / "t")
+    assert record["status"] == "completed", record["error"]
+    assert "val_accuracy" in pd.read_csv(tmp_path / "t" / "history.csv") and "best_val_accuracy" in record

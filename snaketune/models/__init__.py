@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from snaketune import user_code
 from snaketune.errors import ConfigError
 
 # The data a built-in model is built for while its hyperparameters are discovered, before any
@@ -62,24 +62,7 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
 
 def load_user_object(spec: str, key: str = "build_model"):
     """The function or class `path/to/file.py:name` names."""
-    file, name = spec.rsplit(":", 1)
-    path = Path(file)
-    module_spec = importlib.util.spec_from_file_location(f"snaketune_user_model_{path.stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as error:
-        raise ConfigError(f"config: model.{key}: importing '{file}' raised "
-                          f"{type(error).__name__}: {error}") from error
-    found = getattr(module, name, None)
-    if not callable(found):
-        raise ConfigError(f"config: model.{key}: '{file}' has no {'function' if key == 'build_model' else 'class'} "
-                          f"'{name}'")
-    return found
-
-
-def load_user_function(spec: str):
-    return load_user_object(spec, "build_model")
+    return user_code.load(spec, ConfigError, f"config: model.{key}", "function" if key == "build_model" else "class")
 
 
 def _named(spec: str, message: str, key: str = "build_model") -> str:
@@ -174,7 +157,7 @@ def check_user_model(model_spec: dict, declared: dict, data: dict, summary: dict
             proc = subprocess.run(
                 [sys.executable, "-c", "from snaketune.models import _check_main; _check_main()", result_path],
                 input=json.dumps(request), capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
-                env=_child_env(),
+                env=user_code.child_env(),
             )
         except subprocess.TimeoutExpired:
             print(f"snaketune: model.{key_name} '{spec}' took over {CHECK_TIMEOUT_S} s to check; "
@@ -197,14 +180,6 @@ def check_user_model(model_spec: dict, declared: dict, data: dict, summary: dict
     outcome = {"space": result["space"], "reported": result["reported"]}
     write_json(cache, outcome)
     return outcome
-
-
-def _child_env() -> dict:
-    """This environment, with this snaketune first on the child's import path."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path,
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
 
 
 def _file_sha256(path) -> str:
@@ -250,6 +225,7 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
     does not fit the targets, an objective it does not report, an error while fitting."""
     import keras
 
+    from snaketune.config import not_reported
     from snaketune.kt_space import to_keras_tuner
     from snaketune.objective import objective_from
     from snaketune.train import build, fit, reported, score
@@ -271,9 +247,7 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
         score(returned, history, objective_from(objective))
     except ValueError as error:
         if "is not among the metrics the model reports" in str(error):
-            raise ConfigError(f"config: training.objective: the model does not report '{objective['name']}'; it "
-                              f"reports {', '.join(reported(history))} (choose one of those, or compile the model "
-                              "with the metric)") from None
+            raise ConfigError(not_reported(objective["name"], reported(history))) from None
         raise ConfigError(f"fitting the model on {len(keras.tree.flatten(samples['train'][1])[0])} samples of the "
                           f"data failed: {type(error).__name__}: {str(error)[:400]}") from None
     except Exception as error:
@@ -287,21 +261,24 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
 
 def _check_output(model, summary: dict) -> None:
     """The model's one output against the targets' task, before TensorFlow says it less clearly."""
+    import numpy as np
+
     task = summary.get("task")
     if task is None or len(model.outputs) != 1:
         return
     units = model.outputs[0].shape[-1]
     last = model.layers[-1]
     activation = getattr(getattr(last, "activation", None), "__name__", "")
-    if task == "classification" and units != summary["num_classes"]:
+    if task == "classification" and units < summary["num_classes"]:
         raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets have "
                           f"{summary['num_classes']} classes (labels 0..{summary['num_classes'] - 1}): end it with "
                           f"Dense({summary['num_classes']}, activation='softmax')")
     if task == "binary" and units not in (1, 2):
         raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets are binary (0/1): "
                           "end it with Dense(1, activation='sigmoid')")
-    if task in ("multilabel", "regression") and units != summary["outputs"]:
-        raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets have "
+    values = int(np.prod(model.outputs[0].shape[1:]))
+    if task in ("multilabel", "regression") and values != summary["outputs"]:
+        raise ConfigError(f"build_model's model outputs {values} values per sample, but the targets have "
                           f"{summary['outputs']} per sample ({task})")
     if task == "regression" and activation == "softmax":
         raise ConfigError("build_model's model ends in a softmax, but the targets are real numbers (regression): "
