@@ -69,11 +69,12 @@ def search(spec: dict) -> dict:
     import keras_tuner as kt
 
     from snaketune import data as data_module
-    from snaketune.models.mlp import build_model
+    from snaketune.models import resolve
 
     imported = time.perf_counter()
     started = time.perf_counter()
     arrays, info = data_module.load(spec["data_dir"])
+    builtin = resolve({"type": "mlp"}, info, spec["data_dir"])  # as a trial builds it
     load_seconds = time.perf_counter() - started
     (x_train, y_train), validation = arrays["train"], arrays["val"]
     configurations = spec["configurations"]
@@ -87,7 +88,7 @@ def search(spec: dict) -> dict:
             self.fits: list[dict] = []
 
         def build(self, hp):
-            model = build_model(hp, info["input_shape"], info["num_classes"])
+            model = builtin.build(hp)
             if spec.get("steps_per_execution", 1) != 1:
                 model.steps_per_execution = int(spec["steps_per_execution"])
             return model
