@@ -328,8 +328,9 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
     own, and write one .npy per split and array, with info.json last.
 
     `images`: the arrays are Keras-layout images (an .npz, MNIST): a channel axis is added and
-    integer pixels scaled. Every x array also gets the mean and variance of each of its
-    features over the training split (stats.<array>.npz), for a Normalization layer."""
+    integer pixels scaled. Every x array also gets its mean and variance over the training
+    split (stats.<array>.npz: per feature for feature vectors, one for an image), for a
+    Normalization layer."""
     summary = check(arrays, where, task)
     task = summary["task"]
     x_as = _as_images if images else _as_features
@@ -361,10 +362,13 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
         if split == "train":
             inputs = {part: list(a.shape[1:]) for part, a in xs.items()}
             for part, a in xs.items():
-                flat = a.reshape(len(a), -1).astype(np.float64)
+                # Feature vectors are normalised feature by feature; images (and other arrays of
+                # several axes per sample) as a whole, their values sharing one scale.
+                values = a.reshape(len(a), -1).astype(np.float64)
+                axis = 0 if a.ndim == 2 else None
                 with atomic_path(out_dir / f"stats{'.' + part if part else ''}.npz") as tmp:
                     with open(tmp, "wb") as fh:
-                        np.savez(fh, mean=flat.mean(axis=0), variance=flat.var(axis=0))
+                        np.savez(fh, mean=values.mean(axis=axis), variance=values.var(axis=axis))
     info = {
         "source": source,
         "task": task,
@@ -426,6 +430,7 @@ def concatenate(first, second):
 
 
 def feature_stats(data_dir, part: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """The training split's mean and variance of each feature of an x array (flattened)."""
+    """The training split's mean and variance of an x array: per feature (flattened), or one
+    of each for an array of several axes per sample (images)."""
     with np.load(Path(data_dir) / f"stats{'.' + part if part else ''}.npz") as stats:
         return stats["mean"], stats["variance"]

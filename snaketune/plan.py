@@ -60,7 +60,7 @@ class Plan:
         return f"{self.out}/space/{self.space_key}.json"
 
     # The layout `data` writes (snaketune.data.prepare): a folder of another layout is not reused.
-    DATA_LAYOUT = 2
+    DATA_LAYOUT = 3
 
     @property
     def data_key(self) -> str:

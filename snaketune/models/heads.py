@@ -29,9 +29,13 @@ def compile_for(model, task: str, learning_rate: float) -> None:
 
 
 def normalized(x, stats):
-    """A Normalization layer with the training split's mean and variance of each feature (as
-    `adapt` would find them); a feature that never varies there is only centred."""
+    """A Normalization layer with the training split's mean and variance (as `adapt` would
+    find them): per feature, or one pair for an image's values; a feature that never varies
+    there is only centred."""
     if stats is None:  # discovering the search space: no data at hand
         return x
     mean, variance = stats
-    return keras.layers.Normalization(mean=mean, variance=np.where(variance > 1e-6, variance, 1.0))(x)
+    variance = np.where(variance > 1e-6, variance, 1.0)
+    if np.ndim(mean) == 0:
+        return keras.layers.Normalization(axis=None, mean=float(mean), variance=float(variance))(x)
+    return keras.layers.Normalization(mean=mean, variance=variance)(x)
