@@ -12,8 +12,7 @@ include: "rules/common.smk"  # reads and checks the config first
 include: "rules/data.smk"
 include: "rules/space.smk"
 include: "rules/trials.smk"
-include: "rules/bayesian.smk"
-include: "rules/hyperband.smk"
+include: "rules/rounds.smk"
 include: "rules/aggregate.smk"
 include: "rules/final.smk"
 

@@ -22,8 +22,9 @@ from snaketune.errors import ConfigError
 from snaketune.integrity import check_built
 from snaketune.plan import Plan
 from snaketune.resources import training_resources
+from snaketune.schedule import identity_values
+from snaketune.strategies import ALL
 from snaketune.outcome import read_record
-from snaketune.strategies.hyperband import PARENT, configuration
 
 DEFAULT_CONFIG = "config/config.yaml"
 
@@ -73,8 +74,9 @@ wildcard_constraints:
     key="[0-9a-f]{8}",
     tkey="[0-9a-f]{8}",
     fkey="[0-9a-f]{8}",
-    table="(replicate_[0-9]+/)?(grid|random|bayesian|hyperband/i[0-9]+_b[0-9]+)",
-    bracket="i[0-9]+_b[0-9]+",
+    table="(replicate_[0-9]+/)?[a-z]+(/[a-z0-9_]+)?",
+    strategy="[a-z]+",
+    series="[a-z0-9_]+",
 
 
 def per_job(func):
@@ -112,58 +114,45 @@ def space_file():
     return made(checkpoints.space, PLAN.space_file)
 
 
-def bayesian_round_file(plan, round_):
+def round_file(plan, name, series, round_):
     return made(
-        checkpoints.bayesian_round,
-        plan.round_path(round_),
-        key=plan.bayes_key,
+        checkpoints.strategy_round,
+        plan.round_path(name, series, round_),
+        strategy=name,
+        key=plan.round_key(name),
+        series=series,
         round=round_,
     )
 
 
-def bayesian_trials(plan):
-    """(trial ids with their round, round files) of a replicate's Bayesian search."""
-    ids, files = [], []
-    for r in range(plan.bayes_rounds):
-        path = bayesian_round_file(plan, r)
-        ids.append(plan.read_round(path))
-        files.append(path)
-    return plan.budgeted(ids), files
-
-
-def hyperband_round_file(plan, bracket, round_):
-    return made(
-        checkpoints.hyperband_round,
-        plan.hyperband_round_path(bracket, round_),
-        key=plan.hyperband_key,
-        bracket=bracket.name,
-        round=round_,
-    )
-
-
-def hyperband_trials(plan, name):
-    """(trial id, round) of one bracket, round by round, and the round files: each round
-    after the first waits for its checkpoint."""
-    bracket = plan.bracket(name)
-    trials = [(tid, 0) for tid in plan.first_rounds()[bracket]]
-    files = []
-    for r in range(1, bracket.number + 1):
-        path = hyperband_round_file(plan, bracket, r)
-        trials += [(tid, r) for tid in plan.read_round(path)]
-        files.append(path)
+def series_trials(plan, name, series, rounds=None):
+    """(trial id, round) of one series of a strategy, round by round (all its rounds, or the
+    first `rounds`), and the round files they come from: a round that learns from the trials
+    before it waits for its checkpoint."""
+    proposer = plan.strategy(name).for_series(series)
+    trials, files = [], []
+    for r in range(proposer.rounds() if rounds is None else rounds):
+        if proposer.from_history(r):
+            path = round_file(plan, name, series, r)
+            ids = plan.read_round(path)
+            files.append(path)
+        else:
+            ids = plan.proposed(name, series, r)
+        trials += [(tid, r) for tid in ids]
     return trials, files
 
 
 def table_trials(table):
-    """(trial id, round) in the table's order (round None for grid and random trials), and
-    the round files they come from."""
+    """(trial id, round) in the table's order (round None for a strategy of one round
+    proposed from the space alone: grid, random), and the round files they come from."""
     space_file()
-    plan, strategy, bracket = PLAN.for_table(table)
-    if strategy == "bayesian":
-        return bayesian_trials(plan)
-    if strategy == "hyperband":
-        return hyperband_trials(plan, bracket)
-    return [(tid, None) for tid in plan.static_trials(strategy)], []
+    plan, name, series = PLAN.for_table(table)
+    trials, files = series_trials(plan, name, series)
+    proposer = plan.strategy(name).for_series(series)
+    if series == ALL and proposer.rounds() == 1 and not proposer.from_history(0):
+        trials = [(tid, None) for tid, _ in trials]
+    limit = proposer.limit()
+    return (trials[:limit] if limit else trials), files
 
 
 def table_inputs(wildcards):
@@ -181,30 +170,33 @@ def table_inputs(wildcards):
 
 
 def table_membership(wildcards):
-    """[trial number, round, trial id, values, bracket] of each trial of one table."""
-    _, _, bracket = PLAN.for_table(wildcards.table)
+    """[trial number, round, trial id, values, schedule, series] of each trial of one table."""
+    _, _, series = PLAN.for_table(wildcards.table)
     trials, _ = table_trials(wildcards.table)
     return [
-        [number, round_, tid, PLAN.values_of(tid), bracket]
+        [number, round_, tid, PLAN.values_of(tid), PLAN.schedule_of(tid), series]
         for number, (tid, round_) in enumerate(trials, start=1)
     ]
 
 
-def previous_round(wildcards):
-    """The trials a Hyperband round promotes from, in their order: [trial id, values]."""
+def round_history(wildcards):
+    """[trial id, values, schedule, round] of every trial of the rounds before this one in
+    its series, in order: what the round learns from."""
     space_file()
-    plan = PLAN.by_key(wildcards.key)
-    bracket = plan.bracket(wildcards.bracket)
-    r = int(wildcards.round)
-    if r == 1:
-        ids = plan.first_rounds()[bracket]
-    else:
-        ids = plan.read_round(hyperband_round_file(plan, bracket, r - 1))
-    return [[tid, PLAN.values_of(tid)] for tid in ids]
+    plan = PLAN.by_key(wildcards.key, wildcards.strategy)
+    trials, _ = series_trials(plan, wildcards.strategy, wildcards.series, int(wildcards.round))
+    return [[tid, PLAN.values_of(tid), PLAN.schedule_of(tid), r] for tid, r in trials]
 
 
-def previous_round_metrics(wildcards):
-    return [PLAN.trial_file(tid, "metrics.csv") for tid, _ in previous_round(wildcards)]
+def round_inputs(wildcards):
+    space_file()
+    plan = PLAN.by_key(wildcards.key, wildcards.strategy)
+    trials, files = series_trials(plan, wildcards.strategy, wildcards.series, int(wildcards.round))
+    return {
+        "metrics": [PLAN.trial_file(tid, "metrics.csv") for tid, _ in trials],
+        "rounds": files,
+        "space": ancient(PLAN.space_file),
+    }
 
 
 # Content-addressed: the trial id already covers the data settings, so rewriting the
@@ -215,8 +207,8 @@ TRIAL_DATA = ancient(PLAN.data_dir)
 
 @per_job
 def trial_inputs(wildcards):
-    """A promoted Hyperband trial also needs its parent, whose model it resumes."""
-    parent = PLAN.values_of(wildcards.trial).get(PARENT)
+    """A promoted trial also needs its parent, whose model it resumes."""
+    parent = PLAN.schedule_of(wildcards.trial).get("parent")
     if parent:
         return [TRIAL_DATA, ancient(PLAN.trial_file(parent, "metrics.csv"))]
     return [TRIAL_DATA]
@@ -224,8 +216,12 @@ def trial_inputs(wildcards):
 
 @per_job
 def trial_values(wildcards):
+    """The trial's hyperparameters and schedule in the form its id digests (see
+    snaketune.schedule.identity_values)."""
+    tid = wildcards.trial
+    flat = identity_values(PLAN.values_of(tid), PLAN.schedule_of(tid))
     # sorted: Snakemake compares params as text, and the values' order carries no meaning
-    return dict(sorted(PLAN.values_of(wildcards.trial).items()))
+    return dict(sorted(flat.items()))
 
 
 @per_job
@@ -235,23 +231,12 @@ def trial_settings(wildcards):
 
 # Only what a study needs is a function of the trial: each function call costs every trial
 # job of a large study's DAG; the value a constant gives is the same.
-TRAIN_INPUT = trial_inputs if "hyperband" in STUDY.enabled_strategies else TRIAL_DATA
+TRAIN_INPUT = trial_inputs if PLAN.schedules else TRIAL_DATA
 TRAIN_SETTINGS = trial_settings if STUDY.replicates > 1 else PLAN.settings
 TRAINING_RESOURCES = {
     name: per_job(value) if callable(value) else value
     for name, value in training_resources(RESOURCES, PLAN.max_trial_epochs).items()
 }
-
-
-def bayesian_history(wildcards):
-    """Round r learns from every proposal of the rounds before it, in order."""
-    plan = PLAN.by_key(wildcards.key)
-    rounds, metrics = [], []
-    for r in range(int(wildcards.round)):
-        path = bayesian_round_file(plan, r)
-        rounds.append(path)
-        metrics += [PLAN.trial_file(tid, "metrics.csv") for tid in plan.read_round(path)]
-    return {"rounds": rounds, "metrics": metrics}
 
 
 def best_trial():
@@ -273,7 +258,7 @@ def final_configuration(wildcards):
     record = read_record(PLAN.trial_file(wildcards.trial, "metrics.csv"))
     return {
         "trial_id": wildcards.trial,
-        "hyperparameters": configuration(PLAN.values_of(wildcards.trial)),
+        "hyperparameters": PLAN.values_of(wildcards.trial),
         "objective_epoch": int(float(record["objective_epoch"])),
     }
 

@@ -6,13 +6,16 @@ from snaketune.joblog import start
 start(snakemake)
 
 from snaketune.forkserver import call
+from snaketune.schedule import split
 
 p = snakemake.params
+values, schedule = split(dict(p.values))
 record = call(
     "snaketune.train:run_trial",
     study=p.study,
     trial_id=snakemake.wildcards.trial,
-    values=dict(p.values),
+    values=values,
+    schedule=schedule,
     settings=dict(p.settings),
     data_dir=snakemake.input[0],
     out_dir=os.path.dirname(snakemake.output.metrics),

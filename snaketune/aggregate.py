@@ -13,7 +13,7 @@ import pandas as pd
 from snaketune.atomic import write_csv, write_json, write_text
 from snaketune.objective import Objective, objective_from
 from snaketune.space import Space
-from snaketune.strategies.hyperband import PARENT, configuration
+from snaketune.strategies import ALL
 
 RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "cumulative_epochs", "fit_seconds",
                   "load_seconds", "params", "peak_rss_mb", "model_bytes", "model_sha256", "status", "error"]
@@ -39,7 +39,8 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
 
 def collect(strategy: str, membership: list, metrics_files: list[str], space: Space, replicate: int = 0) -> pd.DataFrame:
     """One row per trial of `strategy`, in its order: [trial number, round, trial id, values,
-    bracket] joined with each trial's metrics.csv. The exact values ride along as JSON, since
+    schedule, series] joined with each trial's metrics.csv (a series other than the one of a
+    single-series strategy is a Hyperband bracket). The exact values ride along as JSON, since
     a CSV column loses types (an int column with blanks reads back as floats)."""
     records = {}
     for path in metrics_files:
@@ -48,9 +49,10 @@ def collect(strategy: str, membership: list, metrics_files: list[str], space: Sp
         if pd.isna(record.get("cumulative_epochs", float("nan"))):  # a trial from before Hyperband
             record["cumulative_epochs"] = record["epochs_run"]
         records[frame.loc[0, "trial_id"]] = record
-    rows = [{"strategy": strategy, "replicate": replicate, "trial_number": number, "bracket": bracket, "round": round_, **records[tid],
-             "parent": values.get(PARENT), "hyperparameters": json.dumps(configuration(values))}
-            for number, round_, tid, values, bracket in membership]
+    rows = [{"strategy": strategy, "replicate": replicate, "trial_number": number,
+             "bracket": None if series == ALL else series, "round": round_, **records[tid],
+             "parent": schedule.get("parent"), "hyperparameters": json.dumps(values)}
+            for number, round_, tid, values, schedule, series in membership]
     return pd.DataFrame(rows, columns=table_columns(space, rows))
 
 
@@ -59,7 +61,8 @@ def table_columns(space: Space, rows: list[dict] = ()) -> list[str]:
     model reports, best_<metric>) goes before the last two."""
     known = ["strategy", "replicate", "trial_number", "bracket", "round", "parent", "trial_id", *space.names,
              *RECORD_COLUMNS, "study", "hyperparameters"]
-    # (Hyperband's bookkeeping, tuner/..., rides in a trial's values and its own columns)
+    # (metrics.csv of trials trained before the schedule had its own field hold Hyperband's
+    # bookkeeping as tuner/... columns)
     extra = list(dict.fromkeys(k for row in rows for k in row if k not in known and not k.startswith("tuner/")))
     return known[:-2] + extra + known[-2:]
 

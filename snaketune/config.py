@@ -7,6 +7,7 @@ the run with one message naming the key and what was expected, and nothing is wr
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import re
 import tempfile
@@ -22,8 +23,8 @@ from snaketune.errors import ConfigError, DataError
 from snaketune.objective import Objective, objective_from
 from snaketune.task import BUILTIN_METRICS
 from snaketune.space import Space
+from snaketune.strategies import STRATEGIES
 
-STRATEGIES = ("grid", "random", "bayesian", "hyperband")
 # Hyperparameters that are arguments of model.fit rather than of build_model(hp).
 FIT_ARGUMENTS = ("batch_size", "epochs")
 DEFAULT_BATCH_SIZE = 32  # Keras' own default for model.fit
@@ -269,6 +270,11 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
         raise ConfigError(f"config: strategies: enable at least one of {', '.join(STRATEGIES)}")
     if "grid" in study.enabled_strategies:
         check_grid(config["strategies"]["grid"]["values"], declared, complete=False)
+    for name in study.enabled_strategies:
+        for module, why in STRATEGIES[name].needs:
+            if importlib.util.find_spec(module) is None:
+                raise ConfigError(f"config: strategies.{name}: {why}; install it (pip install {module}) "
+                                  f"or set strategies.{name}.enabled: false")
     return study
 
 

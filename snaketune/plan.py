@@ -1,25 +1,24 @@
 """The study's plan as Snakemake sees it: which trials each strategy asks for, and where files go.
 
-Runs while the DAG is built (never imports TensorFlow). Grid and random trials follow from
-the search space alone; Bayesian trials from the round files its checkpoints write. A trial
-is named by `identity.trial_id` of its values and the training settings, so the same
-configuration asked for by two strategies is one job, and its values can always be looked
-up again from the space and the round files on disk (as a cluster job re-parsing the
-workflow must).
+Runs while the DAG is built (never imports TensorFlow). Rounds that need no history (grid,
+random, a Hyperband bracket's first) follow from the search space alone; the others from the
+round files their checkpoints write. A trial is named by `identity.trial_id` of its values,
+its schedule and the training settings, so the same configuration asked for by two
+strategies is one job, and its values can always be looked up again from the space and the
+round files on disk (as a cluster job re-parsing the workflow must).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
 from snaketune.config import Study, check_grid
 from snaketune.identity import digest, trial_id
+from snaketune.schedule import identity_values
 from snaketune.space import Space
-from snaketune.strategies import GridSearch, RandomSearch
-from snaketune.strategies.hyperband import Bracket, Hyperband
+from snaketune.strategies import ALL, Proposal, Strategy, make
 
 
 class Plan:
@@ -32,16 +31,17 @@ class Plan:
         self.out = f"{root}/{study.name}"
         self.settings = self.study.training_settings()
         self._space_cache: tuple | None = None
-        self._static: dict[str, list[str]] = {}
-        self._rounds: dict[str, tuple] = {}
-        self._first_rounds: dict[Bracket, list[str]] | None = None
+        self._proposed: dict[tuple, list[str]] = {}  # rounds that need no history
+        self._rounds: dict[str, tuple] = {}  # round files read, by path
         if main is None:
             self._values: dict[str, dict] = {}
+            self._schedules: dict[str, dict] = {}
             self._settings: dict[str, dict] = {}
             self.replicas = [self]
             self.replicas += [Plan(study, root, r, main=self) for r in range(1, study.replicates)]
         else:
-            self._values, self._settings, self.replicas = main._values, main._settings, main.replicas
+            self._values, self._schedules = main._values, main._schedules
+            self._settings, self.replicas = main._settings, main.replicas
 
     # -- paths ----------------------------------------------------------------------------
     # Everything the workflow derives lives under a key: a digest of whatever decides its
@@ -81,132 +81,82 @@ class Plan:
             if "grid" in self.study.enabled_strategies:
                 check_grid(self.study.config["strategies"]["grid"]["values"], space, complete=True)
             self._space_cache = (mtime, space)
-            self._static.clear()
-            self._first_rounds = None
+            self._proposed.clear()
         return self._space_cache[1]
 
-    def register(self, values: dict) -> str:
-        tid = trial_id(values, self.settings)
-        self._values[tid] = values
+    def register(self, proposal: Proposal) -> str:
+        tid = trial_id(identity_values(proposal.values, proposal.schedule), self.settings)
+        self._values[tid] = proposal.values
+        self._schedules[tid] = proposal.schedule
         self._settings[tid] = self.settings
         return tid
 
-    def static_trials(self, strategy: str) -> list[str]:
-        """Trial ids of `grid` or `random`, in the strategy's order (the space must exist)."""
-        space = self.space()
-        if strategy not in self._static:
-            config = self.study.config["strategies"][strategy]
-            if strategy == "grid":
-                proposer = GridSearch(config["values"])
-            else:
-                proposer = RandomSearch(config["trials"], config["seed"])
-            self._static[strategy] = [self.register(v) for v in proposer.propose(space)]
-        return self._static[strategy]
+    # -- strategies, their series and rounds -----------------------------------------------
+    def strategy(self, name: str) -> Strategy:
+        return make(name, self.study.config["strategies"][name], self.study.objective)
 
-    # -- Bayesian rounds ------------------------------------------------------------------
-    @property
-    def bayes_config(self) -> dict:
-        return self.study.config["strategies"].get("bayesian", {})
+    def round_config(self, name: str) -> dict:
+        """What shapes a strategy's proposals: everything but its budget, so that raising the
+        budget adds rounds or series and reruns none."""
+        strategy = self.strategy(name)
+        return {k: v for k, v in strategy.config.items() if k not in (strategy.budget_key, "enabled")}
 
-    @property
-    def proposal_config(self) -> dict:
-        """What shapes a round's proposals: everything but the budget, so that raising
-        `trials` adds rounds and reruns none."""
-        return {k: v for k, v in self.bayes_config.items() if k not in ("trials", "enabled")}
-
-    @property
-    def bayes_key(self) -> str:
-        """Rounds are stored under what shapes them; any change starts a new sequence."""
-        return digest({"bayesian": self.proposal_config, "settings": self.settings,
+    def round_key(self, name: str) -> str:
+        """A strategy's rounds are stored under what shapes them; any change starts anew."""
+        return digest({name: self.round_config(name), "settings": self.settings,
                        "space": self.study.config["space"]}, 8)
 
-    @property
-    def bayes_rounds(self) -> int:
-        return math.ceil(self.bayes_config["trials"] / self.bayes_config["batch"])
+    def round_path(self, name: str, series: str, round_: int) -> str:
+        return f"{self.out}/rounds/{name}/{self.round_key(name)}/{series}/round_{round_}.json"
 
-    def round_path(self, round_: int) -> str:
-        return f"{self.out}/bayesian/{self.bayes_key}/round_{round_}.json"
+    def proposed(self, name: str, series: str, round_: int) -> list[str]:
+        """Trial ids of a round that needs no history (the space must exist)."""
+        space = self.space()
+        if (name, series, round_) not in self._proposed:
+            proposer = self.strategy(name).for_series(series)
+            self._proposed[(name, series, round_)] = [
+                self.register(p) for p in proposer.propose(space, [], proposer.size(round_))]
+        return self._proposed[(name, series, round_)]
 
     def read_round(self, path: str) -> list[str]:
         mtime = os.stat(path).st_mtime_ns
         cached = self._rounds.get(path)
         if cached is None or cached[0] != mtime:
             proposals = json.loads(Path(path).read_text())["proposals"]
-            cached = (mtime, [self.register(values) for values in proposals])
+            cached = (mtime, [self.register(Proposal.from_dict(p)) for p in proposals])
             self._rounds[path] = cached
         return cached[1]
-
-    def budgeted(self, round_ids: list[list[str]]) -> list[tuple[str, int]]:
-        """(trial id, round) of the first `trials` proposals: each round proposes a full batch
-        whatever the budget, so that raising the budget reuses a round instead of rewriting it."""
-        flat = [(tid, r) for r, ids in enumerate(round_ids) for tid in ids]
-        return flat[: self.bayes_config["trials"]]
-
-    # -- Hyperband brackets -----------------------------------------------------------------
-    @property
-    def hyperband(self) -> Hyperband:
-        c = self.study.config["strategies"]["hyperband"]
-        return Hyperband(c["max_epochs"], c["factor"], c["iterations"], c["seed"])
-
-    @property
-    def hyperband_key(self) -> str:
-        """Rounds are stored under what shapes them; `iterations` only adds brackets."""
-        shape = {k: v for k, v in self.study.config["strategies"]["hyperband"].items()
-                 if k not in ("iterations", "enabled")}
-        return digest({"hyperband": shape, "settings": self.settings, "space": self.study.config["space"]}, 8)
-
-    @property
-    def promotion_config(self) -> dict:
-        c = self.study.config["strategies"]["hyperband"]
-        return {"max_epochs": c["max_epochs"], "factor": c["factor"]}
-
-    def first_rounds(self) -> dict[Bracket, list[str]]:
-        """Trial ids of round 0 of every bracket (the space must exist)."""
-        space = self.space()
-        if self._first_rounds is None:
-            self._first_rounds = {bracket: [self.register(v) for v in configurations]
-                                  for bracket, configurations in self.hyperband.first_rounds(space).items()}
-        return self._first_rounds
-
-    def bracket(self, name: str) -> Bracket:
-        bracket = Bracket.parse(name)
-        if bracket not in self.hyperband.brackets():
-            raise KeyError(f"study {self.study.name} has no Hyperband bracket {name}")
-        return bracket
-
-    def hyperband_round_path(self, bracket: Bracket, round_: int) -> str:
-        return f"{self.out}/hyperband/{self.hyperband_key}/{bracket.name}/round_{round_}.json"
 
     @property
     def max_trial_epochs(self) -> int:
         """The most epochs one trial job may train (for its time limit)."""
-        epochs = self.settings["epochs"]
-        if "hyperband" in self.study.enabled_strategies:
-            epochs = max(epochs, self.study.config["strategies"]["hyperband"]["max_epochs"])
-        return epochs
+        return max(self.strategy(name).most_epochs(self.settings["epochs"]) for name in self.study.enabled_strategies)
+
+    @property
+    def schedules(self) -> bool:
+        """Whether any trial carries a schedule (epochs to reach, a parent to resume)."""
+        return any(self.strategy(name).schedules for name in self.study.enabled_strategies)
 
     # -- the tables that aggregate gathers ---------------------------------------------------
     def tables(self) -> list[str]:
-        """One table per strategy and replicate, and per bracket for Hyperband, so that no
+        """One table per strategy, series and replicate (Hyperband: per bracket), so that no
         strategy or bracket waiting for its next round holds back another. Replicate 0's
         tables have no prefix, so that a study that adds replicates keeps them."""
         names = []
         for plan in self.replicas:
             prefix = f"replicate_{plan.replicate}/" if plan.replicate else ""
-            for strategy in plan.study.enabled_strategies:
-                if strategy == "hyperband":
-                    names += [f"{prefix}hyperband/{b.name}" for b in plan.hyperband.brackets()]
-                else:
-                    names.append(prefix + strategy)
+            for name in plan.study.enabled_strategies:
+                series = plan.strategy(name).series()
+                names += [prefix + name] if series == [ALL] else [f"{prefix}{name}/{s}" for s in series]
         return names
 
     def table_key(self, table: str) -> str:
-        """What decides a table's trials: its strategy's settings (the budget included), the
-        replicate's training settings and the declared space."""
-        plan, strategy, _ = self.for_table(table)
-        # a bracket's trials do not depend on how many iterations there are
-        config = {k: v for k, v in plan.study.config["strategies"][strategy].items()
-                  if k not in ("enabled", "iterations")}
+        """What decides a table's trials: its strategy's settings (the budget included, unless
+        it only adds series), the replicate's training settings and the declared space."""
+        plan, name, _ = self.for_table(table)
+        strategy = plan.strategy(name)
+        config = {k: v for k, v in strategy.config.items()
+                  if k != "enabled" and not (k == strategy.budget_key and strategy.budget_adds_series)}
         return digest({"table": table, "strategy": config, "settings": plan.settings,
                        "space": plan.study.config["space"]}, 8)
 
@@ -232,49 +182,55 @@ class Plan:
         final = {k: v for k, v in self.study.config["final"].items() if k != "enabled"}
         return digest({"trial": trial_id, "final": final, "settings": self.settings}, 8)
 
-    def for_table(self, table: str) -> tuple["Plan", str, str | None]:
-        """(the replicate's plan, strategy, Hyperband bracket or None) of a table name."""
+    def for_table(self, table: str) -> tuple["Plan", str, str]:
+        """(the replicate's plan, strategy, series) of a table name."""
         parts = table.split("/")
         plan = self.replicas[int(parts.pop(0).split("_")[1])] if parts[0].startswith("replicate_") else self
-        return plan, parts[0], parts[1] if len(parts) > 1 else None
+        return plan, parts[0], parts[1] if len(parts) > 1 else ALL
 
-    def by_key(self, key: str) -> "Plan":
-        """The replicate whose Bayesian or Hyperband rounds are stored under `key`."""
+    def by_key(self, key: str, name: str) -> "Plan":
+        """The replicate whose rounds of strategy `name` are stored under `key`."""
         for plan in self.replicas:
-            enabled = plan.study.enabled_strategies
-            if ("bayesian" in enabled and plan.bayes_key == key) or ("hyperband" in enabled and plan.hyperband_key == key):
+            if name in plan.study.enabled_strategies and plan.round_key(name) == key:
                 return plan
-        raise KeyError(f"no replicate of study {self.study.name} stores its rounds under {key}")
+        raise KeyError(f"no replicate of study {self.study.name} stores rounds of {name} under {key}")
 
     # -- lookups --------------------------------------------------------------------------
     def _register_everything(self) -> None:
         """What a job parsing the workflow anew needs to look up any trial: every replicate's
-        static trials and first rounds, and every round file on disk."""
+        rounds that need no history, and every round file on disk."""
         keys = {}
         for plan in self.replicas:
-            enabled = plan.study.enabled_strategies
-            for strategy in ("grid", "random"):
-                if strategy in enabled:
-                    plan.static_trials(strategy)
-            if "hyperband" in enabled:
-                plan.first_rounds()
-                keys[plan.hyperband_key] = plan
-            if "bayesian" in enabled:
-                keys[plan.bayes_key] = plan
-        for path in [*sorted(Path(self.out, "bayesian").glob("*/round_*.json")),
-                     *sorted(Path(self.out, "hyperband").glob("*/*/round_*.json"))]:
-            key = path.relative_to(self.out).parts[1]
-            if key in keys:
-                keys[key].read_round(str(path))
+            for name in plan.study.enabled_strategies:
+                strategy = plan.strategy(name)
+                for series in strategy.series():
+                    proposer = strategy.for_series(series)
+                    for r in range(proposer.rounds()):
+                        if not proposer.from_history(r):
+                            plan.proposed(name, series, r)
+                keys[(name, plan.round_key(name))] = plan
+        for path in sorted(Path(self.out, "rounds").glob("*/*/*/round_*.json")):
+            name, key = path.relative_to(self.out).parts[1:3]
+            if (name, key) in keys:
+                keys[(name, key)].read_round(str(path))
 
-    def values_of(self, tid: str) -> dict:
+    def _known(self, tid: str) -> None:
         if tid not in self._values:
             self._register_everything()
         if tid not in self._values:
             raise KeyError(f"trial {tid} is not proposed by any strategy of study {self.study.name}")
+
+    def values_of(self, tid: str) -> dict:
+        """A trial's hyperparameters."""
+        self._known(tid)
         return self._values[tid]
+
+    def schedule_of(self, tid: str) -> dict:
+        """A trial's schedule (see snaketune.schedule): empty for a trial of the study's epochs."""
+        self._known(tid)
+        return self._schedules[tid]
 
     def settings_of(self, tid: str) -> dict:
         """The training settings a trial trains with (its replicate's seed)."""
-        self.values_of(tid)
+        self._known(tid)
         return self._settings[tid]

@@ -27,7 +27,7 @@ from snaketune.integrity import model_record, verify_model
 from snaketune.models import resolve
 from snaketune.outcome import read_record
 from snaketune.task import samples
-from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, configuration
+from snaketune import schedule as schedules
 
 STEPS_PER_EXECUTION = 32
 
@@ -56,7 +56,7 @@ def hyperparameters(values: dict):
     import keras_tuner as kt
 
     hp = kt.HyperParameters()
-    hp.values = configuration(values)
+    hp.values = dict(values)
     return hp
 
 
@@ -105,7 +105,7 @@ def owns_fit_arguments(hypermodel) -> bool:
 
 
 def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
-        validation: bool = True, callbacks: list = (), early_stopping: bool = True):
+        validation: bool = True, callbacks: list = (), early_stopping: bool = True, epochs: int | None = None):
     """Fit through the HyperModel's fit(hp, model, x, y, **kwargs), as Keras Tuner calls it;
     return (history frame, fit seconds, what fit returned)."""
     import keras
@@ -123,7 +123,8 @@ def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial
         # per-step Python overhead: small models train 1.7x faster, with identical results.
         model.steps_per_execution = STEPS_PER_EXECUTION
     x, y = data["train"]
-    epochs = int(values.get(EPOCHS, values.get("epochs", settings["epochs"])))
+    # a schedule's epochs, else a tuned `epochs`, else the study's
+    epochs = int(epochs or values.get("epochs", settings["epochs"]))
     kwargs = dict(epochs=epochs, initial_epoch=initial_epoch, validation_data=data["val"] if validation else None,
                   callbacks=callbacks, verbose=2)
     batch = "its own batch size"
@@ -222,8 +223,11 @@ def fails_the_job(error: BaseException) -> bool:
 
 
 def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_dir, out_dir,
-              threads: int = 1) -> dict:
-    """Train one configuration and write model.keras, history.csv and metrics.csv to `out_dir`."""
+              threads: int = 1, schedule: dict | None = None) -> dict:
+    """Train one configuration (`values`, its hyperparameters) on its `schedule` (see
+    snaketune.schedule) and write model.keras, history.csv and metrics.csv to `out_dir`."""
+    schedule = schedules.checked(schedule)
+    start_epoch = schedules.initial_epoch(schedule)
     out_dir = Path(out_dir)
     objective = objective_from(settings["objective"])
     record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
@@ -238,21 +242,19 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     data, info = data_module.load(data_dir)
     record["load_seconds"] = round(time.perf_counter() - started, 4)
     model, earlier = None, None
-    if PARENT in values:
-        model, earlier = resume(out_dir.parent / values[PARENT], values[INITIAL_EPOCH])
+    if schedule.get("parent"):
+        model, earlier = resume(out_dir.parent / schedule["parent"], start_epoch)
     hypermodel = resolve(settings["model"], info, data_dir)
     hp = hyperparameters(values)
     try:
         if model is None:
             model = build(hypermodel, hp)
         record["params"] = int(model.count_params())
-        # A Hyperband trial trains to its rung's epochs: the rung, not early stopping, ends it,
-        # and the next rung resumes the model as it is after its last epoch.
         history, record["fit_seconds"], returned = fit(hypermodel, hp, model, settings, values, data,
-                                                       initial_epoch=values.get(INITIAL_EPOCH, 0),
-                                                       early_stopping=EPOCHS not in values)
+                                                       initial_epoch=start_epoch, epochs=schedule.get("epochs"),
+                                                       early_stopping=schedules.early_stopping(schedule))
         record["epochs_run"] = len(history)
-        record["cumulative_epochs"] = values.get(INITIAL_EPOCH, 0) + len(history)
+        record["cumulative_epochs"] = start_epoch + len(history)
         losses = history["loss"].astype(float) if "loss" in history else pd.Series(dtype=float)
         if losses.isna().any() or not losses.map(math.isfinite).all():
             bad = int(history.loc[~losses.map(math.isfinite), "epoch"].iloc[0])

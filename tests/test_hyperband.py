@@ -7,7 +7,21 @@ import pytest
 
 from snaketune.objective import Objective
 from snaketune.space import Space
-from snaketune.strategies.hyperband import EPOCHS, INITIAL_EPOCH, PARENT, Bracket, Hyperband, configuration
+from snaketune.schedule import KERAS_TUNER_NAMES
+from snaketune.strategies import Finished
+from snaketune.strategies.hyperband import Bracket, Hyperband
+
+# Keras Tuner's names for a trial's schedule among its values
+EPOCHS, INITIAL_EPOCH, PARENT = (KERAS_TUNER_NAMES[k] for k in ("epochs", "initial_epoch", "parent"))
+
+
+def hyperband(max_epochs, factor=3, iterations=1, seed=0):
+    return Hyperband({"max_epochs": max_epochs, "factor": factor, "iterations": iterations, "seed": seed},
+                     OBJECTIVE)
+
+
+def hyperparameters(values):
+    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
 
 OBJECTIVE = Objective("val_accuracy", "max")
 
@@ -62,7 +76,7 @@ SETTINGS = [(27, 3, 2), (9, 3, 1), (10, 2, 1), (81, 3, 1), (5, 4, 1), (2, 2, 3)]
 @pytest.mark.parametrize("max_epochs,factor,iterations", SETTINGS)
 def test_brackets_rounds_trial_counts_and_epochs_equal_keras_tuners(max_epochs, factor, iterations):
     kt_trials = keras_tuner_run(max_epochs, factor, iterations)
-    ours = Hyperband(max_epochs, factor, iterations, seed=0)
+    ours = hyperband(max_epochs, factor, iterations)
 
     rungs = defaultdict(list)
     for t in kt_trials:
@@ -71,20 +85,23 @@ def test_brackets_rounds_trial_counts_and_epochs_equal_keras_tuners(max_epochs, 
         (t["iteration"], t["bracket"]) for t in kt_trials))
 
     for bracket in ours.brackets():
+        series = ours.for_series(bracket.name)
+        assert series.rounds() == bracket.number + 1 and not series.from_history(0) and series.from_history(1)
         first = rungs[bracket.iteration, bracket.number, 0]
-        assert len(first) == ours.size(bracket.number, 0)
+        assert len(first) == series.size(0)
         assert {(t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in first} == {(0, ours.epochs(bracket.number, 0))}
+        history = []
         for round_ in range(1, bracket.number + 1):
             before = rungs[bracket.iteration, bracket.number, round_ - 1]
-            finished = [(t["id"], t["values"], "failed" if t["score"] is None else "completed",
-                         math.nan if t["score"] is None else t["score"]) for t in before]
-            promoted = ours.promote(bracket.number, round_, finished, OBJECTIVE)
+            history += [Finished(t["id"], hyperparameters(t["values"]), {}, round_ - 1,
+                                 "failed" if t["score"] is None else "completed",
+                                 math.nan if t["score"] is None else t["score"]) for t in before]
+            promoted = series.propose(None, history, series.size(round_))
             theirs = rungs[bracket.iteration, bracket.number, round_]
-            assert [p[PARENT] for p in promoted] == [t["values"][PARENT] for t in theirs], (bracket, round_)
-            assert [(p[INITIAL_EPOCH], p[EPOCHS]) for p in promoted] == \
+            assert [p.schedule["parent"] for p in promoted] == [t["values"][PARENT] for t in theirs], (bracket, round_)
+            assert [(p.schedule["initial_epoch"], p.schedule["epochs"]) for p in promoted] == \
                 [(t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in theirs]
-            assert [configuration(p) for p in promoted] == \
-                [{k: v for k, v in t["values"].items() if not k.startswith("tuner/")} for t in theirs]
+            assert [p.values for p in promoted] == [hyperparameters(t["values"]) for t in theirs]
             # the next round promotes from what this one really trained, as Keras Tuner does
             rungs[bracket.iteration, bracket.number, round_] = theirs
     assert sum(len(v) for v in rungs.values()) == len(kt_trials)
@@ -92,19 +109,22 @@ def test_brackets_rounds_trial_counts_and_epochs_equal_keras_tuners(max_epochs, 
 
 def test_a_failed_round_promotes_fewer_as_keras_tuner_does():
     # 9 trials, 3 to promote: with 2 failed, 7 completed, of which 6 would be dropped anyway
-    hb = Hyperband(9, 3)
-    finished = [(f"t{i}", {"units": i}, "failed" if i < 2 else "completed", i / 10) for i in range(9)]
-    assert [p[PARENT] for p in hb.promote(2, 1, finished, OBJECTIVE)] == ["t8"]
+    bracket = hyperband(9, 3).for_series("i0_b2")
+    finished = [Finished(f"t{i}", {"units": i}, {}, 0, "failed" if i < 2 else "completed", i / 10) for i in range(9)]
+    assert [p.schedule["parent"] for p in bracket.propose(None, finished, bracket.size(1))] == ["t8"]
 
 
 def test_first_rounds_are_distinct_and_raising_iterations_keeps_them():
     space = Space.from_config({"units": {"type": "int", "min": 1, "max": 1000},
                                "lr": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"}})
-    one = Hyperband(9, 3, iterations=1, seed=5).first_rounds(space)
-    two = Hyperband(9, 3, iterations=2, seed=5).first_rounds(space)
+    def first_rounds(strategy):
+        return {b: strategy.for_series(b).propose(space, [], strategy.for_series(b).size(0)) for b in strategy.series()}
+
+    one = first_rounds(hyperband(9, 3, iterations=1, seed=5))
+    two = first_rounds(hyperband(9, 3, iterations=2, seed=5))
     assert all(two[b] == configs for b, configs in one.items())
-    assert all(Bracket.parse(b.name) == b for b in two)
-    everything = [repr(sorted(configuration(v).items())) for configs in two.values() for v in configs]
+    assert all(Bracket.parse(b).name == b for b in two)
+    everything = [repr(sorted(p.values.items())) for configs in two.values() for p in configs]
     assert len(everything) == len(set(everything)) == 2 * (9 + 5 + 3)
 
 
@@ -115,9 +135,9 @@ def test_a_promoted_trial_resumes_its_parents_model_and_history(tiny_data, tiny_
     from snaketune.train import run_trial
 
     config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
-    parent = run_trial(study="tiny", trial_id="parent", values={**config, EPOCHS: 1, INITIAL_EPOCH: 0},
+    parent = run_trial(study="tiny", trial_id="parent", values=config, schedule={"epochs": 1, "initial_epoch": 0},
                        settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "parent")
-    child = run_trial(study="tiny", trial_id="child", values={**config, EPOCHS: 3, INITIAL_EPOCH: 1, PARENT: "parent"},
+    child = run_trial(study="tiny", trial_id="child", values=config, schedule={"epochs": 3, "initial_epoch": 1, "parent": "parent"},
                       settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "child")
     assert parent["status"] == child["status"] == "completed", child["error"]
     assert (parent["epochs_run"], parent["cumulative_epochs"]) == (1, 1)
@@ -144,7 +164,7 @@ def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_config
     from snaketune.train import run_trial
 
     config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
-    run_trial(study="tiny", trial_id="parent", values={**config, EPOCHS: 1, INITIAL_EPOCH: 0},
+    run_trial(study="tiny", trial_id="parent", values=config, schedule={"epochs": 1, "initial_epoch": 0},
               settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "parent")
     model = tmp_path / "parent" / "model.keras"
     if damage == "truncated":
@@ -156,7 +176,7 @@ def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_config
         data[-10] ^= 0xFF  # same size: only the sha256 tells
         model.write_bytes(bytes(data))
     with pytest.raises(DamagedInput) as error:
-        run_trial(study="tiny", trial_id="child", values={**config, EPOCHS: 3, INITIAL_EPOCH: 1, PARENT: "parent"},
+        run_trial(study="tiny", trial_id="child", values=config, schedule={"epochs": 3, "initial_epoch": 1, "parent": "parent"},
                   settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "child")
     assert str(model) in str(error.value)
     assert f"--forcerun {tmp_path / 'parent' / 'metrics.csv'}" in str(error.value)
@@ -257,4 +277,4 @@ def test_raising_iterations_trains_only_the_new_brackets(hyperband_study):
         write_config(workdir, config)
     # per replicate, round 0 of iteration 1's two brackets (3 + 2 trials) and its one
     # promotion round; nothing old
-    assert jobs.get("train") == 10 and jobs.get("hyperband_round") == 2, jobs
+    assert jobs.get("train") == 10 and jobs.get("strategy_round") == 2, jobs

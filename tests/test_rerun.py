@@ -70,31 +70,40 @@ def test_a_copied_finished_study_has_nothing_to_do(copied, triggers):
 @pytest.mark.parametrize("triggers", [(), ("--rerun-triggers", "mtime")], ids=["default triggers", "mtime only"])
 def test_raising_the_random_budget_by_one_trains_one_model_and_aggregates_again(copied, triggers):
     jobs, _ = dry_run(copied, random_trials(3), *triggers)
-    assert jobs.get("train") == 1 and jobs.get("aggregate") == 1 and "bayesian_round" not in jobs, jobs
+    assert jobs.get("train") == 1 and jobs.get("aggregate") == 1 and "strategy_round" not in jobs, jobs
 
 
 def test_a_nested_override_on_the_command_line_is_typed_as_in_the_yaml_file(copied):
     # The README's --config: nested values reach the workflow as text and are typed as YAML.
     jobs, output = dry_run(copied, None, "--config", 'strategies={"random": {"trials": 3}}',
                            'data={"validation_split": 0.25, "subset": 400}', 'final={"enabled": true}')
-    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, output[-2000:]
+    assert jobs.get("train") == 1 and "strategy_round" not in jobs, output[-2000:]
 
 
-def test_raising_the_bayesian_budget_adds_a_round_and_retrains_nothing(copied):
-    jobs, _ = dry_run(copied, lambda c: c["strategies"]["bayesian"].update(trials=6))
-    assert jobs.get("bayesian_round") == 1 and "train" not in jobs, jobs
+@pytest.mark.parametrize("strategy", ["bayesian", "tpe", "gp"])
+def test_raising_a_model_based_budget_adds_a_round_and_retrains_nothing(copied, strategy):
+    jobs, _ = dry_run(copied, lambda c: c["strategies"][strategy].update(trials=c["strategies"][strategy]["trials"] + 2))
+    assert jobs.get("strategy_round") == 1 and "train" not in jobs, jobs
+
+
+def test_raising_hyperbands_iterations_trains_only_the_new_brackets_first_rounds(copied):
+    # max_epochs 2, factor 2: a new iteration adds bracket i1_b1 (2 trials, then a round that
+    # promotes 1) and bracket i1_b0 (2 trials); the first iteration's brackets stay as they are.
+    jobs, _ = dry_run(copied, lambda c: c["strategies"]["hyperband"].update(iterations=2))
+    assert jobs.get("train") == 4 and jobs.get("strategy_round") == 1 and jobs.get("strategy_table") == 2, jobs
 
 
 def test_changing_the_grid_trains_only_the_new_grid_point(copied):
     jobs, _ = dry_run(copied, lambda c: c["strategies"]["grid"]["values"].update(learning_rate=[0.01, 0.005]))
-    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, jobs
+    assert jobs.get("train") == 1 and "strategy_round" not in jobs, jobs
 
 
 def test_changing_a_training_setting_trains_every_trial_anew(copied):
-    # New trial ids for all: the grid's 2 and random's 2 are planned at once, the Bayesian
-    # search starts over from its first round; no table of the old settings is reused.
+    # New trial ids for all: the grid's 2, random's 2 and Hyperband's first rounds (2 + 2) are
+    # planned at once; Bayesian, TPE, GP and Hyperband's promotion start over from their first
+    # rounds; no table of the old settings is reused.
     jobs, _ = dry_run(copied, lambda c: c["training"].update(epochs=2))
-    assert jobs.get("train") == 4 and jobs.get("bayesian_round") == 1 and jobs.get("strategy_table") == 3, jobs
+    assert jobs.get("train") == 8 and jobs.get("strategy_round") == 4 and jobs.get("strategy_table") == 3, jobs
 
 
 def test_a_new_comment_in_the_config_changes_nothing(copied):

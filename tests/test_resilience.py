@@ -149,8 +149,8 @@ def killed_and_resumed(request, tiny_study, tmp_path_factory):
 
     resume(workdir, metadata)
     run = Run(workdir)
-    run.kill_when(lambda: any((out / "logs" / "bayesian").glob("*/round_1.log"))
-                  and not any((out / "bayesian").glob("*/round_1.json")))
+    run.kill_when(lambda: any((out / "logs" / "rounds" / "bayesian").glob("*/all/round_1.log"))
+                  and not any((out / "rounds" / "bayesian").glob("*/all/round_1.json")))
     kills["bayesian_round"] = {**kills["fit"], **finished_trials(out, run.text())}
 
     resume(workdir, metadata)

@@ -68,18 +68,18 @@ def planned_after(finished_study, change) -> dict:
 
 def test_raising_the_random_budget_by_one_trains_exactly_one_model(finished_study):
     jobs = planned_after(finished_study, lambda c: c["strategies"]["random"].update(trials=3))
-    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, jobs
+    assert jobs.get("train") == 1 and "strategy_round" not in jobs, jobs
 
 
 def test_raising_the_bayesian_budget_adds_a_round_and_reruns_none(finished_study):
     jobs = planned_after(finished_study, lambda c: c["strategies"]["bayesian"].update(trials=6))
     # round 2 is new; its trials appear once it has run (a checkpoint), none of the old retrain
-    assert jobs.get("bayesian_round") == 1 and "train" not in jobs, jobs
+    assert jobs.get("strategy_round") == 1 and "train" not in jobs, jobs
 
 
 def test_changing_the_grid_retrains_nothing_of_random_or_bayesian(finished_study):
     jobs = planned_after(finished_study, lambda c: c["strategies"]["grid"]["values"].update(learning_rate=[0.01, 0.005]))
-    assert jobs.get("train") == 1 and "bayesian_round" not in jobs, jobs  # only the new grid point
+    assert jobs.get("train") == 1 and "strategy_round" not in jobs, jobs  # only the new grid point
 
 
 def test_the_report_holds_the_plots_and_summary(finished_study):

@@ -9,13 +9,10 @@ result depends only on the seed and the history; a configuration is never propos
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-from snaketune.objective import Objective
 from snaketune.space import Space
+from snaketune.strategies.base import Finished, Proposal, Sequential, key
 
 # populate_space restarts its acquisition search from fresh random points on each call, so a
 # duplicate is usually gone after a retry or two; past this, a random unseen point is taken.
@@ -24,22 +21,8 @@ RETRIES = 5
 MAX_RANDOM_DRAWS = 50
 
 
-@dataclass
-class Finished:
-    values: dict
-    status: str  # "completed" or "failed"
-    objective_value: float
-
-
-class BayesianOptimization:
+class BayesianOptimization(Sequential):
     name = "bayesian"
-
-    def __init__(self, objective: Objective, seed: int, num_initial_points=None, alpha=1e-4, beta=2.6):
-        self.objective = objective
-        self.seed = seed
-        self.num_initial_points = num_initial_points
-        self.alpha = alpha
-        self.beta = beta
 
     def _oracle(self, space: Space):
         import keras_tuner as kt
@@ -49,9 +32,9 @@ class BayesianOptimization:
         oracle = kt.oracles.BayesianOptimizationOracle(
             objective=kt.Objective(self.objective.name, self.objective.direction),
             max_trials=None,
-            num_initial_points=self.num_initial_points,
-            alpha=self.alpha,
-            beta=self.beta,
+            num_initial_points=self.config.get("num_initial_points"),
+            alpha=self.config.get("alpha", 1e-4),
+            beta=self.config.get("beta", 2.6),
             seed=self.seed,
             hyperparameters=to_keras_tuner(space),
             allow_new_entries=False,
@@ -76,15 +59,14 @@ class BayesianOptimization:
         oracle._tried_so_far.add(oracle._compute_values_hash(values))
         return trial
 
-    def propose(self, space: Space, history: list[Finished], n: int) -> list[dict]:
+    def propose(self, space: Space, history: list[Finished], n: int) -> list[Proposal]:
         oracle = self._oracle(space)
         seen = set()
         for k, record in enumerate(history):
-            ok = record.status == "completed" and math.isfinite(record.objective_value)
             values = space.complete(record.values)
-            seen.add(_key(values))
+            seen.add(key(values))
             self._add(oracle, space, f"history-{k}", values,
-                      "COMPLETED" if ok else "FAILED", record.objective_value if ok else None)
+                      "COMPLETED" if record.ok else "FAILED", record.objective_value if record.ok else None)
         # Continue the random stream where a single Keras Tuner process would be after these
         # trials, instead of replaying it from the seed every round.
         oracle._seed_state = self.seed + sum(len(r.values) for r in history)
@@ -93,8 +75,8 @@ class BayesianOptimization:
             values = self._ask(oracle, space, seen, f"proposal-{j}")
             if values is None:
                 break  # the space is exhausted
-            seen.add(_key(values))
-            proposals.append(values)
+            seen.add(key(values))
+            proposals.append(Proposal(values))
             oracle.ongoing_trials[f"proposal-{j}"] = self._add(oracle, space, f"proposal-{j}", values, "RUNNING")
         return proposals
 
@@ -110,10 +92,6 @@ class BayesianOptimization:
             if values is None:
                 return None
             values = space.complete(values)
-            if _key(values) not in seen:
+            if key(values) not in seen:
                 return values
         return None
-
-
-def _key(values: dict) -> str:
-    return repr(sorted(values.items()))

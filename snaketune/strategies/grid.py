@@ -6,29 +6,31 @@ import itertools
 
 from snaketune.errors import ConfigError
 from snaketune.space import Space
+from snaketune.strategies.base import Proposal, Strategy, key
 
 
-class GridSearch:
+class GridSearch(Strategy):
     name = "grid"
+    budget_key = "values"
 
-    def __init__(self, values: dict[str, list]):
-        self.values = values
+    def size(self, round_: int) -> None:
+        return None
 
-    def propose(self, space: Space) -> list[dict]:
+    def propose(self, space: Space, history=(), n=None) -> list[Proposal]:
         # Keras Tuner's GridSearchOracle hands out one trial at a time and cannot be rebuilt
         # from records; the grid is small and fixed, so it is enumerated here in one go.
-        names = list(self.values)
+        grid = self.config["values"]
+        names = list(grid)
         configurations, seen = [], set()
-        for combination in itertools.product(*(self.values[n] for n in names)):
+        for combination in itertools.product(*(grid[n] for n in names)):
             values = space.complete(dict(zip(names, combination)))
-            key = repr(sorted(values.items()))
-            if key not in seen:  # a grid over an inactive hyperparameter repeats itself
-                seen.add(key)
-                configurations.append(values)
+            if key(values) not in seen:  # a grid over an inactive hyperparameter repeats itself
+                seen.add(key(values))
+                configurations.append(Proposal(values))
         for name in names:
-            if not any(name in values for values in configurations):
+            if not any(name in p.values for p in configurations):
                 raise ConfigError(
                     f"config: strategies.grid.values.{name}: '{name}' is never active in this grid "
                     "(its conditions' parents never take the values it needs); add them to the grid"
                 )
-        return configurations
+        return configurations[:n] if n else configurations

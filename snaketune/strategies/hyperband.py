@@ -17,14 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from snaketune.objective import Objective
 from snaketune.space import Space
-from snaketune.strategies.random_search import RandomSearch
-
-# The hyperparameters Keras Tuner's Hyperband adds to a trial, under its names.
-EPOCHS = "tuner/epochs"
-INITIAL_EPOCH = "tuner/initial_epoch"
-PARENT = "tuner/trial_id"
+from snaketune.strategies.base import Finished, Proposal, Strategy
+from snaketune.strategies.random_search import sample_unseen
 
 
 @dataclass(frozen=True)
@@ -42,21 +37,34 @@ class Bracket:
         return cls(int(iteration), int(number))
 
 
-def configuration(values: dict) -> dict:
-    """The hyperparameters of a trial without Hyperband's bookkeeping."""
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+class Hyperband(Strategy):
+    """The whole schedule; `for_series(bracket name)` proposes the rounds of one bracket."""
 
-
-class Hyperband:
     name = "hyperband"
+    budget_key = "iterations"
+    budget_adds_series = True
+    schedules = True
 
-    def __init__(self, max_epochs: int, factor: int = 3, iterations: int = 1, seed: int = 0):
-        if factor < 2:
+    def __init__(self, config: dict, objective=None, bracket: Bracket | None = None):
+        super().__init__(config, objective)
+        if self.factor < 2:
             raise ValueError("factor must be at least 2")
-        self.max_epochs = max_epochs
-        self.factor = factor
-        self.iterations = iterations
-        self.seed = seed
+        self.bracket = bracket
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.config["max_epochs"])
+
+    @property
+    def factor(self) -> int:
+        return int(self.config.get("factor", 3))
+
+    @property
+    def iterations(self) -> int:
+        return int(self.config.get("iterations", 1))
+
+    def most_epochs(self, default: int) -> int:
+        return self.max_epochs
 
     # -- Keras Tuner's formulas (HyperbandOracle._get_size, _get_epochs, _get_num_brackets) --
     @property
@@ -67,42 +75,66 @@ class Hyperband:
             brackets += 1
         return brackets
 
-    def size(self, bracket: int, round_: int) -> int:
+    def bracket_size(self, bracket: int, round_: int) -> int:
         end_size = math.ceil(1 + math.log(self.max_epochs, self.factor)) / (bracket + 1)
         return math.ceil(end_size * self.factor ** (bracket - round_))
 
     def epochs(self, bracket: int, round_: int) -> int:
         return math.ceil(self.max_epochs / self.factor ** (bracket - round_))
 
-    # -- the plan ---------------------------------------------------------------------------
+    # -- the series -------------------------------------------------------------------------
     def brackets(self) -> list[Bracket]:
         """In Keras Tuner's order: each iteration runs its brackets from the most to the fewest
         configurations."""
         return [Bracket(i, b) for i in range(self.iterations) for b in reversed(range(self.num_brackets))]
 
-    def first_rounds(self, space: Space) -> dict[Bracket, list[dict]]:
-        """Round 0 of every bracket: distinct random configurations, each with its epochs."""
-        brackets = self.brackets()
-        wanted = sum(self.size(b.number, 0) for b in brackets)
-        sampled = RandomSearch(wanted, self.seed, stream="hyperband").propose(space)
-        rounds, start = {}, 0
-        for bracket in brackets:
-            take = sampled[start:start + self.size(bracket.number, 0)]
-            start += len(take)
-            rounds[bracket] = [{**values, EPOCHS: self.epochs(bracket.number, 0), INITIAL_EPOCH: 0}
-                               for values in take]
-        return rounds
+    def series(self) -> list[str]:
+        return [b.name for b in self.brackets()]
 
-    def promote(self, bracket: int, round_: int, finished: list[tuple[str, dict, str, float]],
-                objective: Objective) -> list[dict]:
-        """Round `round_` (>= 1) from the trials of the round before, as (trial id, values,
-        status, objective value) in their order: the best completed ones, each resuming its
-        parent, best first."""
-        completed = [t for t in finished if t[2] == "completed" and math.isfinite(t[3])]
-        dropped = self.size(bracket, round_ - 1) - self.size(bracket, round_)
-        count = min(self.size(bracket, round_), max(0, len(completed) - dropped))
+    def for_series(self, series: str) -> "Hyperband":
+        bracket = Bracket.parse(series)
+        if bracket not in self.brackets():
+            raise KeyError(f"Hyperband has no bracket {series}")
+        return Hyperband(self.config, self.objective, bracket)
+
+    def rounds(self) -> int:
+        return self.bracket.number + 1
+
+    def size(self, round_: int) -> int:
+        return self.bracket_size(self.bracket.number, round_)
+
+    def from_history(self, round_: int) -> bool:
+        return round_ > 0
+
+    def propose(self, space: Space, history: list[Finished], n: int) -> list[Proposal]:
+        """Round 0: distinct random configurations, drawn for all brackets at once (the i-th
+        depending only on the seed and i, so more iterations only add brackets). A later
+        round promotes the best of the round before."""
+        if not history:
+            return self._first_round(space)
+        return self._promote(history, n)
+
+    def _first_round(self, space: Space) -> list[Proposal]:
+        brackets = self.brackets()
+        index = brackets.index(self.bracket)
+        sizes = [self.bracket_size(b.number, 0) for b in brackets]
+        sampled = sample_unseen(space, "hyperband", self.seed, sum(sizes[: index + 1]))
+        start = sum(sizes[:index])
+        return [Proposal(values, {"epochs": self.epochs(self.bracket.number, 0), "initial_epoch": 0})
+                for values in sampled[start:start + sizes[index]]]
+
+    def _promote(self, history: list[Finished], n: int) -> list[Proposal]:
+        """The best completed trials of the round before, each resuming its parent, best first;
+        one fewer for each failed trial beyond those the round would have dropped anyway, as in
+        Keras Tuner."""
+        round_ = max(t.round for t in history) + 1
+        previous = [t for t in history if t.round == round_ - 1]
+        completed = [t for t in previous if t.ok]
+        bracket = self.bracket.number
+        dropped = self.bracket_size(bracket, round_ - 1) - self.bracket_size(bracket, round_)
+        count = min(n, max(0, len(completed) - dropped))
         # sorted() is stable: among equal scores the earlier trial goes first, as in Keras Tuner
-        best = sorted(completed, key=lambda t: t[3], reverse=objective.direction == "max")[:count]
-        return [{**configuration(values), EPOCHS: self.epochs(bracket, round_),
-                 INITIAL_EPOCH: self.epochs(bracket, round_ - 1), PARENT: tid}
-                for tid, values, _, _ in best]
+        best = sorted(completed, key=lambda t: t.objective_value, reverse=self.objective.direction == "max")[:count]
+        return [Proposal(dict(t.values), {"epochs": self.epochs(bracket, round_),
+                                          "initial_epoch": self.epochs(bracket, round_ - 1), "parent": t.trial_id})
+                for t in best]
