@@ -8,6 +8,7 @@
 localrules:
     strategy_table,
     aggregate,
+    summary,
     plots,
 
 
@@ -37,19 +38,12 @@ checkpoint aggregate:
             f"{OUT}/trials.csv", category="Summary", labels={"file": "all trials"}
         ),
         best=BEST_PARAMS,
-        summary=report(
-            f"{OUT}/summary.md", category="Summary", labels={"file": "summary"}
-        ),
+        journal=f"{OUT}/optuna.journal",
         space=f"{OUT}/space.json",
         plan=PLAN.plan_file,
     params:
-        study=STUDY.name,
         objective=PLAN.settings["objective"],
         plan=PLAN.record(),
-        task={
-            "name": STUDY.task,
-            "how": "stated in data.task" if STUDY.config["data"]["task"] else "inferred from the targets",
-        },
     log:
         f"{OUT}/logs/aggregate.log",
     conda:
@@ -72,3 +66,25 @@ rule plots:
         ENV
     script:
         "../scripts/plots.py"
+
+
+rule summary:
+    input:
+        unpack(summary_inputs),
+    output:
+        report(f"{OUT}/summary.md", category="Summary", labels={"file": "summary"}),
+    params:
+        study=STUDY.name,
+        objective=PLAN.settings["objective"],
+        task={
+            "name": STUDY.task,
+            "how": "stated in data.task" if STUDY.config["data"]["task"] else "inferred from the targets",
+        },
+        # read for the validation set's size; the trials' input already
+        data_info=f"{PLAN.data_dir}/info.json",
+    log:
+        f"{OUT}/logs/summary.log",
+    conda:
+        ENV
+    script:
+        "../scripts/summary.py"

@@ -277,6 +277,13 @@ def final_model(wildcards):
     }
 
 
+def summary_inputs(wildcards):
+    inputs = {"trials": f"{OUT}/trials.csv", "best": BEST_PARAMS, "space": f"{OUT}/space.json"}
+    if STUDY.config["final"]["enabled"]:
+        inputs["final"] = FINAL_OUTPUTS[0]
+    return inputs
+
+
 PLOTS = [
     f"{OUT}/plots/{name}.png"
     for name in (
@@ -286,13 +293,16 @@ PLOTS = [
         "objective_vs_hyperparameters",
         "learning_curves_top5",
         "objective_distribution",
+        "param_importances",
+        "parallel_coordinate",
+        "pareto_front",
     )
 ]
 FINAL_OUTPUTS = [f"{OUT}/final/test_metrics.json", f"{OUT}/final/model.keras"]
 
 
 def study_outputs():
-    outputs = [f"{OUT}/trials.csv", BEST_PARAMS, f"{OUT}/summary.md", PLAN.plan_file, *PLOTS]
+    outputs = [f"{OUT}/trials.csv", BEST_PARAMS, f"{OUT}/summary.md", f"{OUT}/optuna.journal", PLAN.plan_file, *PLOTS]
     if STUDY.config["final"]["enabled"]:
         outputs += FINAL_OUTPUTS
     return outputs + list(MISSING)

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import json
-import platform
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from snaketune.atomic import write_csv, write_json, write_text
+from snaketune.analysis import completed, write_journal
 from snaketune.objective import Objective, objective_from
 from snaketune.space import Space
 from snaketune.strategies import ALL
 
 RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "cumulative_epochs", "fit_seconds",
                   "load_seconds", "params", "peak_rss_mb", "model_bytes", "model_sha256", "status", "error"]
-PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "keras-tuner", "snakemake", "numpy", "pandas")
 
 
 def read_csv(path, space: Space | None = None) -> pd.DataFrame:
@@ -112,10 +110,6 @@ def at_equal_compute(trials: pd.DataFrame, objective: Objective) -> tuple[int, p
     return budget, table
 
 
-def completed(trials: pd.DataFrame) -> pd.DataFrame:
-    return trials[(trials["status"] == "completed") & trials["objective_value"].notna()]
-
-
 def best_row(trials: pd.DataFrame, objective: Objective):
     done = completed(trials)
     if done.empty:
@@ -155,96 +149,8 @@ def best_params(trials: pd.DataFrame, objective: Objective) -> dict:
     }
 
 
-def versions() -> dict:
-    found = {"python": platform.python_version()}
-    for package in PACKAGES:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
-def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective, task: dict | None = None) -> str:
-    lines = [f"# Study `{study}`", ""]
-    if task:
-        lines += [f"Task: **{task['name'] or 'several outputs'}** ({task['how']}).", ""]
-    lines += [f"Objective: **{objective.name}** ({'maximised' if objective.direction == 'max' else 'minimised'}), "
-              "the best value over a trial's epochs.", ""]
-    overall = best["overall"]
-    lines += [f"**Best overall:** {overall['objective_value']:.4f} by `{overall['strategy']}` "
-              f"(trial {_trial(overall, trials)}, id `{overall['trial_id']}`, epoch {overall['objective_epoch']})", ""]
-    lines += ["| hyperparameter | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in overall["hyperparameters"].items()]
-    lines += ["", "## Per strategy", "",
-              "| strategy | trials | failed | best | best trial | trial of best | training time (s) |",
-              "|---|---|---|---|---|---|---|"]
-    for strategy, group in trials.groupby("strategy", sort=False):
-        entry = best["per_strategy"].get(strategy)
-        failed = int((group["status"] != "completed").sum())
-        seconds = float(group["fit_seconds"].sum())
-        if entry is None:
-            lines.append(f"| {strategy} | {len(group)} | {failed} | - | - | - | {seconds:.1f} |")
-        else:
-            lines.append(f"| {strategy} | {len(group)} | {failed} | {entry['objective_value']:.4f} | "
-                         f"`{entry['trial_id']}` | {_trial(entry, trials)} | {seconds:.1f} |")
-    lines += compute_section(trials, objective)
-    unique = trials.drop_duplicates("trial_id")
-    lines += ["", f"{len(unique)} distinct trials trained in {unique['fit_seconds'].sum():.1f} s of fitting "
-              f"({len(trials) - len(unique)} configurations were proposed by more than one strategy and trained once).",
-              "", "## Software", ""]
-    lines += [f"- {k} {v}" for k, v in versions().items()]
-    return "\n".join(lines) + "\n"
-
-
-def compute_section(trials: pd.DataFrame, objective: Objective) -> list[str]:
-    """The strategies compared at equal compute, in a table and in words."""
-    if trials["strategy"].nunique() < 2:
-        return []
-    budget, table = at_equal_compute(trials, objective)
-    replicates = int(table["replicates"].max())
-    over = f", mean over {replicates} replicates (seeds) ± standard deviation, and their range" if replicates > 1 else ""
-    lines = ["", "## At equal compute", "",
-             f"Best {objective.name} of each strategy within **{budget} epochs** of training, the most "
-             f"that every strategy trained{' in every replicate' if replicates > 1 else ''} (a promoted "
-             f"Hyperband trial counts only the epochs it added){over}:", "",
-             "| strategy | trials within the budget | best within the budget |", "|---|---|---|"]
-    lines += [f"| {r.strategy} | {r.trials:.3g} | {_spread(r)} |" for r in table.itertuples()]
-    ranked = table.dropna(subset=["best"]).sort_values("best", ascending=objective.direction == "min",
-                                                       kind="stable")
-    if len(ranked) >= 2:
-        first, second = ranked.iloc[0], ranked.iloc[1]
-        gap = abs(first.best - second.best)
-        words = (f"Within {budget} epochs, **{first.strategy}** reached the best {objective.name}"
-                 f"{' on average' if replicates > 1 else ''}, {_spread(first, False)}, ahead of {second.strategy} "
-                 f"({_spread(second, False)}) by {gap:.4f}.")
-        if replicates > 1:
-            noise = max(first.sd, second.sd)
-            words += (" That gap is larger than the spread between seeds." if gap > noise else
-                      " That gap is within the spread between seeds: over this many replicates the two "
-                      "are not told apart.")
-        lines += ["", words]
-    return lines
-
-
-def _trial(entry: dict, trials: pd.DataFrame) -> str:
-    """A trial's number, and its replicate where there are several."""
-    if trials["replicate"].nunique() > 1:
-        return f"{entry['trial_number']} of replicate {entry['replicate']}"
-    return str(entry["trial_number"])
-
-
-def _spread(row, with_range: bool = True) -> str:
-    if pd.isna(row.best):
-        return "-"
-    if row.replicates < 2:
-        return f"{row.best:.4f}"
-    text = f"{row.best:.4f} ± {row.sd:.4f}"
-    return f"{text} ({row.low:.4f} to {row.high:.4f})" if with_range else text
-
-
-def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, best_json, summary_md, space_json,
-              plan: dict, plan_file, task: dict | None = None) -> dict:
+def aggregate(*, tables, space_file, objective: dict, trials_csv, best_json, journal, space_json,
+              plan: dict, plan_file) -> dict:
     """Every trial of every strategy: a trial two strategies proposed appears under both.
 
     `plan_file`, named by the plan, is written last and the other plans' markers removed, so
@@ -256,7 +162,8 @@ def aggregate(*, tables, space_file, objective: dict, study: str, trials_csv, be
     best = best_params(trials, objective)
     write_csv(trials_csv, trials)
     write_json(best_json, best)
-    write_text(summary_md, summary(study, trials, best, objective, task))
+    trials_dir = Path(trials_csv).parent / "trials"
+    write_journal(trials, space, objective, journal, {tid: trials_dir / tid / "history.csv" for tid in trials["trial_id"]})
     write_text(space_json, text)
     write_json(plan_file, plan)
     for other in Path(plan_file).parent.glob("*.json"):

@@ -12,7 +12,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from snaketune.aggregate import best_so_far, completed, read_csv  # noqa: E402
+from snaketune.aggregate import best_so_far, read_csv  # noqa: E402
+from snaketune.analysis import completed  # noqa: E402
 from snaketune.atomic import atomic_path  # noqa: E402
 from snaketune.objective import Objective, objective_from  # noqa: E402
 from snaketune.space import Space  # noqa: E402
@@ -55,6 +56,29 @@ def mean_curve(runs: list[pd.DataFrame], column: str, objective: Objective):
     return x, mean, mean - sd, mean + sd
 
 
+def informative_range(trials, objective):
+    """The objective's range worth seeing: from the median completed trial to the best, with
+    a margin. Below the median lie the trials that failed to learn, whose scores (0.1 where
+    0.98 is reached) would flatten the differences that matter."""
+    values = completed(trials)["objective_value"].astype(float)
+    if values.empty:
+        return None
+    median, best = values.median(), values.max() if objective.direction == "max" else values.min()
+    low, high = sorted((median, best))
+    margin = (high - low) * 0.08 or abs(high) * 0.01 or 0.01
+    return low - margin, high + margin
+
+
+def _mark_failed(ax, trials, column, objective):
+    """Failed trials as crosses on the axis' lower (or, minimised, upper) edge."""
+    failed = trials[trials["status"] != "completed"]
+    if failed.empty:
+        return
+    edge = ax.get_ylim()[0 if objective.direction == "max" else 1]
+    ax.scatter(failed[column], [edge] * len(failed), marker="x", color="black", s=30, clip_on=False,
+               label="failed trial", zorder=3)
+
+
 def plot_best_so_far(trials, objective, path, by: str):
     column, xlabel, title = BY[by]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -71,6 +95,12 @@ def plot_best_so_far(trials, objective, path, by: str):
             x, mean, low, high = mean_curve(runs, column, objective)
             ax.step(x, mean, where="post", label=f"{strategy} ({len(runs)} seeds)", color=colour, lw=2)
             ax.fill_between(x, low, high, step="post", color=colour, alpha=0.2, lw=0)
+    shown = informative_range(trials, objective)
+    if shown:
+        ax.set_ylim(*shown)
+    _mark_failed(ax, trials, column, objective)
+    if by != "time":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"best {objective.name} so far" + (", mean ± sd over seeds" if replicated else ""))
     ax.set_title(f"Best {objective.name} so far, by {title}")
@@ -98,6 +128,8 @@ def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
             ax.scatter(x, group["objective_value"], label=strategy, color=colours[strategy], alpha=0.7, s=22)
         if hp is not None and hp.sampling == "log" and hp.type in ("int", "float"):
             ax.set_xscale("log")
+        elif hp is not None and hp.type == "int" or name == "trial_number":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(name)
         ax.set_ylabel(objective.name)
         ax.grid(alpha=0.3)
@@ -144,6 +176,65 @@ def plot_distribution(trials, objective, path):
     _save(fig, path)
 
 
+def plot_importance(importance: pd.DataFrame, objective, path):
+    """Hyperparameter importance over all trials and per strategy (snaketune.analysis)."""
+    fig, ax = plt.subplots(figsize=(7, 0.5 * max(len(importance), 2) + 1.8))
+    if importance.empty:
+        ax.text(0.5, 0.5, "too few completed trials, or nothing varied", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        order = importance["all"].fillna(0).sort_values().index if "all" in importance else importance.index
+        importance = importance.loc[order]
+        width = 0.8 / len(importance.columns)
+        y = np.arange(len(importance))
+        for i, column in enumerate(importance.columns):
+            ax.barh(y + i * width - 0.4 + width / 2, importance[column].fillna(0), height=width, label=column)
+        ax.set_yticks(y, importance.index)
+        ax.set_xlabel("importance (fANOVA; each column sums to 1)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    ax.set_title(f"Hyperparameter importance for {objective.name}")
+    _save(fig, path)
+
+
+def plot_parallel_coordinate(study, objective, path):
+    """Every completed trial as a line across the hyperparameters, coloured by the objective
+    (Optuna's own plot)."""
+    import optuna
+    import warnings
+
+    with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = optuna.visualization.matplotlib.plot_parallel_coordinate(study, target_name=objective.name)
+    fig = ax.figure
+    fig.set_size_inches(max(7, 1.6 * (len(study.best_params) + 1)), 4.8)
+    _save(fig, path)
+
+
+def plot_pareto(trials, objective, path):
+    """The objective against parameter count and against training time, each Pareto front
+    drawn (snaketune.analysis.pareto_front)."""
+    from snaketune.analysis import pareto_front
+
+    done = completed(trials).drop_duplicates("trial_id")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
+    for ax, (cost, label) in zip(axes, [("params", "parameters"), ("fit_seconds", "training time (s)")]):
+        ax.scatter(done[cost], done["objective_value"], color="grey", alpha=0.5, s=18, label="trial")
+        front = pareto_front(trials, objective, cost)
+        ax.step(front[cost], front["objective_value"], where="post", color="C3", lw=1.5)
+        ax.scatter(front[cost], front["objective_value"], color="C3", s=30, label="Pareto-optimal", zorder=3)
+        shown = informative_range(trials, objective)
+        if shown:
+            ax.set_ylim(*shown)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(objective.name)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{objective.name} against model size and training time")
+    _save(fig, path)
+
+
 def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> None:
     space = Space.from_json(Path(space_file).read_text())
     trials = read_csv(trials_csv, space)
@@ -159,3 +250,9 @@ def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> 
     histories = {tid: trials_dir / tid / "history.csv" for tid in trials["trial_id"]}
     plot_learning_curves(trials, objective, histories, by_name["learning_curves_top5"])
     plot_distribution(trials, objective, by_name["objective_distribution"])
+    from snaketune.analysis import importances, optuna_study
+
+    plot_importance(importances(trials, space, objective), objective, by_name["param_importances"])
+    plot_parallel_coordinate(optuna_study(trials.drop_duplicates("trial_id"), space, objective), objective,
+                             by_name["parallel_coordinate"])
+    plot_pareto(trials, objective, by_name["pareto_front"])

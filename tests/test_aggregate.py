@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from snaketune.aggregate import aggregate, strategy_table
+from snaketune.summary import write_summary
 from snaketune.plots import best_so_far, plot_all
 from snaketune.objective import Objective
 from snaketune.space import Space
@@ -44,16 +45,20 @@ def study(tmp_path):
               "c": {"learning_rate": 0.1, "activation": "relu"}, "d": {"learning_rate": 0.003, "activation": "tanh"}}
     tables = []
     for strategy, members in (("grid", ["123e45678901", "c"]), ("random", ["000123456789", "123e45678901"]), ("bayesian", ["d"])):
-        membership = [[i + 1, 0 if strategy == "bayesian" else None, tid, values[tid], None] for i, tid in enumerate(members)]
+        membership = [[i + 1, 0 if strategy == "bayesian" else None, tid, values[tid], {}, "all"]
+                      for i, tid in enumerate(members)]
         out = root / "strategies" / f"{strategy}.csv"
         strategy_table(strategy=strategy, membership=membership, metrics_files=[files[t] for t in members],
                        space_file=root / "space" / "0123abcd.json", out=out)
         tables.append(str(out))
     best = aggregate(tables=tables, space_file=root / "space" / "0123abcd.json",
                      objective={"name": "val_accuracy", "direction": "max"},
-                     study="s", trials_csv=root / "trials.csv", best_json=root / "best_params.json",
-                     summary_md=root / "summary.md", space_json=root / "space.json", plan={"tables": tables},
+                     trials_csv=root / "trials.csv", best_json=root / "best_params.json",
+                     journal=root / "optuna.journal", space_json=root / "space.json", plan={"tables": tables},
                      plan_file=root / "plan" / "89abcdef.json")
+    write_summary(study="s", trials_csv=root / "trials.csv", best_json=root / "best_params.json",
+                  space_file=root / "space.json", objective={"name": "val_accuracy", "direction": "max"},
+                  out=root / "summary.md")
     return root, best
 
 
@@ -82,8 +87,35 @@ def test_summary_reports_best_failures_and_compute(study):
     text = (root / "summary.md").read_text()
     assert "**Best overall:** 0.9500 by `random`" in text
     assert "| grid | 2 | 1 | 0.9000 |" in text
-    assert "4 distinct trials trained in 40.0 s" in text
-    assert "keras-tuner" in text and "snakemake" in text
+    assert "4 distinct trials trained in 40.0 s of fitting; 1 of the strategies' proposals" in text
+    assert "keras-tuner" in text and "snakemake" in text and "optuna" in text
+
+
+def test_strategies_closer_than_one_validation_sample_tie():
+    from snaketune.summary import ties
+
+    best = {"overall": {"objective_value": 0.9752},
+            "per_strategy": {"grid": {"objective_value": 0.9752}, "hyperband": {"objective_value": 0.97515},
+                             "random": {"objective_value": 0.9740}, "gp": None}}
+    assert ties(best, Objective("val_accuracy", "max"), 1 / 12000) == ["grid", "hyperband"]
+    assert ties(best, Objective("val_accuracy", "max"), 0.0) == ["grid"]
+
+
+def test_the_journal_holds_one_optuna_study_per_strategy_with_every_trial(study):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    root, _ = study
+    storage = JournalStorage(JournalFileBackend(str(root / "optuna.journal")))
+    studies = {s.study_name: optuna.load_study(study_name=s.study_name, storage=storage)
+               for s in optuna.get_all_study_summaries(storage)}
+    assert list(studies) == ["grid", "random", "bayesian"]
+    grid = studies["grid"].trials
+    assert [t.user_attrs["trial_id"] for t in grid] == ["123e45678901", "c"]
+    assert [t.state.name for t in grid] == ["COMPLETE", "FAIL"]
+    assert grid[0].value == 0.90 and grid[0].params == {"learning_rate": 0.01, "activation": "relu"}
+    assert grid[0].intermediate_values == {1: 0.4, 2: 0.9}
 
 
 def test_the_aggregate_marks_its_plan_and_only_its_plan(study):
@@ -103,7 +135,8 @@ def test_best_so_far_ignores_failed_trials():
 def test_plots_are_written_as_png(study):
     root, _ = study
     names = ["best_so_far_by_trial", "best_so_far_by_epochs", "best_so_far_by_time", "objective_vs_hyperparameters",
-             "learning_curves_top5", "objective_distribution"]
+             "learning_curves_top5", "objective_distribution", "param_importances", "parallel_coordinate",
+             "pareto_front"]
     outputs = [str(root / "plots" / f"{n}.png") for n in names]
     plot_all(trials_csv=root / "trials.csv", space_file=root / "space.json",
              objective={"name": "val_accuracy", "direction": "max"}, outputs=outputs)
