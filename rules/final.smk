@@ -19,6 +19,10 @@ rule final:
         settings=PLAN.settings,
         max_epochs=STUDY.config["final"]["epochs"],
         learning_rate_decay=STUDY.config["final"]["learning_rate_decay"],
+    message:
+        "final model: trial {wildcards.trial}, the best configuration, first finds its best epoch on "
+        "validation data (up to {params.max_epochs}), then retrains on training + validation data for that "
+        "many epochs and is tested once; progress in {log}"
     log:
         f"{OUT}/logs/final/{{trial}}/{{fkey}}.log",
     benchmark:

@@ -20,6 +20,8 @@ checkpoint strategy_round:
             wildcards.strategy
         ),
         objective=PLAN.settings["objective"],
+    message:
+        "{wildcards.strategy} round {wildcards.round} ({wildcards.series}): proposing from the trials before it"
     log:
         f"{OUT}/logs/rounds/{{strategy}}/{{key}}/{{series}}/round_{{round}}.log",
     benchmark:

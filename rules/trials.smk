@@ -12,6 +12,9 @@ rule train:
         values=trial_values,
         settings=TRAIN_SETTINGS,
         study=STUDY.name,
+        label=trial_label,
+    message:
+        "trial {wildcards.trial} ({params.label}); its result ends {log}"
     log:
         f"{OUT}/logs/trials/{{trial}}.log",
     benchmark:

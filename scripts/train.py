@@ -22,3 +22,7 @@ record = call(
     threads=snakemake.threads,
 )
 print(record)
+# the log's last line: the trial's result, for a reader of the console's "its result ends <log>"
+print(f"result: {record['status']}, {record['objective']} {record['objective_value']:.4f} at epoch "
+      f"{record['objective_epoch']}, {record['fit_seconds']:.1f} s of fitting"
+      + (f" ({record['error']})" if record["error"] else ""))

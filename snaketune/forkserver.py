@@ -38,10 +38,10 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
-# What the server imports before it forks: everything a training, final or Bayesian-round
-# job needs that takes seconds to import, none of which runs a TensorFlow op on import.
-PRELOAD = ("keras", "keras_tuner", "pandas", "snaketune.train", "snaketune.final",
-           "snaketune.strategies.bayesian_round", "snaketune.models", "snaketune.kt_space")
+# What the server imports before it forks: everything a training, final or round job needs
+# that takes seconds to import, none of which runs a TensorFlow op on import.
+PRELOAD = ("keras", "keras_tuner", "pandas", "optuna", "snaketune.train", "snaketune.final",
+           "snaketune.rounds", "snaketune.optuna_space", "snaketune.models", "snaketune.kt_space")
 # Environment variables read while those modules are imported: a server imported under
 # other values would train differently, so they are part of the server's identity.
 IMPORT_TIME_ENV = ("TF_", "CUDA_", "KERAS_", "XLA_", "OMP_", "MKL_", "OPENBLAS_", "LD_", "PYTHONPATH",
@@ -49,7 +49,7 @@ IMPORT_TIME_ENV = ("TF_", "CUDA_", "KERAS_", "XLA_", "OMP_", "MKL_", "OPENBLAS_"
 # The installed packages behind those modules: upgrading one in place must not leave jobs on
 # a server that imported the old one.
 PRELOADED_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "keras", "keras-tuner", "numpy",
-                           "pandas", "scipy", "scikit-learn", "h5py", "ml-dtypes")
+                           "pandas", "scipy", "scikit-learn", "h5py", "ml-dtypes", "optuna")
 SCHEDULER_ENV = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID", "FLUX_JOB_ID")
 IDLE_SECONDS = float(os.environ.get("SNAKETUNE_FORKSERVER_IDLE", 120))
 START_TIMEOUT_SECONDS = 300  # importing TensorFlow on a loaded machine

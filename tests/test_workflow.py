@@ -142,3 +142,14 @@ def test_a_tab_in_the_default_config_file_is_named_with_its_line(tmp_path):
     assert result.returncode != 0
     assert f"config/config.yaml: line {line}, column 1" in result.stdout + result.stderr
     assert "tab" in result.stdout + result.stderr
+
+
+def test_trial_and_round_jobs_ran_through_the_fork_server(finished_study):
+    # A server that cannot start (a module it preloads is gone, say) leaves every job to run
+    # by itself, seconds slower and silently: the logs say which it was.
+    workdir, _ = finished_study
+    out = workdir / "results" / "tiny"
+    logs = [*(out / "logs" / "trials").glob("*.log"), *(out / "logs" / "rounds").glob("*/*/*/*.log")]
+    assert len(logs) > 10
+    for log in logs:
+        assert "forkserver: unavailable" not in log.read_text(), log
