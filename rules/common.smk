@@ -125,14 +125,23 @@ def round_file(plan, name, series, round_):
     )
 
 
-def series_trials(plan, name, series, rounds=None):
+def series_trials(plan, name, series, rounds=None, wait=True):
     """(trial id, round) of one series of a strategy, round by round (all its rounds, or the
     first `rounds`), and the round files they come from: a round that learns from the trials
-    before it waits for its checkpoint."""
+    before it waits for its checkpoint.
+
+    Params functions pass wait=False and stop at the first round not yet written: a round
+    written by a job that ends between the evaluation of a job's input and of its params
+    would otherwise make the params ask for a checkpoint the input did not (local jobs end
+    while Snakemake builds the DAG). A job whose input waited is built again when the
+    checkpoint has run, so what its params saw then is never used."""
     proposer = plan.strategy(name).for_series(series)
     trials, files = [], []
     for r in range(proposer.rounds() if rounds is None else rounds):
         if proposer.from_history(r):
+            path = plan.round_path(name, series, r)
+            if not wait and not os.path.exists(path):
+                break
             path = round_file(plan, name, series, r)
             ids = plan.read_round(path)
             files.append(path)
@@ -142,12 +151,12 @@ def series_trials(plan, name, series, rounds=None):
     return trials, files
 
 
-def table_trials(table):
+def table_trials(table, wait=True):
     """(trial id, round) in the table's order (round None for a strategy of one round
     proposed from the space alone: grid, random), and the round files they come from."""
     space_file()
     plan, name, series = PLAN.for_table(table)
-    trials, files = series_trials(plan, name, series)
+    trials, files = series_trials(plan, name, series, wait=wait)
     proposer = plan.strategy(name).for_series(series)
     if series == ALL and proposer.rounds() == 1 and not proposer.from_history(0):
         trials = [(tid, None) for tid, _ in trials]
@@ -172,7 +181,7 @@ def table_inputs(wildcards):
 def table_membership(wildcards):
     """[trial number, round, trial id, values, schedule, series] of each trial of one table."""
     _, _, series = PLAN.for_table(wildcards.table)
-    trials, _ = table_trials(wildcards.table)
+    trials, _ = table_trials(wildcards.table, wait=False)
     return [
         [number, round_, tid, PLAN.values_of(tid), PLAN.schedule_of(tid), series]
         for number, (tid, round_) in enumerate(trials, start=1)
@@ -184,7 +193,7 @@ def round_history(wildcards):
     its series, in order: what the round learns from."""
     space_file()
     plan = PLAN.by_key(wildcards.key, wildcards.strategy)
-    trials, _ = series_trials(plan, wildcards.strategy, wildcards.series, int(wildcards.round))
+    trials, _ = series_trials(plan, wildcards.strategy, wildcards.series, int(wildcards.round), wait=False)
     return [[tid, PLAN.values_of(tid), PLAN.schedule_of(tid), r] for tid, r in trials]
 
 
