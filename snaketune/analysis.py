@@ -76,7 +76,8 @@ def write_journal(trials: pd.DataFrame, space: Space, objective: Objective, path
     with atomic_path(path) as tmp:
         storage = JournalStorage(JournalFileBackend(str(tmp)))
         for (strategy, replicate), group in trials.groupby(["strategy", "replicate"], sort=False):
-            optuna_study(group, space, objective, study_name(strategy, int(replicate)), storage, histories)
+            study = optuna_study(group, space, objective, study_name(strategy, int(replicate)), storage, histories)
+            study.set_metric_names([objective.name])  # the dashboard's axis, instead of "Objective 0"
         del storage
     return path
 
