@@ -85,6 +85,16 @@ def test_at_least_one_strategy_must_be_enabled():
                    strategies__bayesian__enabled=False, strategies__hyperband__enabled=False)
 
 
+def test_gp_without_pytorch_is_refused_before_any_job(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"strategies\.gp: Optuna's GPSampler needs PyTorch; install it"):
+        study_with(strategies__gp={"trials": 4})
+    assert study_with(strategies__tpe={"trials": 4}).enabled_strategies[-1] == "tpe"
+
+
 def test_training_settings_cover_what_changes_a_trial():
     base = study_with().training_settings()
     assert study_with(training__epochs=7).training_settings() != base
