@@ -44,12 +44,8 @@ def finished_trials(out: Path, output: str) -> dict:
     Snakemake reports a job finished once it has recorded it so (and touched its outputs);
     a job killed after writing its files but before that is incomplete to Snakemake, which
     rightly runs it again under rerun-incomplete."""
-    trials = {}
-    for block in re.split(r"\n(?=\[)", output):
-        job = re.search(r"jobid: (\d+)", block)
-        trial = re.search(r"output: \S*/trials/([0-9a-f]{12})/", block)
-        if job and trial and re.search(r"^\s*(local)?rule train:", block, re.M):
-            trials[job.group(1)] = trial.group(1)
+    # a trial job's console line is its `message:`: "Job <id>: trial <trial id> (...)"
+    trials = dict(re.findall(r"^Job (\d+): trial ([0-9a-f]{12}) ", output, re.M))
     done = re.findall(r"Finished jobid: (\d+) \(Rule: train\)", output)
     return {trials[j]: fingerprint(out / "trials" / trials[j]) for j in done if j in trials}
 
