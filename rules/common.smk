@@ -234,18 +234,6 @@ def trial_values(wildcards):
 
 
 @per_job
-def trial_label(wildcards):
-    """What the console says of a trial job: the strategies that proposed it, its values and
-    schedule."""
-    tid = wildcards.trial
-    values = ", ".join(f"{k}={v}" for k, v in PLAN.values_of(tid).items())
-    schedule = PLAN.schedule_of(tid)
-    resumes = f", epochs {schedule.get('initial_epoch', 0) + 1}-{schedule['epochs']}" if "epochs" in schedule else ""
-    resumes += f" resuming {schedule['parent']}" if schedule.get("parent") else ""
-    return f"{'/'.join(PLAN.proposers_of(tid))}: {values}{resumes}"
-
-
-@per_job
 def trial_settings(wildcards):
     return PLAN.settings_of(wildcards.trial)
 

@@ -12,9 +12,10 @@ rule train:
         values=trial_values,
         settings=TRAIN_SETTINGS,
         study=STUDY.name,
-        label=trial_label,
+    # the values only: another param (the strategies that proposed the trial, say) would make
+    # Snakemake's params trigger retrain every trial cached before it
     message:
-        "trial {wildcards.trial} ({params.label}); its result ends {log}"
+        "trial {wildcards.trial}: {params.values}; its result ends {log}"
     log:
         f"{OUT}/logs/trials/{{trial}}.log",
     benchmark:

@@ -37,13 +37,11 @@ class Plan:
             self._values: dict[str, dict] = {}
             self._schedules: dict[str, dict] = {}
             self._settings: dict[str, dict] = {}
-            self._proposers: dict[str, set] = {}
             self.replicas = [self]
             self.replicas += [Plan(study, root, r, main=self) for r in range(1, study.replicates)]
         else:
             self._values, self._schedules = main._values, main._schedules
             self._settings, self.replicas = main._settings, main.replicas
-            self._proposers = main._proposers
 
     # -- paths ----------------------------------------------------------------------------
     # Everything the workflow derives lives under a key: a digest of whatever decides its
@@ -86,12 +84,11 @@ class Plan:
             self._proposed.clear()
         return self._space_cache[1]
 
-    def register(self, proposal: Proposal, strategy: str) -> str:
+    def register(self, proposal: Proposal) -> str:
         tid = trial_id(identity_values(proposal.values, proposal.schedule), self.settings)
         self._values[tid] = proposal.values
         self._schedules[tid] = proposal.schedule
         self._settings[tid] = self.settings
-        self._proposers.setdefault(tid, set()).add(strategy)
         return tid
 
     # -- strategies, their series and rounds -----------------------------------------------
@@ -118,7 +115,7 @@ class Plan:
         if (name, series, round_) not in self._proposed:
             proposer = self.strategy(name).for_series(series)
             self._proposed[(name, series, round_)] = [
-                self.register(p, name) for p in proposer.propose(space, [], proposer.size(round_))]
+                self.register(p) for p in proposer.propose(space, [], proposer.size(round_))]
         return self._proposed[(name, series, round_)]
 
     def read_round(self, path: str) -> list[str]:
@@ -127,8 +124,7 @@ class Plan:
         cached = self._rounds.get(path)
         if cached is None or cached[0] != mtime:
             proposals = json.loads(Path(path).read_text())["proposals"]
-            strategy = Path(path).parts[-4]
-            cached = (mtime, [self.register(Proposal.from_dict(p), strategy) for p in proposals])
+            cached = (mtime, [self.register(Proposal.from_dict(p)) for p in proposals])
             self._rounds[path] = cached
         return cached[1]
 
@@ -234,11 +230,6 @@ class Plan:
         """A trial's schedule (see snaketune.schedule): empty for a trial of the study's epochs."""
         self._known(tid)
         return self._schedules[tid]
-
-    def proposers_of(self, tid: str) -> list[str]:
-        """The strategies that proposed a trial (a configuration two propose trains once)."""
-        self._known(tid)
-        return sorted(self._proposers[tid])
 
     def settings_of(self, tid: str) -> dict:
         """The training settings a trial trains with (its replicate's seed)."""
