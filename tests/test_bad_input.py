@@ -235,7 +235,7 @@ def test_unknown_model_type(study):
 
 def test_unknown_strategy(study):
     fails_cleanly(study, setting("strategies.annealing", {"trials": 3}),
-                  "config: unknown key 'strategies.annealing'; expected one of: bayesian, grid, hyperband, random")
+                  "config: unknown key 'strategies.annealing'; expected one of: bayesian, gp, grid, hyperband, random, tpe")
 
 
 # -- a user's build_model ---------------------------------------------------------------------
