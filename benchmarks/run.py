@@ -131,11 +131,11 @@ def grid_configurations(config: dict, space_json: Path | None = None) -> list[di
     the declared space, or from the `space` checkpoint's space.json when given."""
     from snaketune.config import load_study
     from snaketune.space import Space
-    from snaketune.strategies import GridSearch
+    from snaketune.strategies import make
 
     study = load_study(copy.deepcopy(config), ROOT / "config" / "schema.yaml")
     space = Space.from_json(space_json.read_text()) if space_json else study.declared_space
-    return GridSearch(study.config["strategies"]["grid"]["values"]).propose(space)
+    return [p.values for p in make("grid", study.config["strategies"]["grid"]).propose(space, [], None)]
 
 
 def objective_of(config: dict) -> dict:
