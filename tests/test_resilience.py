@@ -224,8 +224,8 @@ def test_the_same_study_twice_from_scratch_gives_the_same_results(second_run_wit
     again, first = workdir / "results" / "tiny", tiny_study[0] / "results" / "tiny"
     pd.testing.assert_frame_equal(comparable_trials(again), comparable_trials(first))
     assert (again / "best_params.json").read_text() == (first / "best_params.json").read_text()
-    rounds = sorted(p.relative_to(first) for p in (first / "bayesian").rglob("round_*.json"))
-    assert rounds and rounds == sorted(p.relative_to(again) for p in (again / "bayesian").rglob("round_*.json"))
+    rounds = sorted(p.relative_to(first) for p in (first / "rounds").rglob("round_*.json"))
+    assert rounds and rounds == sorted(p.relative_to(again) for p in (again / "rounds").rglob("round_*.json"))
     for path in rounds:
         assert (again / path).read_text() == (first / path).read_text(), path
     assert comparable_final(again) == comparable_final(first)
@@ -256,6 +256,9 @@ def test_a_trial_process_killed_hard_is_retried_with_twice_the_memory(tmp_path, 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert marker.exists()  # the first attempt died
-    assert re.search(r"mem_mb=1600\b", output) and re.search(r"mem_mb=3200\b", output), output[-3000:]
+    # the second attempt's log (the job's log is its last attempt's) says what it was given
+    log = next((tmp_path / "results" / "tiny" / "logs" / "trials").glob("*.log")).read_text()
+    assert re.search(r"^attempt 2: mem_mb=3200\b", log, re.M), log[-3000:]
+    assert len(re.findall(r"^Finished jobid: \d+ \(Rule: train\)$", output, re.M)) == 1, output[-3000:]
     trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
     assert trials["status"].tolist() == ["completed"]
