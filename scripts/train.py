@@ -9,9 +9,10 @@ from snaketune.forkserver import call
 from snaketune.schedule import split
 
 p = snakemake.params
-# what the console's one-line message leaves out: this attempt and what it was given
-print(f"attempt {snakemake.attempt}: mem_mb={snakemake.resources.get('mem_mb')}, "
-      f"runtime={snakemake.resources.get('runtime')} min, threads={snakemake.threads}", flush=True)
+# what the console's one-line message leaves out: what this attempt was given (memory and
+# runtime double on a retry)
+print(f"resources: mem_mb={snakemake.resources.get('mem_mb')}, runtime={snakemake.resources.get('runtime')} min, "
+      f"threads={snakemake.threads}", flush=True)
 values, schedule = split(dict(p.values))
 record = call(
     "snaketune.train:run_trial",

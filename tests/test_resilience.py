@@ -258,7 +258,7 @@ def test_a_trial_process_killed_hard_is_retried_with_twice_the_memory(tmp_path, 
     assert marker.exists()  # the first attempt died
     # the second attempt's log (the job's log is its last attempt's) says what it was given
     log = next((tmp_path / "results" / "tiny" / "logs" / "trials").glob("*.log")).read_text()
-    assert re.search(r"^attempt 2: mem_mb=3200\b", log, re.M), log[-3000:]
+    assert re.search(r"^resources: mem_mb=3200\b", log, re.M), log[-3000:]
     assert len(re.findall(r"^Finished jobid: \d+ \(Rule: train\)$", output, re.M)) == 1, output[-3000:]
     trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
     assert trials["status"].tolist() == ["completed"]
