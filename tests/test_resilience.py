@@ -45,7 +45,7 @@ def finished_trials(out: Path, output: str) -> dict:
     a job killed after writing its files but before that is incomplete to Snakemake, which
     rightly runs it again under rerun-incomplete."""
     # a trial job's console line is its `message:`: "Job <id>: trial <trial id> (...)"
-    trials = dict(re.findall(r"^Job (\d+): trial ([0-9a-f]{12}) ", output, re.M))
+    trials = dict(re.findall(r"^Job (\d+): trial ([0-9a-f]{12})\b", output, re.M))
     done = re.findall(r"Finished jobid: (\d+) \(Rule: train\)", output)
     return {trials[j]: fingerprint(out / "trials" / trials[j]) for j in done if j in trials}
 
