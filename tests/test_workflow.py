@@ -21,8 +21,10 @@ def test_every_output_is_there(finished_study):
     workdir, config = finished_study
     out = workdir / "results" / "tiny"
     trials = pd.read_csv(out / "trials.csv", keep_default_na=False, na_values=[""])
-    # 2 grid points, 2 random trials, 4 Bayesian trials in 2 rounds of 2
-    assert trials.groupby("strategy", sort=False).size().to_dict() == {"grid": 2, "random": 2, "bayesian": 4}
+    # 2 grid points, 2 random trials, 4 Bayesian trials in 2 rounds of 2, Hyperband's 2 brackets
+    # (2 trials, the best promoted; 2 trials), 2 TPE and 2 GP trials in a round each
+    assert trials.groupby("strategy", sort=False).size().to_dict() == {
+        "grid": 2, "random": 2, "bayesian": 4, "hyperband": 5, "tpe": 2, "gp": 2}
     assert sorted(trials.loc[trials["strategy"] == "bayesian", "round"].tolist()) == [0, 0, 1, 1]
     assert set(trials["status"]) == {"completed"}
     assert trials["objective_value"].between(0, 1).all()
@@ -36,7 +38,7 @@ def test_every_output_is_there(finished_study):
     assert bayes["trial_id"].nunique() == 4  # never proposed twice
     best = json.loads((out / "best_params.json").read_text())
     assert best["overall"]["objective_value"] == pytest.approx(trials["objective_value"].max())
-    assert set(best["per_strategy"]) == {"grid", "random", "bayesian"}
+    assert set(best["per_strategy"]) == {"grid", "random", "bayesian", "hyperband", "tpe", "gp"}
     assert "Best overall" in (out / "summary.md").read_text()
     for name in ("best_so_far_by_trial", "best_so_far_by_epochs", "best_so_far_by_time", "objective_vs_hyperparameters",
                  "learning_curves_top5", "objective_distribution"):
