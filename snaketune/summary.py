@@ -27,7 +27,7 @@ def resolution(objective: Objective, val_samples: int | None) -> float:
     return 0.0
 
 
-def ties(best: dict, objective: Objective, step: float) -> list[str]:
+def ties(best: dict, step: float) -> list[str]:
     """The strategies whose best is within one validation sample (`step`) of the overall best:
     one image more or fewer in 12,000 tells no strategy from another. (The 1 % margin absorbs
     float32 rounding of the accuracies Keras reports.)"""
@@ -111,7 +111,7 @@ def summary(study: str, trials: pd.DataFrame, best: dict, objective: Objective, 
               "the best value over a trial's epochs.", ""]
     overall = best["overall"]
     step = resolution(objective, val_samples)
-    tied = ties(best, objective, step)
+    tied = ties(best, step)
     by = f"`{overall['strategy']}`"
     if len(tied) > 1:
         within = f"within one validation sample of {val_samples}" if step else "equal"
