@@ -16,6 +16,7 @@ os.environ.update(
     )
 )
 
+from snaketune.completion import check_complete
 from snaketune.config import check_model, load_study
 from snaketune.config_files import check_file
 from snaketune.errors import ConfigError
@@ -330,3 +331,9 @@ if workflow.is_main_process:
             f"snaketune: {why}; to build it again: snakemake --cores all --forcerun {path}",
             file=sys.stderr,
         )
+
+
+# Snakemake can report success with a checkpoint's downstream jobs never run: see
+# snaketune/completion.py.
+onsuccess:
+    check_complete(workflow, log=lambda text: print(text, file=sys.stderr))

@@ -82,6 +82,8 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_c
     result = snakemake(tmp_path, *SLURM_RUN)
     jobs = submissions(result.stdout + result.stderr)
     train = {wildcards: job for job, rule, wildcards in jobs if rule == "train"}
+    # a run that exits 0 must have finished the study
+    assert (tmp_path / "results" / "tiny" / "summary.md").exists(), (result.stdout[-3000:] + result.stderr[-8000:])
 
     trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
     local = pd.read_csv(local_dir / "results" / "tiny" / "trials.csv")
