@@ -7,6 +7,15 @@ localrules:
     publish_final,
 
 
+# What the final job does, for its message (a message is not a rerun trigger; a param is).
+FINAL_STEPS = (
+    f"first finds its best epoch on validation data (up to {STUDY.config['final']['epochs']}), then "
+    "retrains on training + validation data for that many epochs"
+    if STUDY.config["final"]["epochs"]
+    else "retrains on training + validation data for the epochs at which the trial peaked"
+)
+
+
 rule final:
     input:
         data=ancient(PLAN.data_dir),
@@ -20,9 +29,8 @@ rule final:
         max_epochs=STUDY.config["final"]["epochs"],
         learning_rate_decay=STUDY.config["final"]["learning_rate_decay"],
     message:
-        "final model: trial {wildcards.trial}, the best configuration, first finds its best epoch on "
-        "validation data (up to {params.max_epochs}), then retrains on training + validation data for that "
-        "many epochs and is tested once; progress in {log}"
+        f"final model: trial {{wildcards.trial}}, the best configuration, {FINAL_STEPS} and is tested "
+        "once; progress in {log}"
     log:
         f"{OUT}/logs/final/{{trial}}/{{fkey}}.log",
     benchmark:

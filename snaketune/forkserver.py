@@ -38,6 +38,8 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 
+from snaketune import tf_logging
+
 # What the server imports before it forks: everything a training, final or round job needs
 # that takes seconds to import, none of which runs a TensorFlow op on import.
 PRELOAD = ("keras", "keras_tuner", "pandas", "optuna", "snaketune.train", "snaketune.final",
@@ -267,7 +269,7 @@ def _resolve(target: str):
 
 # -- server ---------------------------------------------------------------------------------
 def serve(path: Path) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf_logging.quiet()
     started = time.perf_counter()
     for module in PRELOAD:
         importlib.import_module(module)

@@ -28,13 +28,14 @@ from snaketune.models import resolve
 from snaketune.outcome import read_record
 from snaketune.task import samples
 from snaketune import schedule as schedules
+from snaketune import tf_logging
 
 STEPS_PER_EXECUTION = 32
 
 
 def configure_tensorflow(threads: int, seed: int):
     """Pin TensorFlow to the job's threads and seed it; must run before TensorFlow does any work."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf_logging.quiet()
     import keras
     import tensorflow as tf
 

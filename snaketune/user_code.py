@@ -7,6 +7,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from snaketune import tf_logging
+
 
 def load(spec: str, error, where: str, what: str = "function"):
     """What `spec` names, or `error` (an exception class) with a message that starts with `where`."""
@@ -28,4 +30,6 @@ def child_env() -> dict:
     """This environment, with this snaketune first on the child's import path."""
     package_root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    env = {**os.environ, "PYTHONPATH": path}
+    tf_logging.quiet(env)
+    return env

@@ -11,10 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
 
 
-def pytest_configure(config):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 @pytest.fixture(scope="session")
 def mnist_path():
     if not MNIST.is_file():

@@ -1,6 +1,7 @@
 """The whole workflow on a tiny study: snakemake end to end, re-runs, budgets, bad input."""
 
 import json
+import re
 import subprocess
 
 import pandas as pd
@@ -32,7 +33,10 @@ def test_every_output_is_there(finished_study):
         folder = out / "trials" / tid
         for name in ("model.keras", "history.csv", "metrics.csv"):
             assert (folder / name).stat().st_size > 0
-        assert (out / "logs" / "trials" / f"{tid}.log").exists()
+        log = (out / "logs" / "trials" / f"{tid}.log").read_text()
+        assert log.startswith("resources: ") and "\nresult: completed, val_accuracy " in log, log
+        # no harmless-but-alarming TensorFlow C++ log lines (E0000 ... node_def_util ...)
+        assert not re.search(r"^[EW]\d{4} |absl::InitializeLog", log, re.M), log
         assert (out / "benchmarks" / "trials" / f"{tid}.tsv").exists()
     bayes = trials[trials["strategy"] == "bayesian"]
     assert bayes["trial_id"].nunique() == 4  # never proposed twice
