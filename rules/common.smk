@@ -18,6 +18,7 @@ os.environ.update(
 
 from snaketune.completion import check_complete
 from snaketune.config import check_model, load_study
+from snaketune.devices import check_local as check_local_devices
 from snaketune.config_files import check_file
 from snaketune.errors import ConfigError
 from snaketune.integrity import check_built
@@ -337,3 +338,14 @@ if workflow.is_main_process:
 # snaketune/completion.py.
 onsuccess:
     check_complete(workflow, log=lambda text: print(text, file=sys.stderr))
+
+
+# Local training jobs with `resources.gpu` each take a device of this machine (see
+# snaketune/devices.py); whether it has enough is known only once the executor is (not while
+# this file is read): checked before the first job.
+onstart:
+    if workflow.local_exec:
+        try:
+            check_local_devices(RESOURCES["gpu"], RESOURCES["trials_per_gpu"])
+        except ValueError as error:
+            raise WorkflowError(f"config: resources.gpu: {error}") from None

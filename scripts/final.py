@@ -3,10 +3,11 @@ from snaketune.joblog import start
 
 start(snakemake)
 
-from snaketune.forkserver import call
+from snaketune.devices import run_training
 
-record = call(
+record = run_training(
     "snaketune.final:retrain_and_test",
+    snakemake.resources,
     best=dict(snakemake.params.best),
     settings=dict(snakemake.params.settings),
     data_dir=snakemake.input.data,

@@ -5,7 +5,7 @@ from snaketune.joblog import start
 
 start(snakemake)
 
-from snaketune.forkserver import call
+from snaketune.devices import run_training
 from snaketune.schedule import split
 
 p = snakemake.params
@@ -14,8 +14,9 @@ p = snakemake.params
 print(f"resources: mem_mb={snakemake.resources.get('mem_mb')}, runtime={snakemake.resources.get('runtime')} min, "
       f"threads={snakemake.threads}", flush=True)
 values, schedule = split(dict(p.values))
-record = call(
+record = run_training(
     "snaketune.train:run_trial",
+    snakemake.resources,
     study=p.study,
     trial_id=snakemake.wildcards.trial,
     values=values,

@@ -252,6 +252,10 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
     if "hypermodel" in model and "batch_size" in (config["space"] or {}):
         raise ConfigError("config: space.batch_size: a HyperModel's fit sets its batch size itself, as with Keras "
                           "Tuner: declare hp.Choice('batch_size', ...) in its fit instead")
+    resources = config["resources"]
+    if resources["trials_per_gpu"] > 1 and resources["gpu"] != 1:
+        raise ConfigError(f"config: resources.trials_per_gpu: {resources['trials_per_gpu']} needs resources.gpu: 1 "
+                          f"(jobs share a device only when each asks for one; gpu is {resources['gpu']})")
     summary = check_data(config["data"], cache_dir)
     try:
         declared = Space.from_config(config["space"])

@@ -70,10 +70,15 @@ class JobProcessDied(RuntimeError):
     """The forked process ended without a result (killed, or out of memory)."""
 
 
+def under_scheduler() -> bool:
+    """Inside a batch scheduler's job: its allocation, its devices."""
+    return any(name in os.environ for name in SCHEDULER_ENV)
+
+
 def enabled() -> bool:
     if os.environ.get("SNAKETUNE_FORKSERVER", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    return not any(name in os.environ for name in SCHEDULER_ENV)
+    return not under_scheduler()
 
 
 def call(target: str, **kwargs):
@@ -88,6 +93,11 @@ def call(target: str, **kwargs):
                 break
             if outcome is not NOT_RUN:
                 return outcome
+    return run_here(target, **kwargs)
+
+
+def run_here(target: str, **kwargs):
+    """`module:function`(**kwargs) in this process."""
     return _resolve(target)(**kwargs)
 
 

@@ -24,4 +24,6 @@ def training_resources(resources: dict, epochs: int) -> dict:
     if resources["gpu"]:
         # The Slurm executor plugin turns `gpu` into --gpus; other jobs ask for none.
         requested["gpu"] = resources["gpu"]
+        # read by the job itself on a local machine (snaketune/devices.py), ignored by Slurm
+        requested["trials_per_gpu"] = resources["trials_per_gpu"]
     return requested

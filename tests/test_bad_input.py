@@ -153,6 +153,11 @@ def test_validation_split_out_of_range(study):
                   "config: data.validation_split: 1.5 is greater than or equal to the maximum of 1")
 
 
+def test_gpu_sharing_with_several_gpus_per_job(study):
+    fails_cleanly(study, lambda config: config.setdefault("resources", {}).update(gpu=2, trials_per_gpu=2),
+                  "config: resources.trials_per_gpu: 2 needs resources.gpu: 1")
+
+
 # -- unknown keys --------------------------------------------------------------------------
 def test_unknown_top_level_key(study):
     fails_cleanly(study, setting("colour", "red"), "config: unknown key 'colour'")

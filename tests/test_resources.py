@@ -1,6 +1,7 @@
 from snaketune.resources import STARTUP_MINUTES, training_resources
 
-RESOURCES = {"trial_threads": 1, "trial_mem_mb": 1600, "trial_runtime": None, "minutes_per_epoch": 2, "gpu": 0}
+RESOURCES = {"trial_threads": 1, "trial_mem_mb": 1600, "trial_runtime": None, "minutes_per_epoch": 2, "gpu": 0,
+             "trials_per_gpu": 1}
 
 
 def test_a_retry_gets_twice_the_memory_and_time():
@@ -17,4 +18,6 @@ def test_a_fixed_runtime_overrides_the_per_epoch_estimate():
 
 def test_gpus_are_requested_only_when_configured():
     assert "gpu" not in training_resources(RESOURCES, epochs=5)
+    assert "trials_per_gpu" not in training_resources(RESOURCES, epochs=5)
     assert training_resources({**RESOURCES, "gpu": 2}, epochs=5)["gpu"] == 2
+    assert training_resources({**RESOURCES, "gpu": 1, "trials_per_gpu": 3}, epochs=5)["trials_per_gpu"] == 3
