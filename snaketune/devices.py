@@ -136,13 +136,15 @@ class DeviceSlot:
 
 
 def run_training(target: str, resources, **kwargs):
-    """`target`(**kwargs), a training job's work: on a GPU slot of its own where the job asks
-    for GPUs on this machine, else through the fork server. On a slot it runs in the job's own
-    process, because TensorFlow picks its devices when it starts and the server's TensorFlow
-    started before this job chose one."""
+    """`target`(**kwargs), a training job's work: through the fork server without GPUs; with
+    GPUs in the job's own process, on a slot of its own on a local machine (under a scheduler,
+    on the devices the scheduler gave it), because TensorFlow picks its devices when it starts
+    and the server's TensorFlow started before this job's devices were chosen."""
     gpu = int(resources.get("gpu", 0) or 0)
-    if not gpu or forkserver.under_scheduler():
+    if not gpu:
         return forkserver.call(target, **kwargs)
+    if forkserver.under_scheduler():
+        return forkserver.run_here(target, **kwargs)  # the scheduler placed the job on its devices
     share = int(resources.get("trials_per_gpu", 1) or 1)
 
     def waiting(count):

@@ -12,9 +12,12 @@ and stderr (the job's log), its working directory and environment, waits for the
 returns it, or fails with the child's error. If the job process dies (Snakemake killed, the
 job cancelled), the child kills itself at once; if the child dies, the job fails.
 
-Off under a batch scheduler, whose accounting and limits (Slurm's cgroup) must hold the
-training itself, and with SNAKETUNE_FORKSERVER=0; then, or when no server can be started,
-the function runs in the job's own process as before.
+Inside a batch scheduler's job the server belongs to that allocation: the scheduler's job id
+is part of its identity, so it is started from inside the allocation and its children stay in
+the allocation's accounting and limits (Slurm's cgroup); the trials bundled into one Slurm
+job share one import, and no server is shared across allocations. SNAKETUNE_FORKSERVER=0
+turns it off; then, or when no server can be started, the function runs in the job's own
+process as before.
 """
 
 from __future__ import annotations
@@ -76,9 +79,7 @@ def under_scheduler() -> bool:
 
 
 def enabled() -> bool:
-    if os.environ.get("SNAKETUNE_FORKSERVER", "1").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    return not under_scheduler()
+    return os.environ.get("SNAKETUNE_FORKSERVER", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def call(target: str, **kwargs):
@@ -116,7 +117,7 @@ def _identity() -> str:
         h.update(str(path.relative_to(package)).encode())
         h.update(path.read_bytes())
     for name in sorted(os.environ):
-        if name.startswith(IMPORT_TIME_ENV):
+        if name.startswith(IMPORT_TIME_ENV) or name in SCHEDULER_ENV:
             h.update(f"{name}={os.environ[name]}".encode())
     return h.hexdigest()[:16]
 
@@ -213,6 +214,7 @@ def _connect() -> socket.socket:
     with _lock(lock_path):  # one job starts the server; the others wait for it
         with contextlib.suppress(OSError):
             return _try_connect(path)
+        _remove_dead_servers(folder, path)
         # The server imports this very snaketune, wherever the job found it.
         package_root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -232,6 +234,30 @@ def _connect() -> socket.socket:
                 server.kill()
                 raise Unavailable(f"the server was not ready after {START_TIMEOUT_SECONDS} s; see {log}")
             time.sleep(0.05)
+
+
+def _remove_dead_servers(folder: Path, starting: Path) -> None:
+    """Remove the files of servers that were killed rather than exiting idle (a scheduler
+    ends an allocation's processes with SIGKILL), so that a node running many jobs does not
+    collect them. A server is dead when nobody holds its lock (no job is starting it) and
+    its socket refuses connections."""
+    for sock in folder.glob("*.sock"):
+        if sock == starting:
+            continue
+        lock_path, log = _files(sock)
+        lock = _lock(lock_path, wait=False)
+        if lock is None:
+            continue
+        with lock:
+            try:
+                _try_connect(sock).close()  # alive: its child for this empty request exits at once
+                continue
+            except ConnectionRefusedError:
+                pass
+            except OSError:
+                continue
+            for leftover in (sock, log, lock_path):
+                leftover.unlink(missing_ok=True)
 
 
 def _request(conn: socket.socket, target: str, kwargs: dict):

@@ -97,11 +97,39 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("env", [{"SNAKETUNE_FORKSERVER": "0"}, {"SLURM_JOB_ID": "123"}])
-def test_off_by_choice_or_under_a_scheduler_the_job_runs_it_itself(runtime_dir, monkeypatch, env):
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
+def test_off_by_choice_the_job_runs_it_itself(runtime_dir, monkeypatch):
+    monkeypatch.setenv("SNAKETUNE_FORKSERVER", "0")
     assert forkserver.call(f"{TARGETS}:whoami", tag="here")["pid"] == os.getpid()
+
+
+def test_each_scheduler_allocation_has_a_server_of_its_own(runtime_dir, monkeypatch):
+    # the trials bundled into one Slurm job share a server; another allocation never does
+    local = forkserver.call(f"{TARGETS}:whoami", tag="local")
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    first = forkserver.call(f"{TARGETS}:whoami", tag="a")
+    second = forkserver.call(f"{TARGETS}:whoami", tag="b")
+    monkeypatch.setenv("SLURM_JOB_ID", "124")
+    other = forkserver.call(f"{TARGETS}:whoami", tag="c")
+    assert first["pid"] != os.getpid() and first["ppid"] == second["ppid"]
+    assert len({local["ppid"], first["ppid"], other["ppid"]}) == 3
+
+
+def test_starting_a_server_removes_the_files_of_servers_killed_hard(runtime_dir, monkeypatch):
+    # as a scheduler ends an allocation: SIGKILL, no idle exit to remove its socket and log
+    import signal
+    import time
+
+    monkeypatch.setenv("SLURM_JOB_ID", "200")
+    killed = forkserver.call(f"{TARGETS}:whoami", tag="a")["ppid"]
+    sock = next(p for p in runtime_dir.glob("snaketune-forkserver-*/*.sock")
+                if p.with_suffix(".log").read_text().startswith(f"forkserver {killed}:"))
+    os.kill(killed, signal.SIGKILL)
+    while _alive(killed):
+        time.sleep(0.1)
+    assert sock.exists() and sock.with_suffix(".log").exists()
+    monkeypatch.setenv("SLURM_JOB_ID", "201")
+    forkserver.call(f"{TARGETS}:whoami", tag="b")
+    assert not sock.exists() and not sock.with_suffix(".log").exists() and not sock.with_suffix(".lock").exists()
 
 
 def test_a_trial_trains_in_a_forked_process_exactly_as_in_a_fresh_one(runtime_dir, tiny_data, tiny_settings, tmp_path):
