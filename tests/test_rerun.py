@@ -178,6 +178,27 @@ def test_a_deleted_trial_file_is_trained_again_and_the_tables_follow(copied):
     assert "Nothing to be done" in dry_run(copied)[1]
 
 
+def test_a_retried_train_job_puts_back_what_its_earlier_attempt_finished(copied):
+    # As when a bundle of trials (one Slurm job) failed because another trial in it died:
+    # Snakemake deletes the outputs of every trial in the bundle and runs them all again
+    # (attempt 2); one that had finished is put back, not trained again.
+    workdir, _ = copied
+    out = workdir / "results" / "tiny"
+    trial = trials_of(workdir)["trial_id"].iloc[0]
+    target = f"results/tiny/trials/{trial}/metrics.csv"
+    before = {name: (out / "trials" / trial / name).read_bytes() for name in ("metrics.csv", "model.keras")}
+    output = run(copied, None, "--forcerun", target, "--until", "train", "--attempt", "2")
+    assert ran(output, "train") == 1, output[-3000:]
+    log = (out / "logs" / "trials" / f"{trial}.log").read_text()
+    assert "kept: trained by an earlier attempt of this job, not trained again" in log and "fit:" not in log, log
+    assert {name: (out / "trials" / trial / name).read_bytes() for name in before} == before
+    # a first attempt (a user's --forcerun) trains, whatever an earlier run kept
+    output = run(copied, None, "--forcerun", target, "--until", "train")
+    log = (out / "logs" / "trials" / f"{trial}.log").read_text()
+    assert "kept:" not in log and "fit: epochs 1 to 1" in log, log
+    run(copied)  # the tables and the rest follow the retrained trial again
+
+
 def test_a_damaged_model_is_named_with_the_command_that_builds_it_again(copied):
     workdir, _ = copied
     out = workdir / "results" / "tiny"
