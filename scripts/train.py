@@ -17,13 +17,14 @@ names = [os.path.basename(path) for path in snakemake.output]
 # runtime double on a retry)
 print(f"resources: mem_mb={snakemake.resources.get('mem_mb')}, runtime={snakemake.resources.get('runtime')} min, "
       f"threads={snakemake.threads}", flush=True)
-if snakemake.attempt > 1 and attempts.restore(out_dir, names):
+attempt = snakemake.resources.get("attempt", 1)
+if attempt > 1 and attempts.restore(out_dir, names):
     # a retry of a bundle of trials in which this one had finished (snaketune/attempts.py)
     print("kept: trained by an earlier attempt of this job, not trained again")
     record = read_record(snakemake.output.metrics)
     record.update(objective_value=float(record["objective_value"] or "nan"), fit_seconds=float(record["fit_seconds"]))
 else:
-    if snakemake.attempt == 1:
+    if attempt == 1:
         attempts.forget(out_dir)
     values, schedule = split(dict(p.values))
     record = run_training(

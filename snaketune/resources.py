@@ -20,7 +20,12 @@ def training_resources(resources: dict, epochs: int) -> dict:
         minutes = resources["trial_runtime"] or STARTUP_MINUTES + epochs * resources["minutes_per_epoch"]
         return minutes * attempt
 
-    requested = {"mem_mb": mem_mb, "runtime": runtime}
+    def attempt(wildcards, attempt):
+        # the script's `snakemake` object has no attempt: a retry puts back what an earlier
+        # attempt finished (snaketune/attempts.py)
+        return attempt
+
+    requested = {"mem_mb": mem_mb, "runtime": runtime, "attempt": attempt}
     if resources["gpu"]:
         # The Slurm executor plugin turns `gpu` into --gpus; other jobs ask for none.
         requested["gpu"] = resources["gpu"]

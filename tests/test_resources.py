@@ -11,6 +11,10 @@ def test_a_retry_gets_twice_the_memory_and_time():
     assert requested["runtime"](None, 2) == 2 * (STARTUP_MINUTES + 10)
 
 
+def test_the_job_knows_its_attempt():
+    assert training_resources(RESOURCES, epochs=5)["attempt"](None, 2) == 2
+
+
 def test_a_fixed_runtime_overrides_the_per_epoch_estimate():
     requested = training_resources({**RESOURCES, "trial_runtime": 90}, epochs=5)
     assert requested["runtime"](None, 1) == 90
