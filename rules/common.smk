@@ -16,6 +16,7 @@ os.environ.update(
     )
 )
 
+from snaketune.bundles import run_side_by_side
 from snaketune.completion import check_complete
 from snaketune.config import check_model, load_study
 from snaketune.devices import check_local as check_local_devices
@@ -67,6 +68,8 @@ PLAN = Plan(STUDY)
 OUT = PLAN.out
 ENV = "../environment.yml"
 RESOURCES = STUDY.config["resources"]
+# trials bundled into one Slurm job train side by side (see snaketune/bundles.py)
+run_side_by_side(workflow, RESOURCES["trial_threads"])
 BEST_PARAMS = f"{OUT}/best_params.json"
 
 
