@@ -32,7 +32,10 @@ SLURM_RUN = (
     "--slurm-init-seconds-before-status-checks", "2",
     "--latency-wait", "5",
 )
-SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*?rule_(\w+?)/(\S*?)/?\d+\.log\)")
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*?/(?:rule|group)_(\w+?)/")
+# trials per Slurm job in the tests: bundles of 4 (and of 3 in the test that kills one), at most
+# 2 CPUs each (the test node has 2)
+BUNDLED = ("--cores", "2")
 
 
 def _installed() -> bool:
@@ -59,9 +62,17 @@ def slurm_cluster():
     shutil.rmtree(state, ignore_errors=True)
 
 
-def submissions(output: str) -> list[tuple[str, str, str]]:
-    """(Slurm job id, rule, wildcards) of every job the plugin submitted."""
+def submissions(output: str) -> list[tuple[str, str]]:
+    """(Slurm job id, rule or group) of every job the plugin submitted: `train` trials go as
+    group `trials_train`."""
     return SUBMITTED.findall(output)
+
+
+def started_and_finished(slurm_log: Path) -> set[str]:
+    """The trials a bundle's inner Snakemake finished, from its Slurm log."""
+    text = slurm_log.read_text()
+    jobs = {n: tid for n, tid in re.findall(r"^Job (\d+): trial ([0-9a-f]{12}):", text, re.M) if n != "0"}
+    return {jobs[n] for n in re.findall(r"^Finished jobid: (\d+) \(Rule: train\)", text, re.M) if n in jobs}
 
 
 def sacct(job_ids) -> pd.DataFrame:
@@ -76,22 +87,28 @@ def sacct(job_ids) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["job", "state", "req_mem"]).set_index("job")
 
 
-def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_cluster, tiny_study, tmp_path):
+def test_trials_bundled_four_to_a_slurm_job_give_the_results_of_a_local_run(slurm_cluster, tiny_study, tmp_path):
     local_dir, config = tiny_study
     write_config(tmp_path, config)
-    result = snakemake(tmp_path, *SLURM_RUN)
+    result = snakemake(tmp_path, *SLURM_RUN, *BUNDLED, "--group-components", "trials=4")
     jobs = submissions(result.stdout + result.stderr)
-    train = {wildcards: job for job, rule, wildcards in jobs if rule == "train"}
     # a run that exits 0 must have finished the study
     assert (tmp_path / "results" / "tiny" / "summary.md").exists(), (result.stdout[-3000:] + result.stderr[-8000:])
+    out = tmp_path / "results" / "tiny"
 
-    trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
+    trials = pd.read_csv(out / "trials.csv")
     local = pd.read_csv(local_dir / "results" / "tiny" / "trials.csv")
-    assert sorted(re.sub(r"^trial_", "", w) for w in train) == sorted(trials["trial_id"].unique())
-    states = sacct([job for job, _, _ in jobs])
+    states = sacct([job for job, _ in jobs])
     assert set(states["state"]) == {"COMPLETED"}, states
     # data, strategies' rounds, aggregation and plots are local rules: they never went to Slurm
-    assert {rule for _, rule, _ in jobs} == {"space", "train", "final"}
+    assert {rule for _, rule in jobs} == {"space", "trials_train", "final"}
+    bundles = [job for job, rule in jobs if rule == "trials_train"]
+    # at most 4 trials a job, and fewer jobs than trials (each round's trials are bundled)
+    assert -(-len(trials) // 4) <= len(bundles) < len(trials), jobs
+    # the trials of a bundle shared one TensorFlow import: a fork server inside the allocation
+    servers = {re.search(r"forked from server (\d+)", (out / "logs" / "trials" / f"{tid}.log").read_text()).group(1)
+               for tid in trials["trial_id"]}
+    assert len(servers) < len(trials)
 
     assert sorted(trials["trial_id"]) == sorted(local["trial_id"])
     merged = trials.merge(local, on=["strategy", "trial_id"], suffixes=("_slurm", "_local"))
@@ -108,35 +125,44 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_c
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_a_trial_killed_under_slurm_is_retried_reported_and_the_others_finish(slurm_cluster, mnist_path, tmp_path):
+def test_a_trial_killed_in_a_bundle_is_retried_and_reported_alone_and_the_others_keep_their_results(
+        slurm_cluster, mnist_path, tmp_path):
     config = {
         **TINY,
         "study": "dies",
         "data": {**TINY["data"], "path": str(mnist_path)},
         "model": {"build_model": f"{ROOT / 'tests' / 'models' / 'broken.py'}:dies_at_48_units"},
         "space": {"units": {"type": "int", "min": 16, "max": 64, "step": 16}},
-        "strategies": {"grid": {"values": {"units": [16, 32, 48]}},
-                       "random": {"enabled": False, "trials": 1},
-                       "bayesian": {"enabled": False, "trials": 1}},
+        "strategies": {name: {**settings, "enabled": name == "grid"} for name, settings in TINY["strategies"].items()},
+        "final": {"enabled": False},
     }
+    config["strategies"]["grid"] = {"values": {"units": [16, 32, 48]}}
     write_config(tmp_path, config)
-    result = snakemake(tmp_path, *SLURM_RUN, check=False)
+    result = snakemake(tmp_path, *SLURM_RUN, *BUNDLED, "--group-components", "trials=3", "--slurm-keep-successful-logs",
+                       check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Error in rule train" in output
+    assert "Error in group trials" in output
 
-    train = [(job, wildcards) for job, rule, wildcards in submissions(output) if rule == "train"]
-    states = sacct([job for job, _ in train])
-    tries = pd.DataFrame(train, columns=["job", "trial"]).join(states, on="job")
-    per_trial = tries.groupby("trial")["state"].apply(list)
-    dead = [trial for trial, seen in per_trial.items() if "COMPLETED" not in seen]
-    assert len(dead) == 1, tries
-    # the profile's one retry, with twice the memory
-    died = tries[tries["trial"] == dead[0]]
-    assert len(died) == 2 and died["state"].ne("COMPLETED").all(), tries
-    assert [int(re.sub(r"\D", "", m)) for m in died["req_mem"]] == [1600, 3200], tries
-    assert re.sub(r"^trial_", "", dead[0]) in output  # the failed job is reported by its trial
+    bundles = [job for job, rule in submissions(output) if rule == "trials_train"]
+    states = sacct(bundles)
+    # one bundle of the 3 trials, and the profile's one retry of it, with twice the memory
+    # (2 trials side by side on 2 CPUs: 2 x 1600 MB)
+    assert len(bundles) == 2 and states["state"].ne("COMPLETED").all(), states
+    assert [int(re.sub(r"\D", "", m)) for m in states["req_mem"]] == [3200, 6400], states
 
-    finished = list((tmp_path / "results" / "dies" / "trials").glob("*/metrics.csv"))
-    assert len(finished) == 2  # --keep-going: the other two trials trained
-    assert set(pd.concat(pd.read_csv(p) for p in finished)["units"]) == {16, 32}
+    out = tmp_path / "results" / "dies"
+    trials = {tid: pd.read_csv(path)["units"].iloc[0]
+              for path in out.glob("trials/*/metrics.csv") for tid in [path.parent.name]}
+    assert sorted(trials.values()) == [16, 32]  # --keep-going: the other two trials finished
+    dead = ({path.stem for path in (out / "logs" / "trials").glob("*.log")} - set(trials)).pop()
+    assert dead in output  # the failed bundle is reported with the log of the trial that died
+    # each finished trial trained once: a trial the first attempt finished was put back on the retry
+    first_attempt = started_and_finished(next((tmp_path / ".snakemake" / "slurm_logs").glob(
+        f"group_trials_train/{bundles[0]}.log")))
+    for tid in trials:
+        log = (out / "logs" / "trials" / f"{tid}.log").read_text()
+        if tid in first_attempt:
+            assert "kept: trained by an earlier attempt of this job, not trained again" in log, log
+        else:
+            assert "fit: epochs 1 to 1" in log, log
