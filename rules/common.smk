@@ -16,7 +16,7 @@ os.environ.update(
     )
 )
 
-from snaketune.bundles import run_side_by_side
+from snaketune.bundles import check_bundling, run_side_by_side
 from snaketune.completion import check_complete
 from snaketune.config import check_model, load_study
 from snaketune.devices import check_local as check_local_devices
@@ -343,12 +343,17 @@ onsuccess:
     check_complete(workflow, log=lambda text: print(text, file=sys.stderr))
 
 
-# Local training jobs with `resources.gpu` each take a device of this machine (see
-# snaketune/devices.py); whether it has enough is known only once the executor is (not while
-# this file is read): checked before the first job.
+# Checked before the first job, once the executor and the groups are known (not while this
+# file is read): local training jobs with `resources.gpu` each take a device of this machine
+# (see snaketune/devices.py).
 onstart:
     if workflow.local_exec:
         try:
             check_local_devices(RESOURCES["gpu"], RESOURCES["trials_per_gpu"])
         except ValueError as error:
             raise WorkflowError(f"config: resources.gpu: {error}") from None
+    # groups are known only once the command line is (see snaketune/bundles.py)
+    try:
+        check_bundling(workflow, STUDY.enabled_strategies)
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None

@@ -32,10 +32,9 @@ SLURM_RUN = (
     "--slurm-init-seconds-before-status-checks", "2",
     "--latency-wait", "5",
 )
-SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*?/(?:rule|group)_(\w+?)/")
-# trials per Slurm job in the tests: bundles of 4 (and of 3 in the test that kills one), at most
-# 2 CPUs each (the test node has 2)
-BUNDLED = ("--cores", "2")
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*?/(?:rule|group)_(\w+?)/(\S*?)/?\d+\.log\)")
+# trials bundled into Slurm jobs: at most 2 CPUs a job (the test node has 2)
+BUNDLED = ("--groups", "train=trials", "--cores", "2")
 
 
 def _installed() -> bool:
@@ -62,9 +61,8 @@ def slurm_cluster():
     shutil.rmtree(state, ignore_errors=True)
 
 
-def submissions(output: str) -> list[tuple[str, str]]:
-    """(Slurm job id, rule or group) of every job the plugin submitted: `train` trials go as
-    group `trials_train`."""
+def submissions(output: str) -> list[tuple[str, str, str]]:
+    """(Slurm job id, rule, wildcards) of every job the plugin submitted."""
     return SUBMITTED.findall(output)
 
 
@@ -87,28 +85,22 @@ def sacct(job_ids) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["job", "state", "req_mem"]).set_index("job")
 
 
-def test_trials_bundled_four_to_a_slurm_job_give_the_results_of_a_local_run(slurm_cluster, tiny_study, tmp_path):
+def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_cluster, tiny_study, tmp_path):
     local_dir, config = tiny_study
     write_config(tmp_path, config)
-    result = snakemake(tmp_path, *SLURM_RUN, *BUNDLED, "--group-components", "trials=4")
+    result = snakemake(tmp_path, *SLURM_RUN)
     jobs = submissions(result.stdout + result.stderr)
+    train = {wildcards: job for job, rule, wildcards in jobs if rule == "train"}
     # a run that exits 0 must have finished the study
     assert (tmp_path / "results" / "tiny" / "summary.md").exists(), (result.stdout[-3000:] + result.stderr[-8000:])
-    out = tmp_path / "results" / "tiny"
 
-    trials = pd.read_csv(out / "trials.csv")
+    trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
     local = pd.read_csv(local_dir / "results" / "tiny" / "trials.csv")
-    states = sacct([job for job, _ in jobs])
+    assert sorted(re.sub(r"^trial_", "", w) for w in train) == sorted(trials["trial_id"].unique())
+    states = sacct([job for job, _, _ in jobs])
     assert set(states["state"]) == {"COMPLETED"}, states
     # data, strategies' rounds, aggregation and plots are local rules: they never went to Slurm
-    assert {rule for _, rule in jobs} == {"space", "trials_train", "final"}
-    bundles = [job for job, rule in jobs if rule == "trials_train"]
-    # at most 4 trials a job, and fewer jobs than trials (each round's trials are bundled)
-    assert -(-len(trials) // 4) <= len(bundles) < len(trials), jobs
-    # the trials of a bundle shared one TensorFlow import: a fork server inside the allocation
-    servers = {re.search(r"forked from server (\d+)", (out / "logs" / "trials" / f"{tid}.log").read_text()).group(1)
-               for tid in trials["trial_id"]}
-    assert len(servers) < len(trials)
+    assert {rule for _, rule, _ in jobs} == {"space", "train", "final"}
 
     assert sorted(trials["trial_id"]) == sorted(local["trial_id"])
     merged = trials.merge(local, on=["strategy", "trial_id"], suffixes=("_slurm", "_local"))
@@ -144,7 +136,7 @@ def test_a_trial_killed_in_a_bundle_is_retried_and_reported_alone_and_the_others
     assert result.returncode != 0
     assert "Error in group trials" in output
 
-    bundles = [job for job, rule in submissions(output) if rule == "trials_train"]
+    bundles = [job for job, rule, _ in submissions(output) if rule == "trials_train"]
     states = sacct(bundles)
     # one bundle of the 3 trials, and the profile's one retry of it, with twice the memory
     # (2 trials side by side on 2 CPUs: 2 x 1600 MB)

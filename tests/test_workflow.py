@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, planned_jobs, snakemake, snakemake_cmd, write_config
+from conftest import ROOT, TINY, planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -93,6 +93,17 @@ def test_the_report_holds_the_plots_and_summary(finished_study):
     snakemake(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "best_so_far_by_trial.png" in html and "summary.md" in html
+
+
+def test_bundling_the_trials_of_a_study_with_rounds_stops_before_any_job_saying_why(tmp_path, mnist_path):
+    # Snakemake cannot group the jobs that a checkpoint adds (snaketune/bundles.py)
+    write_config(tmp_path, {**TINY, "data": {**TINY["data"], "path": str(mnist_path)}})
+    result = snakemake(tmp_path, "--cores", "1", "--groups", "train=trials", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "work only for strategies whose trials follow from the search space (grid, random)" in output
+    assert "bayesian, hyperband, tpe, gp" in output
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_configfile_replaces_the_default_study(tmp_path):
