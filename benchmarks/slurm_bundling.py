@@ -1,5 +1,6 @@
 """Trials bundled into Slurm jobs: one study run through the Slurm profile once per bundle
-size k (`--group-components trials=k`), on a running Slurm cluster (tests/slurm/start.sh).
+size k (`--groups train=trials --group-components trials=k`), on a running Slurm cluster
+(tests/slurm/start.sh). Random search: bundling is for strategies without rounds.
 
 For each k: the Slurm jobs submitted per rule, the wall time, each trial's overhead beyond
 its fit (its `benchmark:` seconds minus `fit_seconds`), and whether every trial's metrics
@@ -41,7 +42,7 @@ def study(trials: int, data_path: str) -> dict:
 def run(workdir: Path, k: int, cores: int, jobs: int) -> dict:
     cmd = [shutil.which("snakemake"), "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml",
            "--profile", str(ROOT / "profiles" / "slurm"), "--jobs", str(jobs), "--cores", str(cores),
-           "--group-components", f"trials={k}",
+           "--groups", "train=trials", "--group-components", f"trials={k}",
            "--default-resources", "slurm_partition=debug", "slurm_account=root", "runtime=15", "mem_mb=1000",
            "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5", "--slurm-keep-successful-logs"]
     started = time.perf_counter()
