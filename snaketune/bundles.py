@@ -5,7 +5,7 @@ The Slurm executor plugin starts a group job's inner Snakemake with `--executor 
 on an allocation that Snakemake sized for them side by side (the sum of their threads and
 memory; measured on the local Slurm: 8 trials on a 2-CPU allocation, one at a time). Inside
 a group job the workflow therefore lets its inner Snakemake run as many steps at once as the
-allocation's CPUs hold trials.
+allocation's CPUs hold trials, and keep going past a trial that dies.
 
 Snakemake 9.27.1 cannot group jobs that a checkpoint adds to the DAG: when a strategy's round
 (a checkpoint) ends, it fails with `KeyError: train` in `DAG.update_ready` (measured on the
@@ -39,6 +39,11 @@ def run_side_by_side(workflow, trial_threads: int) -> None:
     if inner_scheduler_job(workflow):
         # _nodes: the jobs a remote executor keeps running at once (--jobs)
         workflow.register_resource("_nodes", steps_at_once(trial_threads))
+        # A trial that dies must not keep the bundle's other trials from running: without
+        # this, the inner Snakemake starts none after the first failure, and a trial that
+        # dies on every attempt would starve the trials queued behind it in its bundle
+        # (measured: the third trial of a bundle never ran).
+        workflow.execution_settings.keep_going = True
 
 
 def with_rounds(strategies) -> list[str]:
