@@ -16,7 +16,7 @@ os.environ.update(
     )
 )
 
-from snaketune.bundles import check_bundling, run_side_by_side
+from snaketune.bundles import check_bundling, keep_going_inside
 from snaketune.completion import check_complete
 from snaketune.config import check_model, load_study
 from snaketune.devices import check_local as check_local_devices
@@ -68,8 +68,8 @@ PLAN = Plan(STUDY)
 OUT = PLAN.out
 ENV = "../environment.yml"
 RESOURCES = STUDY.config["resources"]
-# trials bundled into one Slurm job train side by side (see snaketune/bundles.py)
-run_side_by_side(workflow, RESOURCES["trial_threads"])
+# a trial that dies in a bundle of trials does not stop the others (see snaketune/bundles.py)
+keep_going_inside(workflow)
 BEST_PARAMS = f"{OUT}/best_params.json"
 
 

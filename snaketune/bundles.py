@@ -1,11 +1,12 @@
-"""Trials bundled into one scheduler job (Snakemake's group `trials`), run side by side.
+"""Trials bundled into one scheduler job (Snakemake's group `trials`, see the Slurm profile).
 
 The Slurm executor plugin starts a group job's inner Snakemake with `--executor slurm-jobstep
---jobs 1`, so the bundled trials would train one after another, each in its own `srun` step,
-on an allocation that Snakemake sized for them side by side (the sum of their threads and
-memory; measured on the local Slurm: 8 trials on a 2-CPU allocation, one at a time). Inside
-a group job the workflow therefore lets its inner Snakemake run as many steps at once as the
-allocation's CPUs hold trials, and keep going past a trial that dies.
+--jobs 1` and without `--keep-going`: its trials run one after another, each in an `srun`
+step (a step takes the job's whole memory, so Slurm would not run two side by side anyway;
+measured on the local Slurm with `sacct`: the 8 steps of a bundle started one after the other
+ended), and after a trial dies it starts none of those queued behind it. A trial that died on
+every attempt would then keep the trials behind it in its bundle from ever running. Inside a
+scheduler job the workflow therefore makes its inner Snakemake keep going.
 
 Snakemake 9.27.1 cannot group jobs that a checkpoint adds to the DAG: when a strategy's round
 (a checkpoint) ends, it fails with `KeyError: train` in `DAG.update_ready` (measured on the
@@ -15,8 +16,6 @@ rounds stops before its first job, saying so.
 """
 
 from __future__ import annotations
-
-from snakemake.utils import available_cpu_count
 
 from snaketune.strategies import STRATEGIES
 from snaketune.strategies.base import Strategy
@@ -30,20 +29,18 @@ def inner_scheduler_job(workflow) -> bool:
     return bool(workflow.remote_exec and workflow.nodes is not None)
 
 
-def steps_at_once(trial_threads: int) -> int:
-    """Trials the allocation's CPUs (this process's affinity) hold side by side."""
-    return max(1, available_cpu_count() // max(1, trial_threads))
+def keep_going_inside(workflow) -> None:
+    """Make the inner Snakemake of a scheduler job keep going past a failed trial. Its
+    execution settings are set only after the Snakefile is read, just before it executes."""
+    if not inner_scheduler_job(workflow):
+        return
+    execute = workflow.execute
 
-
-def run_side_by_side(workflow, trial_threads: int) -> None:
-    if inner_scheduler_job(workflow):
-        # _nodes: the jobs a remote executor keeps running at once (--jobs)
-        workflow.register_resource("_nodes", steps_at_once(trial_threads))
-        # A trial that dies must not keep the bundle's other trials from running: without
-        # this, the inner Snakemake starts none after the first failure, and a trial that
-        # dies on every attempt would starve the trials queued behind it in its bundle
-        # (measured: the third trial of a bundle never ran).
+    def execute_keeping_going(*args, **kwargs):
         workflow.execution_settings.keep_going = True
+        return execute(*args, **kwargs)
+
+    workflow.execute = execute_keeping_going
 
 
 def with_rounds(strategies) -> list[str]:
