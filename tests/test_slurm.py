@@ -66,13 +66,6 @@ def submissions(output: str) -> list[tuple[str, str, str]]:
     return SUBMITTED.findall(output)
 
 
-def started_and_finished(slurm_log: Path) -> set[str]:
-    """The trials a bundle's inner Snakemake finished, from its Slurm log."""
-    text = slurm_log.read_text()
-    jobs = {n: tid for n, tid in re.findall(r"^Job (\d+): trial ([0-9a-f]{12}):", text, re.M) if n != "0"}
-    return {jobs[n] for n in re.findall(r"^Finished jobid: (\d+) \(Rule: train\)", text, re.M) if n in jobs}
-
-
 def sacct(job_ids) -> pd.DataFrame:
     """Slurm's accounting record of the jobs; it can trail a job's end by a second or two."""
     for _ in range(30):
@@ -149,12 +142,8 @@ def test_a_trial_killed_in_a_bundle_is_retried_and_reported_alone_and_the_others
     assert sorted(trials.values()) == [16, 32]  # --keep-going: the other two trials finished
     dead = ({path.stem for path in (out / "logs" / "trials").glob("*.log")} - set(trials)).pop()
     assert dead in output  # the failed bundle is reported with the log of the trial that died
-    # each finished trial trained once: a trial the first attempt finished was put back on the retry
-    first_attempt = started_and_finished(next((tmp_path / ".snakemake" / "slurm_logs").glob(
-        f"group_trials_train/{bundles[0]}.log")))
+    # the bundle's first attempt ran all three (a dead trial does not stop the others); its
+    # retry put the two finished ones back instead of training them again
     for tid in trials:
         log = (out / "logs" / "trials" / f"{tid}.log").read_text()
-        if tid in first_attempt:
-            assert "kept: trained by an earlier attempt of this job, not trained again" in log, log
-        else:
-            assert "fit: epochs 1 to 1" in log, log
+        assert "kept: trained by an earlier attempt of this job, not trained again" in log, log
