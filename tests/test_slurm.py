@@ -123,8 +123,7 @@ def test_a_trial_killed_in_a_bundle_is_retried_and_reported_alone_and_the_others
     }
     config["strategies"]["grid"] = {"values": {"units": [16, 32, 48]}}
     write_config(tmp_path, config)
-    result = snakemake(tmp_path, *SLURM_RUN, *BUNDLED, "--group-components", "trials=3", "--slurm-keep-successful-logs",
-                       check=False)
+    result = snakemake(tmp_path, *SLURM_RUN, *BUNDLED, "--group-components", "trials=3", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Error in group trials" in output
