@@ -27,13 +27,21 @@ def forget(out_dir) -> None:
 
 
 def keep(out_dir, names) -> None:
-    """Hard-link the job's finished files into `.kept/`, replacing what was kept before."""
+    """Hard-link the job's finished files into `.kept/`, replacing what was kept before. On a
+    file system without hard links nothing is kept (copies would double the disk a study
+    takes): a retried bundle then trains this trial again, which is slower, not wrong."""
     out_dir = Path(out_dir)
     staging = out_dir / f"{KEPT}.{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    for name in names:
-        os.link(out_dir / name, staging / name)
+    try:
+        for name in names:
+            os.link(out_dir / name, staging / name)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        forget(out_dir)
+        print(f"kept: nothing ({error}); a retry of this job would train it again")
+        return
     forget(out_dir)
     staging.rename(out_dir / KEPT)
 

@@ -1,0 +1,58 @@
+"""What a train job keeps for a retry of its bundle (snaketune/attempts.py), on real files."""
+
+import os
+
+from snaketune import attempts
+from snaketune.data import file_sha256
+
+NAMES = ["metrics.csv", "history.csv", "model.keras"]
+
+
+def finished_trial(folder):
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"model bytes")
+    (folder / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    (folder / "metrics.csv").write_text(f"status,model_sha256\ncompleted,{file_sha256(folder / 'model.keras')}\n")
+    return folder
+
+
+def test_a_kept_trial_is_put_back_after_its_outputs_were_deleted(tmp_path):
+    trial = finished_trial(tmp_path / "t")
+    before = {name: (trial / name).read_bytes() for name in NAMES}
+    attempts.keep(trial, NAMES)
+    for name in NAMES:
+        (trial / name).unlink()  # as Snakemake does before running a job again
+    assert attempts.restore(trial, NAMES)
+    assert {name: (trial / name).read_bytes() for name in NAMES} == before
+
+
+def test_a_damaged_kept_model_is_not_put_back(tmp_path):
+    trial = finished_trial(tmp_path / "t")
+    attempts.keep(trial, NAMES)
+    for name in NAMES:
+        (trial / name).unlink()
+    (trial / attempts.KEPT / "model.keras").write_bytes(b"truncated")  # the kept link is the same file
+    assert not attempts.restore(trial, NAMES)
+    assert not (trial / "metrics.csv").exists()
+
+
+def test_forgotten_or_never_kept_means_nothing_to_put_back(tmp_path):
+    trial = finished_trial(tmp_path / "t")
+    assert not attempts.restore(trial, NAMES)
+    attempts.keep(trial, NAMES)
+    attempts.forget(trial)
+    assert not attempts.restore(trial, NAMES)
+
+
+def test_without_hard_links_nothing_is_kept_and_the_job_goes_on(tmp_path, monkeypatch, capsys):
+    trial = finished_trial(tmp_path / "t")
+    attempts.keep(trial, NAMES)
+
+    def no_links(*args):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    attempts.keep(trial, NAMES)  # an older kept copy is dropped rather than left stale
+    assert "kept: nothing" in capsys.readouterr().out
+    assert not (trial / attempts.KEPT).exists()
+    assert sorted(p.name for p in trial.iterdir()) == sorted(NAMES)
