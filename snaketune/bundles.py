@@ -18,7 +18,6 @@ rounds stops before its first job, saying so.
 from __future__ import annotations
 
 from snaketune.strategies import STRATEGIES
-from snaketune.strategies.base import Strategy
 
 
 def inner_scheduler_job(workflow) -> bool:
@@ -44,9 +43,9 @@ def keep_going_inside(workflow) -> None:
 
 
 def with_rounds(strategies) -> list[str]:
-    """The strategies whose trials come from checkpoint rounds (they learn from the trials before)."""
-    return [name for name in strategies
-            if STRATEGIES[name].history_driven or STRATEGIES[name].from_history is not Strategy.from_history]
+    """The strategies whose trials come from checkpoint rounds: those that learn from the trials
+    before, and those that promote them (Hyperband)."""
+    return [name for name in strategies if STRATEGIES[name].history_driven or STRATEGIES[name].schedules]
 
 
 def check_bundling(workflow, strategies) -> None:

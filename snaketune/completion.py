@@ -2,8 +2,7 @@
 
 Snakemake can end a workflow with checkpoints early and still report success: after some
 checkpoint updates its DAG no longer holds the jobs below them (snakemake/snakemake#823,
-#2524; seen here about once in twenty Slurm runs of the tiny study, never reproduced on
-demand). A user would then find a study without its trials table or summary and an exit
+#2524; seen here once, in CI's Slurm run of the tiny study, and not reproduced on demand). A user would then find a study without its trials table or summary and an exit
 status of 0. The workflow's `onsuccess` hook checks the requested files instead of trusting
 the status: where some are missing it continues in a new run of the same command, which
 builds only what is missing (everything finished is up to date), and fails loudly naming
