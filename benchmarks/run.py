@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import reference  # noqa: E402
+from benchmarks import reference, slurm_client  # noqa: E402
 
 DEFAULT_MNIST = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
 STUDY = "bench"
@@ -161,14 +161,15 @@ def child_env(forkserver: bool = True) -> dict:
     return env
 
 
-def timed(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None, forkserver: bool = True) -> float:
+def timed(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None, forkserver: bool = True,
+          env: dict | None = None) -> float:
     """Run `cmd` in `cwd` with its output in `log`; return its wall seconds, or raise with
     the log's tail."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as fh:
         started = time.perf_counter()
-        result = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=child_env(forkserver),
-                                timeout=timeout)
+        result = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                                env=env if env is not None else child_env(forkserver), timeout=timeout)
         seconds = time.perf_counter() - started
     if result.returncode != 0:
         tail = log.read_text()[-4000:]
@@ -300,23 +301,42 @@ def workflow_trials(workdir: Path, study: str = STUDY) -> list[dict]:
     return rows
 
 
-def run_workflow(workdir: Path, config: dict, cores: int, logs: Path, forkserver: bool = True) -> dict:
+def run_workflow(workdir: Path, config: dict, cores: int, logs: Path, forkserver: bool = True,
+                 slurm: str = "as-is") -> dict:
     """`snakemake --cores N` on a study whose data is prepared: the space discovery, every
     trial, the strategy table, the aggregation and the plots. Without the fork server, each
-    job imports TensorFlow itself, as under a batch scheduler."""
+    job imports TensorFlow itself, as under a batch scheduler. `slurm`: the machine with or
+    without Slurm's client (benchmarks/slurm_client.py)."""
     study = config["study"]
-    load = load_average()
-    started_at = time.time()
-    name = f"workflow_c{cores}" + ("" if forkserver else "_cold")
-    seconds = timed(snakemake_cmd("--cores", cores), workdir, logs / f"{name}.log", forkserver=forkserver)
+    env, folder = slurm_client.environment(slurm, child_env(forkserver))
+    # a fork server of its own, started cold as on a first run (not one an earlier run left idle)
+    runtime = Path(tempfile.mkdtemp(prefix="snaketune-bench-runtime-"))
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    try:
+        client = slurm_client.describe(env)
+        load = load_average()
+        started_at = time.time()
+        name = f"workflow_c{cores}" + ("" if forkserver else "_cold") + ("" if slurm == "as-is" else f"_{slurm}")
+        seconds = timed(snakemake_cmd("--cores", cores), workdir, logs / f"{name}.log", env=env)
+    finally:
+        for each in (folder, runtime):  # the server sees its socket gone and exits
+            if each:
+                shutil.rmtree(each, ignore_errors=True)
     trials = workflow_trials(workdir, study)
     out = workdir / "results" / study
-    space_bench = out / "benchmarks" / "space.tsv"
+    space_bench = next((out / "benchmarks" / "space").glob("*.tsv"), out / "benchmarks" / "space.tsv")
     job_total = sum(t["job_seconds"] for t in trials)
     return {
         "cores": cores,
         "forkserver": forkserver,
+        "slurm": slurm,
+        "slurm_client": client,
         "wall_seconds": seconds,
+        # from the command's start: its first trial job's start (its benchmark record's end
+        # less its wall seconds), and what runs after the last trial ends
+        "first_trial_started_seconds": (min(t["finished_at"] - t["job_seconds"] for t in trials) - started_at)
+        if trials else None,
+        "after_last_trial_seconds": (started_at + seconds - max(t["finished_at"] for t in trials)) if trials else None,
         "load_average_at_start": load,
         "trials_run": len(trials),
         "failed_trials": sum(t["status"] != "completed" for t in trials),
@@ -453,7 +473,7 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
               kt_steps_per_execution: list[int] = (1,), workdir: Path | None = None,
               profile_dry_run_over: float | None = TARGETS["dry_run_10000_seconds"],
               import_probe_repeats: int = 3, cold_too: bool = False, dry_run_repeats: int = 3,
-              log=print) -> dict:
+              slurm_modes=("as-is",), log=print) -> dict:
     """Run everything; write `<out>/results.json` and per-trial CSVs; return the results."""
     import pandas as pd
 
@@ -471,7 +491,7 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
         "settings": {"epochs": epochs, "grid": grid, "configurations": grid_size(grid), "cores": cores,
                      "data_path": str(data_path) if data_path else None, "subset": subset,
                      "patience": patience, "dry_run_sizes": list(dry_run_sizes),
-                     "dry_run_repeats": dry_run_repeats,
+                     "dry_run_repeats": dry_run_repeats, "slurm_modes": list(slurm_modes),
                      "kt_steps_per_execution": list(kt_steps_per_execution) if keras_tuner else []},
         "targets": TARGETS,
         "sets": [],
@@ -490,12 +510,13 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
             results["sets"].append(entry)
             set_logs = logs / f"epochs_{n_epochs}"
             first_dir = None
-            for n_cores in cores:
-                wf_dir = workdir / f"e{n_epochs}" / f"workflow_c{n_cores}"
+            for n_cores, slurm in [(c, m) for c in cores for m in slurm_modes]:
+                name = f"workflow_c{n_cores}" + ("" if slurm == "as-is" else f"_{slurm}")
+                wf_dir = workdir / f"e{n_epochs}" / name
                 log(f"[epochs {n_epochs}] preparing data for the workflow ({n_cores} cores) in {wf_dir}")
-                setup = prepare(wf_dir, config, n_cores, set_logs / f"workflow_c{n_cores}")
+                setup = prepare(wf_dir, config, n_cores, set_logs / name)
                 first_dir = first_dir or wf_dir
-                if keras_tuner and n_cores == cores[0]:
+                if keras_tuner and wf_dir == first_dir:
                     # Keras Tuner first, on the arrays the workflow's data rule just prepared
                     for spe in kt_steps_per_execution:
                         log(f"[epochs {n_epochs}] Keras Tuner, {len(configurations)} trials, one process "
@@ -505,18 +526,20 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
                                              config, set_logs, steps_per_execution=spe)
                         entry["keras_tuner"].append(kt)
                         log(f"[epochs {n_epochs}] Keras Tuner: {kt['wall_seconds']:.1f} s")
-                log(f"[epochs {n_epochs}] workflow, {len(configurations)} trials, --cores {n_cores}")
-                wf = run_workflow(wf_dir, config, n_cores, set_logs)
+                log(f"[epochs {n_epochs}] workflow, {len(configurations)} trials, --cores {n_cores}, "
+                    f"Slurm's client {slurm}")
+                wf = run_workflow(wf_dir, config, n_cores, set_logs, slurm=slurm)
                 wf.update(setup)
                 space_json = wf_dir / "results" / config["study"] / "space.json"
                 wf["same_configurations"] = (
                     sorted(map(json.dumps, grid_configurations(config, space_json)))
                     == sorted(map(json.dumps, configurations)))
                 entry["workflow"].append(wf)
-                log(f"[epochs {n_epochs}] workflow ({n_cores} cores): {wf['wall_seconds']:.1f} s")
-                pd.DataFrame(wf["trials"]).to_csv(out / f"workflow_trials_e{n_epochs}_c{n_cores}.csv",
+                log(f"[epochs {n_epochs}] workflow ({n_cores} cores, Slurm's client {slurm}): "
+                    f"{wf['wall_seconds']:.1f} s, first trial started at {_f(wf['first_trial_started_seconds'])} s")
+                pd.DataFrame(wf["trials"]).to_csv(out / f"{name.replace('workflow', f'workflow_trials_e{n_epochs}')}.csv",
                                                   index=False)
-                if cold_too:
+                if cold_too and slurm == slurm_modes[0]:
                     cold_dir = workdir / f"e{n_epochs}" / f"workflow_c{n_cores}_cold"
                     setup = prepare(cold_dir, config, n_cores, set_logs / f"workflow_c{n_cores}_cold")
                     log(f"[epochs {n_epochs}] workflow without the fork server, --cores {n_cores}")
@@ -531,7 +554,8 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
                 pd.DataFrame(rows).to_csv(
                     out / f"keras_tuner_trials_e{n_epochs}_spe{kt['steps_per_execution']}.csv", index=False)
             entry["ratios"] = [
-                {"cores": wf["cores"], "forkserver": wf["forkserver"], "kt_steps_per_execution": kt["steps_per_execution"],
+                {"cores": wf["cores"], "forkserver": wf["forkserver"], "slurm": wf.get("slurm", "as-is"),
+                 "kt_steps_per_execution": kt["steps_per_execution"],
                  "workflow_over_keras_tuner": wf["wall_seconds"] / kt["wall_seconds"]}
                 for wf in entry["workflow"] for kt in entry["keras_tuner"]
             ]
@@ -598,8 +622,8 @@ def _cores(wf: dict) -> str:
 
 def _training_tables(results: dict) -> list[str]:
     lines = []
-    lines.append(f"{'epochs':>6} {'cores':>5} {'KT spe':>6} {'KT wall s':>10} {'workflow s':>10} "
-                 f"{'ratio':>6}  target")
+    lines.append(f"{'epochs':>6} {'cores':>5} {'slurm client':>12} {'KT spe':>6} {'KT wall s':>10} "
+                 f"{'workflow s':>10} {'ratio':>6} {'1st trial s':>11} {'after s':>7}  target")
     for entry in results["sets"]:
         kts = entry["keras_tuner"] or [None]
         for wf in entry["workflow"]:
@@ -607,16 +631,25 @@ def _training_tables(results: dict) -> list[str]:
                 ratio = wf["wall_seconds"] / kt["wall_seconds"] if kt else None
                 target = (_check(ratio <= TARGETS["ratio_5_epochs"])
                           if ratio is not None and entry["epochs"] == 5 else "")
-                lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} "
+                lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} {wf.get('slurm', 'as-is'):>12} "
                              f"{(kt['steps_per_execution'] if kt else '-'):>6} "
                              f"{_f(kt['wall_seconds'] if kt else None):>10} {_f(wf['wall_seconds']):>10} "
-                             f"{_f(ratio, 2):>6}  {target}")
+                             f"{_f(ratio, 2):>6} {_f(wf.get('first_trial_started_seconds')):>11} "
+                             f"{_f(wf.get('after_last_trial_seconds')):>7}  {target}")
+    lines.append("1st trial s: from the workflow's start to its first trial job's start; after s: from the "
+                 "last trial's end to the workflow's end")
+    clients = {wf["slurm"]: wf["slurm_client"] for e in results["sets"] for wf in e["workflow"] if wf.get("slurm_client")}
+    for mode, client in clients.items():
+        lines.append(f"slurm client {mode}: " + (
+            f"scontrol show config {client['scontrol_show_config_seconds']} s, controller "
+            f"{'answered' if client['controller_answered'] else 'did not answer'}" if client["client"] else "not on PATH")
+            + f"; Slurm executor plugin {'installed' if client['plugin_installed'] else 'not installed'}")
     lines.append("")
     if any(not wf.get("forkserver", True) for e in results["sets"] for wf in e["workflow"]):
         lines.append("cores marked * ran without the fork server (SNAKETUNE_FORKSERVER=0): every job imports TensorFlow")
     lines.append("")
     lines.append("workflow, per trial job (s):  overhead = job wall (benchmark `s`) - fit_seconds")
-    lines.append(f"{'epochs':>6} {'cores':>5} {'fit mean':>9} {'ovh mean':>9} {'ovh med':>8} {'ovh max':>8} "
+    lines.append(f"{'epochs':>6} {'cores':>5} {'slurm client':>12} {'fit mean':>9} {'ovh mean':>9} {'ovh med':>8} {'ovh max':>8} "
                  f"{'load mean':>9} {'load max':>9} {'rss max MB':>10} {'outside s':>9}  targets")
     for entry in results["sets"]:
         for wf in entry["workflow"]:
@@ -627,7 +660,7 @@ def _training_tables(results: dict) -> list[str]:
                 checks.append(f"overhead {_check(ovh['max'] <= TARGETS['overhead_seconds'])}")
             if load:
                 checks.append(f"load {_check(load['max'] <= TARGETS['load_seconds'])}")
-            lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} {_f(fit.get('mean')):>9} "
+            lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} {wf.get('slurm', 'as-is'):>12} {_f(fit.get('mean')):>9} "
                          f"{_f(ovh.get('mean')):>9} {_f(ovh.get('median')):>8} {_f(ovh.get('max')):>8} "
                          f"{_f(load.get('mean'), 4):>9} {_f(load.get('max'), 4):>9} {_f(rss.get('max'), 0):>10} "
                          f"{_f(wf['outside_trial_jobs_seconds']):>9}  {', '.join(checks)}")
@@ -688,6 +721,9 @@ def parse_args(argv=None):
     p.add_argument("--out", type=Path,
                    help="results folder (default benchmarks/results/<timestamp>)")
     p.add_argument("--workdir", type=Path, help="keep the studies' working folders here (default: a temporary one)")
+    p.add_argument("--slurm-client", nargs="+", choices=slurm_client.MODES, default=["as-is"],
+                   help="run each workflow set with Slurm's client as the machine has it, installed with no "
+                        "controller answering, or absent from PATH (see benchmarks/slurm_client.py)")
     return p.parse_args(argv)
 
 
@@ -702,7 +738,7 @@ def main(argv=None) -> dict:
         keras_tuner=not args.no_keras_tuner and not args.only_dry_runs,
         kt_steps_per_execution=args.kt_steps_per_execution, workdir=args.workdir,
         import_probe_repeats=args.import_probe_repeats, cold_too=args.cold_too,
-        dry_run_repeats=args.dry_run_repeats,
+        dry_run_repeats=args.dry_run_repeats, slurm_modes=args.slurm_client,
     )
     print()
     print(report(results))

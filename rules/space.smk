@@ -17,6 +17,9 @@ checkpoint space:
         f"{OUT}/logs/space/{PLAN.space_key}.log",
     benchmark:
         f"{OUT}/benchmarks/space/{PLAN.space_key}.tsv"
+    # the trials' threads: Snakemake sets OMP_NUM_THREADS and the like to a job's threads, which
+    # TensorFlow reads on import, so only then do the trials use the fork server this job starts
+    threads: RESOURCES["trial_threads"]
     conda:
         ENV
     script:

@@ -3,9 +3,10 @@ from snaketune.joblog import start
 
 start(snakemake)
 
-from snaketune.aggregate import aggregate
+from snaketune.forkserver import call_if_running
 
-aggregate(
+call_if_running(
+    "snaketune.aggregate:aggregate",
     tables=list(snakemake.input.tables),
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),

@@ -3,9 +3,10 @@ from snaketune.joblog import start
 
 start(snakemake)
 
-from snaketune.plots import plot_all
+from snaketune.forkserver import call_if_running
 
-plot_all(
+call_if_running(
+    "snaketune.plots:plot_all",
     trials_csv=snakemake.input.trials,
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),

@@ -3,9 +3,10 @@ from snaketune.joblog import start
 
 start(snakemake)
 
-from snaketune.aggregate import strategy_table
+from snaketune.forkserver import call_if_running
 
-strategy_table(
+call_if_running(
+    "snaketune.aggregate:strategy_table",
     strategy=snakemake.params.strategy,
     replicate=snakemake.params.replicate,
     membership=snakemake.params.membership,

@@ -3,9 +3,10 @@ from snaketune.joblog import start
 
 start(snakemake)
 
-from snaketune.summary import write_summary
+from snaketune.forkserver import call_if_running
 
-write_summary(
+call_if_running(
+    "snaketune.summary:write_summary",
     study=snakemake.params.study,
     trials_csv=snakemake.input.trials,
     best_json=snakemake.input.best,

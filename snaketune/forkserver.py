@@ -84,10 +84,22 @@ def enabled() -> bool:
 
 def call(target: str, **kwargs):
     """`module:function`(**kwargs) in a process forked from the server, else in this one."""
+    return _call(target, kwargs, start=True)
+
+
+def call_if_running(target: str, **kwargs):
+    """`module:function`(**kwargs) in a process forked from a server that is already running,
+    else in this one: for a job that needs no TensorFlow (the tables, summary and plots after
+    the trials), whose own imports cost less than starting a server, but which a server left
+    running by the trials spares them."""
+    return _call(target, kwargs, start=False)
+
+
+def _call(target: str, kwargs: dict, start: bool):
     if enabled():
         for _ in range(3):  # a server may close between our connect and its accept
             try:
-                with _connect() as conn:
+                with _connect(start) as conn:
                     outcome = _request(conn, target, kwargs)
             except Unavailable as why:
                 print(f"forkserver: unavailable ({why}); running in this process", file=sys.stderr, flush=True)
@@ -205,11 +217,14 @@ def _files(socket_path: Path) -> tuple[Path, Path]:
     return socket_path.with_suffix(".lock"), socket_path.with_suffix(".log")
 
 
-def _connect() -> socket.socket:
+def _connect(start: bool = True) -> socket.socket:
     folder = _runtime_dir()
     path = folder / f"{_identity()}.sock"
-    with contextlib.suppress(OSError):
+    try:
         return _try_connect(path)
+    except OSError as error:
+        if not start:
+            raise Unavailable(f"no server running ({error.strerror or error})") from None
     lock_path, log = _files(path)
     with _lock(lock_path):  # one job starts the server; the others wait for it
         with contextlib.suppress(OSError):
