@@ -4,12 +4,9 @@ from snaketune.joblog import start
 start(snakemake)
 
 from snaketune.atomic import write_text
-from snaketune.forkserver import call
+from snaketune.models import space_for_job
 
-# Through the fork server: the study's first job that imports TensorFlow starts it, so that
-# the trial jobs after it find TensorFlow imported.
-space = call(
-    "snaketune.models:discover_space",
+space = space_for_job(
     model_spec=dict(snakemake.params.model),
     declared=dict(snakemake.params.declared),
     data_dir=snakemake.input.data[0] if snakemake.input.data else None,

@@ -425,11 +425,16 @@ def _range_text(hp) -> str:
 
 def check_model(study: Study, cache_dir) -> None:
     """A user's build_model(hp) or HyperModel, discovered and tried before any job runs (see
-    models.check_user_model), and the grid checked against the hyperparameters it declares.
-    Imports no TensorFlow here; a success is remembered in `cache_dir` (outside results/)."""
-    from snaketune import models
+    models.check_user_model), or a built-in model's space, and the grid checked against the
+    hyperparameters the model declares. Imports no TensorFlow here; a user's model's success is
+    remembered in `cache_dir` (outside results/)."""
+    from snaketune import builtin_space, models
 
     if not models.user_model(study.model_spec):
+        # a built-in model's space is known here, without TensorFlow
+        space = builtin_space.discover(study.model_spec["type"], Space.from_config(study.config["space"]))
+        if space is not None and "grid" in study.enabled_strategies:
+            check_grid(study.config["strategies"]["grid"]["values"], space, complete=True)
         return
     objective = study.objective
     checked = models.check_user_model(study.model_spec, study.config["space"], study.config["data"],

@@ -226,19 +226,10 @@ def _connect(start: bool = True) -> socket.socket:
         if not start:
             raise Unavailable(f"no server running ({error.strerror or error})") from None
     lock_path, log = _files(path)
-    with _lock(lock_path):  # one job starts the server; the others wait for it
+    with _lock(lock_path) as lock:  # one job starts the server; the others wait for it
         with contextlib.suppress(OSError):
             return _try_connect(path)
-        _remove_dead_servers(folder, path)
-        # The server imports this very snaketune, wherever the job found it.
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
-        with open(log, "ab") as sink:
-            server = subprocess.Popen([sys.executable, "-m", "snaketune.forkserver", str(path)], env=env,
-                                      stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
-                                      start_new_session=True, close_fds=True)
-        print(f"forkserver: started server {server.pid} (its log: {log})", file=sys.stderr, flush=True)
+        server = _spawn(folder, path, lock)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             with contextlib.suppress(OSError):
@@ -249,6 +240,44 @@ def _connect(start: bool = True) -> socket.socket:
                 server.kill()
                 raise Unavailable(f"the server was not ready after {START_TIMEOUT_SECONDS} s; see {log}")
             time.sleep(0.05)
+
+
+def warm() -> None:
+    """Start this job's server, unless one runs or is starting, and return at once: the job
+    goes on with work that needs no TensorFlow while the server imports it for the jobs after."""
+    if not enabled():
+        return
+    try:
+        folder = _runtime_dir()
+    except Unavailable:
+        return
+    path = folder / f"{_identity()}.sock"
+    lock = _lock(_files(path)[0], wait=False)
+    if lock is None:  # a job is starting it
+        return
+    with lock:
+        try:
+            _try_connect(path).close()  # running: its child for this empty request exits at once
+        except OSError:
+            _spawn(folder, path, lock)
+
+
+def _spawn(folder: Path, path: Path, lock) -> subprocess.Popen:
+    """Start the server for `path`. It inherits the held `lock` and keeps it until it listens,
+    so that a job arriving meanwhile waits for it, not starts another, even once whoever
+    started it has ended."""
+    _remove_dead_servers(folder, path)
+    log = _files(path)[1]
+    # The server imports this very snaketune, wherever the job found it.
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+    with open(log, "ab") as sink:
+        server = subprocess.Popen([sys.executable, "-m", "snaketune.forkserver", str(path), str(lock.fileno())],
+                                  env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
+                                  start_new_session=True, pass_fds=(lock.fileno(),))
+    print(f"forkserver: started server {server.pid} (its log: {log})", file=sys.stderr, flush=True)
+    return server
 
 
 def _remove_dead_servers(folder: Path, starting: Path) -> None:
@@ -319,7 +348,7 @@ def _resolve(target: str):
 
 
 # -- server ---------------------------------------------------------------------------------
-def serve(path: Path) -> None:
+def serve(path: Path, lock_fd: int | None = None) -> None:
     tf_logging.quiet()
     started = time.perf_counter()
     for module in PRELOAD:
@@ -331,6 +360,8 @@ def serve(path: Path) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(64)
+    if lock_fd is not None:
+        os.close(lock_fd)  # the lock its starter handed over: jobs waiting on it now connect
     inode = path.stat().st_ino
     children: dict[int, socket.socket] = {}
     last_active = time.monotonic()
@@ -445,4 +476,4 @@ def _die_with_job(conn: socket.socket) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]))
+    serve(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import copy
-import math
 
 import keras_tuner as kt
 
 from snaketune.config import FIT_ARGUMENTS
 from snaketune.errors import ConfigError
-from snaketune.space import Condition, HyperParameter, Space, parse_hyperparameter
+from snaketune.space import HyperParameter, Space, check_asked, from_keras_tuner_config
 
 
 def declare(hp: kt.HyperParameters, param: HyperParameter) -> None:
@@ -40,14 +38,6 @@ def _reachable_max(param: HyperParameter) -> float:
     return param.max * (1 + 1e-9) if param.sampling == "log" else param.max + param.step * 1e-9
 
 
-def _last_rung(config: dict) -> float:
-    """Undo `_reachable_max`: the largest value on the ladder, as the user wrote it."""
-    low, high, step = config["min_value"], config["max_value"], config["step"]
-    if config.get("sampling") == "log":
-        return float(f"{low * step ** math.floor(math.log(high / low) / math.log(step) + 1e-6):.12g}")
-    return float(f"{low + step * math.floor((high - low) / step + 1e-6):.12g}")
-
-
 def to_keras_tuner(space: Space, values: dict | None = None) -> kt.HyperParameters:
     hp = kt.HyperParameters()
     for param in space:
@@ -58,36 +48,7 @@ def to_keras_tuner(space: Space, values: dict | None = None) -> kt.HyperParamete
 
 
 def from_keras_tuner(hps: kt.HyperParameters) -> Space:
-    params = []
-    for hp in hps.space:
-        config = hp.get_config()
-        conditions = tuple(
-            Condition(c["config"]["name"], tuple(c["config"]["values"])) for c in config.get("conditions", [])
-        )
-        kind = type(hp).__name__.lower()
-        if kind == "float" and config.get("step"):
-            config["max_value"] = _last_rung(config)
-        if kind in ("int", "float"):
-            spec = {
-                "type": kind, "min": config["min_value"], "max": config["max_value"],
-                "step": config.get("step"), "sampling": config.get("sampling") or "linear",
-                "default": config.get("default"),
-            }
-            if spec["step"] is None:
-                del spec["step"]
-        elif kind == "choice":
-            spec = {"type": "choice", "values": list(config["values"]), "ordered": config.get("ordered"),
-                    "default": config.get("default")}
-        elif kind == "boolean":
-            spec = {"type": "boolean", "default": bool(config.get("default"))}
-        else:
-            spec = {"type": "fixed", "value": config["value"]}
-        try:
-            param = parse_hyperparameter(hp.name, spec)
-        except ConfigError as error:
-            raise ConfigError(f"build_model: hp.{type(hp).__name__}('{hp.name}', ...): {error}") from None
-        params.append(HyperParameter(**{**param.__dict__, "conditions": conditions}))
-    return Space(params)
+    return Space([from_keras_tuner_config(type(hp).__name__.lower(), hp.get_config()) for hp in hps.space])
 
 
 class _Recorder(kt.HyperParameters):
@@ -148,12 +109,7 @@ def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS, fit_prob
                        if isinstance(p, (kt.engine.hyperparameters.Choice, kt.engine.hyperparameters.Boolean))
                        for v in (p.values if hasattr(p, "values") else (False, True))]
         queue += [c for c in candidates if c not in tried and c not in queue]
-    unused = [n for n in declared.names if n not in asked and n not in fit_arguments]
-    if unused:
-        raise ConfigError(
-            f"config: space.{unused[0]}: build_model never asks for '{unused[0]}' "
-            f"(it asks for: {', '.join(sorted(asked)) or 'nothing'}); remove or rename it"
-        )
+    check_asked(declared, asked, fit_arguments)
     return from_keras_tuner(space_hp)
 
 

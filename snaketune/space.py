@@ -195,6 +195,56 @@ def parse_hyperparameter(name: str, spec: Any) -> HyperParameter:
     return _checked(hp, key)
 
 
+def from_keras_tuner_config(kind: str, config: dict) -> HyperParameter:
+    """One hyperparameter from the `get_config()` of Keras Tuner's `kind` (int, float, choice,
+    boolean, fixed), conditions included; no TensorFlow needed."""
+    config = dict(config)
+    conditions = tuple(
+        Condition(c["config"]["name"], tuple(c["config"]["values"])) for c in config.get("conditions", [])
+    )
+    if kind == "float" and config.get("step"):
+        config["max_value"] = _last_rung(config)
+    if kind in ("int", "float"):
+        spec = {
+            "type": kind, "min": config["min_value"], "max": config["max_value"],
+            "step": config.get("step"), "sampling": config.get("sampling") or "linear",
+            "default": config.get("default"),
+        }
+        if spec["step"] is None:
+            del spec["step"]
+    elif kind == "choice":
+        spec = {"type": "choice", "values": list(config["values"]), "ordered": config.get("ordered"),
+                "default": config.get("default")}
+    elif kind == "boolean":
+        spec = {"type": "boolean", "default": bool(config.get("default"))}
+    else:
+        spec = {"type": "fixed", "value": config["value"]}
+    try:
+        param = parse_hyperparameter(config["name"], spec)
+    except ConfigError as error:
+        raise ConfigError(f"build_model: hp.{kind.capitalize()}('{config['name']}', ...): {error}") from None
+    return HyperParameter(**{**param.__dict__, "conditions": conditions})
+
+
+def check_asked(declared: "Space", asked, fit_arguments) -> None:
+    """Every declared hyperparameter is one the model asks for, or one of fit's arguments."""
+    unused = [n for n in declared.names if n not in asked and n not in fit_arguments]
+    if unused:
+        raise ConfigError(
+            f"config: space.{unused[0]}: build_model never asks for '{unused[0]}' "
+            f"(it asks for: {', '.join(sorted(asked)) or 'nothing'}); remove or rename it"
+        )
+
+
+def _last_rung(config: dict) -> float:
+    """The largest value on a stepped Float's ladder, as the user wrote it (Keras Tuner is
+    given a hair above it: see snaketune.kt_space)."""
+    low, high, step = config["min_value"], config["max_value"], config["step"]
+    if config.get("sampling") == "log":
+        return float(f"{low * step ** math.floor(math.log(high / low) / math.log(step) + 1e-6):.12g}")
+    return float(f"{low + step * math.floor((high - low) / step + 1e-6):.12g}")
+
+
 def _parse_conditions(raw, key: str) -> tuple:
     if not isinstance(raw, list) or not all(
         isinstance(c, dict) and set(c) == {"name", "values"} and isinstance(c["values"], list) and c["values"]

@@ -225,3 +225,33 @@ def test_a_stale_socket_is_replaced_and_an_idle_server_leaves_no_file(two_jobs_a
         time.sleep(0.2)
     # its socket (which replaced the dead server's), lock and log are all gone
     assert list(folder.iterdir()) == []
+
+
+def test_a_server_warmed_by_a_job_that_has_ended_serves_the_jobs_after_it(tmp_path_factory):
+    # The space job of a built-in model starts the server and ends at once; the trial jobs
+    # that come while it imports TensorFlow wait for it rather than start another.
+    runtime = tmp_path_factory.mktemp("warm")  # short: a socket's path has a length limit
+    runtime.chmod(0o700)
+    env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
+    env |= {"XDG_RUNTIME_DIR": str(runtime), "SNAKETUNE_FORKSERVER_IDLE": "2", "PYTHONPATH": os.getcwd()}
+    warmed = subprocess.run([sys.executable, "-c", "from snaketune.forkserver import warm; warm()"], env=env,
+                            capture_output=True, text=True, check=True)
+    server = int(warmed.stderr.split("started server ")[1].split()[0])
+    jobs = [subprocess.Popen([sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+    outputs = [job.communicate(timeout=600) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    import json
+
+    assert [json.loads(out.strip().splitlines()[-1])["ppid"] for out, _ in outputs] == [server, server]
+    assert not any("started server" in err for _, err in outputs)
+
+
+def test_a_job_that_needs_no_tensorflow_uses_a_running_server_but_starts_none(runtime_dir, monkeypatch, tmp_path):
+    served = forkserver.call(f"{TARGETS}:whoami", tag="trial")
+    assert forkserver.call_if_running(f"{TARGETS}:whoami", tag="plots")["ppid"] == served["ppid"]
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(empty))
+    assert forkserver.call_if_running(f"{TARGETS}:whoami", tag="plots")["pid"] == os.getpid()
+    assert not list(empty.glob("*/*.sock"))

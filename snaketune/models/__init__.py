@@ -76,6 +76,22 @@ def _named(spec: str, message: str, key: str = "build_model") -> str:
     return f"config: model.{key}: '{spec}': {message}"
 
 
+def space_for_job(model_spec: dict, declared: dict, data_dir=None):
+    """The search space the `space` job writes. A built-in model's is known without TensorFlow
+    (snaketune.builtin_space): the job starts the fork server the trials use, which imports
+    TensorFlow meanwhile, and ends at once. A user's model is built, through the fork server."""
+    from snaketune import builtin_space, forkserver
+    from snaketune.space import Space
+
+    if not user_model(model_spec):
+        space = builtin_space.discover(model_spec["type"], Space.from_config(declared))
+        if space is not None:
+            forkserver.warm()
+            return space
+    return forkserver.call("snaketune.models:discover_space", model_spec=model_spec, declared=declared,
+                           data_dir=data_dir)
+
+
 def discover_space(model_spec: dict, declared: dict, data_dir=None):
     """The model's search space, as the `space` job writes it (imports TensorFlow). A
     HyperModel's fit is tried too, on a few samples of the prepared data in `data_dir`, for the
