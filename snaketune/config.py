@@ -297,6 +297,12 @@ def check_builtin_model(kind: str, summary: dict | None) -> None:
                           f"channels); this data's samples are {inputs if list(inputs) != [''] else inputs['']} "
                           "(an .npz's images (n, height, width) get their channel axis; a loader's must have "
                           "it): use type: mlp, or a model of your own")
+    low, high = summary.get("x_range", {}).get("", (0.0, 1.0))
+    if kind == "cnn" and (low < -1 - 1e-6 or high > 1 + 1e-6):
+        # the cnn has no normalisation layer: pixels in 0..255 would train it badly, silently
+        raise ConfigError(f"config: model.type: the built-in cnn takes images scaled to [0, 1] (as an .npz's "
+                          f"integer pixels are); this data's x_train runs from {low:g} to {high:g}: scale it "
+                          "(x / 255 for 8-bit pixels) in your data, or use type: mlp, which normalises its inputs")
 
 
 def builtin_reported(task: str | None) -> list[str]:

@@ -14,18 +14,19 @@ from snaketune.objective import objective_from
 from snaketune.integrity import model_record, verify_model
 from snaketune.task import samples
 from snaketune.models import resolve
-from snaketune.train import best_epoch, build, configure_tensorflow, fit, hyperparameters, scalars
+from snaketune.train import build, configure_tensorflow, fit, hyperparameters, scalars, score
 
 
 def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int) -> tuple[int, float]:
     """The best number of epochs for a configuration, found as Keras Tuner's tutorial does:
     train up to `max_epochs` on the training split, early stopping on the validation
-    objective, and take the epoch where it peaked."""
+    objective, and take the epoch where it peaked (a HyperModel's fit that returns the objective
+    once, as a dict or a number, is read as a trial's is: at its last epoch)."""
     values = {**values, "epochs": max_epochs}
     hypermodel, hp = resolve(settings["model"], info, data_dir), hyperparameters(values)
-    history, seconds, _ = fit(hypermodel, hp, build(hypermodel, hp), settings, values,
-                              {"train": arrays["train"], "val": arrays["val"]})
-    return best_epoch(history, objective_from(settings["objective"]))[1], seconds
+    history, seconds, returned = fit(hypermodel, hp, build(hypermodel, hp), settings, values,
+                                     {"train": arrays["train"], "val": arrays["val"]})
+    return score(returned, history, objective_from(settings["objective"]))[1], seconds
 
 
 def cosine_decay(model, epochs: int):

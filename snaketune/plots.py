@@ -147,15 +147,22 @@ def plot_learning_curves(trials, objective, histories: dict, path, top: int = 5)
     for _, row in best.iterrows():
         history = pd.read_csv(histories[row["trial_id"]])
         label = f"{row['trial_id'][:6]} ({row['strategy']}, {row['objective_value']:.4f})"
-        ax_obj.plot(history["epoch"], history[objective.name], marker="o", label=label)
-        ax_loss.plot(history["epoch"], history["loss"], marker="o", label=label)
+        # a HyperModel's fit may return its objective once, not per epoch
+        if objective.name in history:
+            ax_obj.plot(history["epoch"], history[objective.name], marker="o", label=label)
+        if "loss" in history:
+            ax_loss.plot(history["epoch"], history["loss"], marker="o", label=label)
+    if not ax_obj.lines:
+        ax_obj.text(0.5, 0.5, f"{objective.name} is not reported per epoch\n(the model's fit returns it once)",
+                    ha="center", va="center", transform=ax_obj.transAxes)
     ax_obj.set_ylabel(objective.name)
     ax_loss.set_ylabel("training loss")
     for ax in (ax_obj, ax_loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    ax_obj.legend(fontsize=8)
+    if ax_obj.lines:
+        ax_obj.legend(fontsize=8)
     fig.suptitle(f"Learning curves of the top {len(best)} trials")
     _save(fig, path)
 

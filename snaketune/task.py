@@ -106,7 +106,10 @@ def check(arrays: dict, where: str, task: str | None = None) -> dict:
                 if tuple(other.shape[1:]) != tuple(array.shape[1:]):
                     raise DataError(f"{where}: {_name(f'{side}_train', part)} samples of shape {tuple(array.shape[1:])} "
                                     f"and {_name(f'{side}_{split}', part)} samples of shape {tuple(other.shape[1:])} differ")
-    summary = {"inputs": {part: list(a.shape[1:]) for part, a in parts(arrays["x_train"]).items()}}
+    summary = {"inputs": {part: list(a.shape[1:]) for part, a in parts(arrays["x_train"]).items()},
+               # the range of each input read whole (an .npz's integer images are headers: scaled later)
+               "x_range": {part: [float(a.min()), float(a.max())] for part, a in parts(arrays["x_train"]).items()
+                           if isinstance(a, np.ndarray) and a.size and np.issubdtype(a.dtype, np.number)}}
     if isinstance(arrays["y_train"], dict):
         if task:
             raise DataError(f"{where}: data.task '{task}' is for one target array; y is a dict of "

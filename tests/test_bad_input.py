@@ -48,6 +48,8 @@ def study(tiny_study, tmp_path_factory):
     _savez(data / "twenty_classes.npz", y_train=np.arange(40) % 20, y_test=np.arange(10) % 10)
     _savez(data / "ten_classes.npz", y_train=np.arange(40) % 10, y_test=np.arange(10) % 10)
     _savez(data / "real_targets.npz", y_train=np.linspace(0, 1, 40), y_test=np.linspace(0, 1, 10))
+    _savez(data / "float_pixels.npz", x_train=np.linspace(0, 255, 40 * 64, dtype=np.float32).reshape(40, 8, 8, 1),
+           x_test=np.zeros((10, 8, 8, 1), dtype=np.float32))
     (data / "missing.csv").write_text("a,b,label\n1,2,0\n3,,1\n" + "5,6,0\n" * 20)
     (workdir / "models" / "loaders.py").write_text(
         "def raising():\n    raise FileNotFoundError('data/raw.parquet')\n\n"
@@ -321,6 +323,14 @@ def test_data_with_nan(study):
     fails_cleanly(study, data_file("nan_pixels.npz"),
                   "config: data.path: 'bad_data/nan_pixels.npz': x_train holds NaN or infinite values (the first in "
                   "row 3); fill or drop them first")
+
+
+def test_float_images_in_0_255_for_the_cnn_which_does_not_normalise(study):
+    def change(config):
+        data_file("float_pixels.npz")(config)
+        config["model"] = {"type": "cnn"}
+    fails_cleanly(study, change, "config: model.type: the built-in cnn takes images scaled to [0, 1]",
+                  "x_train runs from 0 to 255: scale it (x / 255 for 8-bit pixels)")
 
 
 def test_data_csv_with_missing_values(study):

@@ -206,3 +206,54 @@ def test_a_metric_of_several_values_does_not_stop_a_trial(tiny_settings, tmp_pat
                        out_dir=tmp_path / "t")
     assert record["status"] == "completed", record["error"]
     assert "val_accuracy" in pd.read_csv(tmp_path / "t" / "history.csv") and "best_val_accuracy" in record
+
+
+SCORED_HYPERMODEL = """
+import keras
+import keras_tuner
+
+
+class Scored(keras_tuner.HyperModel):
+    def build(self, hp):
+        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                  keras.layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, x, y, validation_data=None, **kwargs):
+        model.fit(x, y, validation_data=validation_data, **kwargs)
+        # the final model retrains without validation data
+        return {"my_score": float(model.evaluate(*(validation_data or (x, y)), verbose=0)[1])}
+"""
+
+
+def test_a_hypermodel_whose_fit_returns_its_objective_once_is_tuned_retrained_and_plotted(
+        tiny_data, tiny_settings, tmp_path):
+    # Keras Tuner reads a dict that fit returns as the trial's metrics: the objective is not
+    # in the per-epoch history, and what follows the trial must not need it there.
+    from snaketune.final import retrain_and_test
+    from snaketune.objective import objective_from
+    from snaketune.plots import plot_learning_curves
+
+    module = tmp_path / "scored.py"
+    module.write_text(SCORED_HYPERMODEL)
+    settings = {**tiny_settings, "model": {"hypermodel": f"{module}:Scored"},
+                "objective": {"name": "my_score", "direction": "max"}}
+    values = {"units": 8, "batch_size": 32}
+    record = run_trial(study="s", trial_id="d", values=values, settings=settings, data_dir=tiny_data,
+                       out_dir=tmp_path / "trial")
+    assert record["status"] == "completed", record["error"]
+    assert 0.0 <= record["objective_value"] <= 1.0 and record["objective_epoch"] == 1
+    assert "my_score" not in pd.read_csv(tmp_path / "trial" / "history.csv")
+
+    best = {"trial_id": "d", "hyperparameters": values, "objective_epoch": 1}
+    final = retrain_and_test(best=best, settings=settings, data_dir=tiny_data, max_epochs=2,
+                             model_path=tmp_path / "model.keras", metrics_path=tmp_path / "test_metrics.json")
+    assert final["epochs"] == 2  # the last epoch, as a trial's dict is read
+
+    trials = pd.DataFrame([{"trial_id": "d", "strategy": "random", "status": "completed",
+                            "objective_value": record["objective_value"]}])
+    plot_learning_curves(trials, objective_from(settings["objective"]), {"d": tmp_path / "trial" / "history.csv"},
+                         tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 0
