@@ -70,8 +70,13 @@ def test_the_harness_reports_the_workflows_figures(smoke):
     assert all(t["job_seconds"] > t["fit_seconds"] > 0 for t in wf["trials"])
     assert results["import_probe"]["import_seconds"]["median"] > 0
     assert (out / "workflow_trials_e1_c2.csv").exists()
+    # from the command's start: the first trial's start, and what runs after the last trial
+    assert 0 < wf["first_trial_started_seconds"] < wf["wall_seconds"]
+    assert 0 < wf["after_last_trial_seconds"] < wf["wall_seconds"]
+    assert wf["slurm"] == "as-is" and wf["slurm_client"]["plugin_installed"] in (True, False)
     text = (out / "report.txt").read_text()
     assert "overhead" in text and "snakemake -n" in text and "without the fork server" in text
+    assert "1st trial s" in text and "slurm client as-is" in text
 
 
 @pytest.mark.workflow
@@ -102,3 +107,26 @@ def test_the_harness_compares_with_keras_tuner(smoke):
     assert (warm["forkserver"], cold["forkserver"]) == (True, False)
     assert warm["workflow_over_keras_tuner"] > 0 and cold["workflow_over_keras_tuner"] > 0
     assert (out / "keras_tuner_trials_e1_spe1.csv").exists()
+
+
+def test_the_machine_without_slurms_client_or_with_one_that_reaches_no_controller(tmp_path):
+    import os
+    import shutil
+
+    from benchmarks import slurm_client
+
+    absent, folder = slurm_client.environment("absent", dict(os.environ))
+    try:
+        assert not any(shutil.which(c, path=absent["PATH"]) for c in ("scontrol", "sinfo", "sbatch"))
+        assert shutil.which("python", path=absent["PATH"]) and shutil.which("snakemake", path=absent["PATH"])
+        assert slurm_client.describe(absent)["client"] is False
+    finally:
+        shutil.rmtree(folder)
+    if not shutil.which("scontrol"):
+        pytest.skip("Slurm's client is not installed")
+    unreachable, folder = slurm_client.environment("unreachable", dict(os.environ))
+    try:
+        described = slurm_client.describe(unreachable)
+        assert described["client"] is True and described["controller_answered"] is False
+    finally:
+        shutil.rmtree(folder)
