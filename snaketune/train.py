@@ -218,9 +218,26 @@ def best_values(history: pd.DataFrame) -> dict:
     return best
 
 
+# TensorFlow's errors of the machine rather than the model: a device or service that failed
+# or went away, a cancelled or timed-out operation, corrupted data.
+TRANSIENT_TF_ERRORS = ("UnavailableError", "InternalError", "AbortedError", "CancelledError",
+                       "DeadlineExceededError", "DataLossError")
+
+
 def fails_the_job(error: BaseException) -> bool:
-    """Not the configuration's doing: the file system, the environment, a damaged input."""
-    return isinstance(error, (OSError, ImportError, DamagedInput))
+    """Not the configuration's doing: the file system, the network, the environment, a device,
+    a damaged input, whatever wraps them (Keras reports a failed download of weights as a
+    plain Exception raised from the URLError). What the configuration causes (a model that
+    cannot be built, a NaN loss, running out of memory) is a failed trial."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (OSError, ImportError, DamagedInput)):
+            return True
+        if type(error).__name__ in TRANSIENT_TF_ERRORS and type(error).__module__.startswith("tensorflow"):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_dir, out_dir,
