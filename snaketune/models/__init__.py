@@ -86,7 +86,8 @@ def space_for_job(model_spec: dict, declared: dict, data_dir=None):
     if not user_model(model_spec):
         space = builtin_space.discover(model_spec["type"], Space.from_config(declared))
         if space is not None:
-            forkserver.warm()
+            if not forkserver.under_scheduler():  # the trials run in allocations of their own
+                forkserver.warm()
             return space
     return forkserver.call("snaketune.models:discover_space", model_spec=model_spec, declared=declared,
                            data_dir=data_dir)
