@@ -24,7 +24,7 @@ from snaketune.config_files import check_file
 from snaketune.errors import ConfigError
 from snaketune.integrity import check_built
 from snaketune.plan import Plan
-from snaketune.resources import training_resources
+from snaketune.resources import expected_cost, training_resources
 from snaketune.schedule import identity_values
 from snaketune.strategies import ALL
 from snaketune.outcome import read_record
@@ -241,6 +241,13 @@ def trial_values(wildcards):
 @per_job
 def trial_settings(wildcards):
     return PLAN.settings_of(wildcards.trial)
+
+
+@per_job
+def trial_priority(wildcards):
+    """The longest trials first (see snaketune.resources.expected_cost)."""
+    tid = wildcards.trial
+    return expected_cost(PLAN.values_of(tid), PLAN.schedule_of(tid), PLAN.settings_of(tid)["epochs"])
 
 
 # Only what a study needs is a function of the trial: each function call costs every trial

@@ -21,6 +21,8 @@ rule train:
     benchmark:
         f"{OUT}/benchmarks/trials/{{trial}}.tsv"
     threads: RESOURCES["trial_threads"]
+    # the longest trials first, so that no core idles while the last ones finish
+    priority: trial_priority
     resources:
         **TRAINING_RESOURCES,
     conda:

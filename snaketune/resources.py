@@ -6,6 +6,9 @@ them (or that died for any other reason) gets more of both when `--retries` reru
 
 from __future__ import annotations
 
+from snaketune.config import DEFAULT_BATCH_SIZE
+from snaketune.schedule import initial_epoch
+
 # Process start, imports, data loading and teardown of one training job, rounded up.
 STARTUP_MINUTES = 5
 
@@ -32,3 +35,12 @@ def training_resources(resources: dict, epochs: int) -> dict:
         # read by the job itself on a local machine (snaketune/devices.py), ignored by Slurm
         requested["trials_per_gpu"] = resources["trials_per_gpu"]
     return requested
+
+
+def expected_cost(values: dict, schedule: dict, epochs: int) -> int:
+    """A trial's training in relative units, for Snakemake's `priority:` (highest first): the
+    epochs it trains times its steps per epoch (one over its batch size). Trials of unequal
+    length started longest first leave the fewest cores idle while the last ones finish."""
+    to_epoch = int(schedule.get("epochs", values.get("epochs", epochs)))
+    batch_size = int(values.get("batch_size", DEFAULT_BATCH_SIZE))
+    return max(1, round(1000 * (to_epoch - initial_epoch(schedule)) / batch_size))
