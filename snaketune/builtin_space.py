@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 
 from snaketune.config import FIT_ARGUMENTS
-from snaketune.space import HyperParameter, Space, check_asked, from_keras_tuner_config
+from snaketune.space import HyperParameter, Space, ask, check_asked, from_keras_tuner_config
 
 
 class _Asked:
@@ -25,18 +25,6 @@ class _Asked:
     def __init__(self):
         self.registered: dict[str, HyperParameter] = {}
         self.asked: set[str] = set()
-
-    def declare(self, param: HyperParameter) -> None:
-        """Register a declared hyperparameter first, as kt_space.declare does on Keras Tuner's."""
-        if param.type in ("int", "float"):
-            getattr(self, param.type.capitalize())(param.name, param.min, param.max, step=param.step,
-                                                   sampling=param.sampling, default=param.default)
-        elif param.type == "choice":
-            self.Choice(param.name, list(param.values), ordered=param.ordered, default=param.default)
-        elif param.type == "boolean":
-            self.Boolean(param.name, default=param.default)
-        else:
-            self.Fixed(param.name, param.default)
 
     def _ask(self, kind: str, config: dict):
         name = config["name"]
@@ -76,8 +64,8 @@ def discover(model_type: str, declared: Space, fit_arguments=FIT_ARGUMENTS) -> S
     if any(param.conditions for param in declared):
         return None
     hp = _Asked()
-    for param in declared:
-        hp.declare(param)
+    for param in declared:  # registered first, as kt_space.discover does on Keras Tuner's
+        ask(hp, param)
     hp.asked.clear()
     importlib.import_module(f"snaketune.models.{model_type}").hyperparameters(hp)
     check_asked(declared, hp.asked, fit_arguments)

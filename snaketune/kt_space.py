@@ -8,7 +8,7 @@ import keras_tuner as kt
 
 from snaketune.config import FIT_ARGUMENTS
 from snaketune.errors import ConfigError
-from snaketune.space import HyperParameter, Space, check_asked, from_keras_tuner_config
+from snaketune.space import HyperParameter, Space, ask, check_asked, from_keras_tuner_config
 
 
 def declare(hp: kt.HyperParameters, param: HyperParameter) -> None:
@@ -16,26 +16,7 @@ def declare(hp: kt.HyperParameters, param: HyperParameter) -> None:
     with contextlib.ExitStack() as stack:
         for condition in param.conditions:
             stack.enter_context(hp.conditional_scope(condition.name, list(condition.values)))
-        if param.type == "int":
-            hp.Int(param.name, param.min, param.max, step=param.step, sampling=param.sampling, default=param.default)
-        elif param.type == "float":
-            hp.Float(param.name, param.min, _reachable_max(param), step=param.step, sampling=param.sampling,
-                     default=param.default)
-        elif param.type == "choice":
-            hp.Choice(param.name, list(param.values), ordered=param.ordered, default=param.default)
-        elif param.type == "boolean":
-            hp.Boolean(param.name, default=param.default)
-        else:
-            hp.Fixed(param.name, param.default)
-
-
-def _reachable_max(param: HyperParameter) -> float:
-    """Keras Tuner counts a stepped Float's values as floor((max - min) / step) + 1, which
-    drops the max through float error (0.5 // 0.1 == 4.0); a hair above the max keeps the
-    value the user wrote reachable for its oracles."""
-    if param.step is None:
-        return param.max
-    return param.max * (1 + 1e-9) if param.sampling == "log" else param.max + param.step * 1e-9
+        ask(hp, param)
 
 
 def to_keras_tuner(space: Space, values: dict | None = None) -> kt.HyperParameters:

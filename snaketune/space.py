@@ -195,6 +195,31 @@ def parse_hyperparameter(name: str, spec: Any) -> HyperParameter:
     return _checked(hp, key)
 
 
+def ask(hp, param: HyperParameter):
+    """Ask `hp` (Keras Tuner's HyperParameters, or anything with its hp.Int, Float, Choice,
+    Boolean and Fixed) for `param`, as a build_model(hp) would; its conditions are the caller's."""
+    if param.type == "int":
+        return hp.Int(param.name, param.min, param.max, step=param.step, sampling=param.sampling,
+                      default=param.default)
+    if param.type == "float":
+        return hp.Float(param.name, param.min, _reachable_max(param), step=param.step, sampling=param.sampling,
+                        default=param.default)
+    if param.type == "choice":
+        return hp.Choice(param.name, list(param.values), ordered=param.ordered, default=param.default)
+    if param.type == "boolean":
+        return hp.Boolean(param.name, default=param.default)
+    return hp.Fixed(param.name, param.default)
+
+
+def _reachable_max(param: HyperParameter) -> float:
+    """Keras Tuner counts a stepped Float's values as floor((max - min) / step) + 1, which
+    drops the max through float error (0.5 // 0.1 == 4.0); a hair above the max keeps the
+    value the user wrote reachable for its oracles (`_last_rung` undoes it)."""
+    if param.step is None:
+        return param.max
+    return param.max * (1 + 1e-9) if param.sampling == "log" else param.max + param.step * 1e-9
+
+
 def from_keras_tuner_config(kind: str, config: dict) -> HyperParameter:
     """One hyperparameter from the `get_config()` of Keras Tuner's `kind` (int, float, choice,
     boolean, fixed), conditions included; no TensorFlow needed."""
@@ -238,7 +263,7 @@ def check_asked(declared: "Space", asked, fit_arguments) -> None:
 
 def _last_rung(config: dict) -> float:
     """The largest value on a stepped Float's ladder, as the user wrote it (Keras Tuner is
-    given a hair above it: see snaketune.kt_space)."""
+    given a hair above it: `_reachable_max`)."""
     low, high, step = config["min_value"], config["max_value"], config["step"]
     if config.get("sampling") == "log":
         return float(f"{low * step ** math.floor(math.log(high / low) / math.log(step) + 1e-6):.12g}")
