@@ -299,8 +299,10 @@ def _as_features(x: np.ndarray) -> np.ndarray:
 
 
 def _as_targets(y: np.ndarray, task: str | None) -> np.ndarray:
-    if task == "classification" and task_module.one_hot(y):
-        y = y.argmax(axis=1)
+    """Targets as the data holds them, in Keras' dtypes: one-hot rows stay rows (a user's model
+    compiled with categorical_crossentropy takes them so; `load` gives the built-in models labels)."""
+    if task == "classification" and y.ndim == 2 and y.shape[1] > 1:
+        return y.astype(np.float32)
     if task in ("classification", "binary", "regression") and task_module.one_column(y):
         y = y.reshape(-1)
     if task == "classification":
@@ -373,6 +375,7 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
         "source": source,
         "task": task,
         "num_classes": summary.get("num_classes"),
+        **({"one_hot": True} if summary.get("one_hot") else {}),
         "outputs": summary["outputs"],
         "inputs": inputs,
         "x_arrays": list(inputs),
@@ -388,17 +391,21 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
     return info
 
 
-def load(data_dir, splits=("train", "val")) -> tuple[dict, dict]:
+def load(data_dir, splits=("train", "val"), labels: bool = False) -> tuple[dict, dict]:
     """Memory-map the prepared arrays: nothing is decoded or copied per trial. An x or y of
-    several arrays comes back as a dict of them."""
+    several arrays comes back as a dict of them. `labels`: one-hot rows as the labels 0..k-1
+    they stand for (the built-in models' sparse loss); else the targets as the data holds them."""
     data_dir = Path(data_dir)
     info = json.loads((data_dir / "info.json").read_text())
 
     def side(name, split, names):
         return _single({part: np.load(data_dir / _file(name, split, part), mmap_mode="r") for part in names})
 
-    arrays = {split: (side("x", split, info.get("x_arrays", [""])), side("y", split, info.get("y_arrays", [""])))
-              for split in splits}
+    def targets(split):
+        y = side("y", split, info.get("y_arrays", [""]))
+        return np.asarray(y).argmax(axis=1) if labels and info.get("one_hot") else y
+
+    arrays = {split: (side("x", split, info.get("x_arrays", [""])), targets(split)) for split in splits}
     return arrays, info
 
 

@@ -13,7 +13,7 @@ from snaketune.atomic import atomic_path, write_json, write_text
 from snaketune.objective import objective_from
 from snaketune.integrity import model_record, verify_model
 from snaketune.task import samples
-from snaketune.models import resolve
+from snaketune.models import builtin, resolve
 from snaketune.train import build, configure_tensorflow, fit, hyperparameters, scalars, score
 
 
@@ -55,7 +55,7 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
     learning rate over that retraining.
     """
     keras = configure_tensorflow(threads, settings["seed"])
-    arrays, info = data_module.load(data_dir, splits=("train", "val", "test"))
+    arrays, info = data_module.load(data_dir, splits=("train", "val", "test"), labels=builtin(settings["model"]))
     values = dict(best["hyperparameters"])
     search_seconds = 0.0
     if max_epochs:

@@ -64,7 +64,11 @@ class Plan:
 
     @property
     def data_key(self) -> str:
-        return digest({"layout": self.DATA_LAYOUT, **self.settings["data"]}, 8)
+        decides = {"layout": self.DATA_LAYOUT, **self.settings["data"]}
+        if (self.study.data_summary or {}).get("one_hot"):
+            # one-hot targets are kept as rows; layout 3 wrote them as labels
+            decides["targets"] = "as given"
+        return digest(decides, 8)
 
     @property
     def data_dir(self) -> str:

@@ -45,6 +45,11 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
                             + ", ".join(f"column '{c}' ({n} rows)" for c, n in empty.items())
                             + "; fill or drop them first")
     everything = pd.concat(list(frames.values()), ignore_index=True)
+    training_values = frames["train"][target].unique()
+    if len(training_values) < 2:
+        value = training_values[0].item() if hasattr(training_values[0], "item") else training_values[0]
+        raise DataError(f"data.target: column '{target}' of '{path}' holds one value only ({value!r}); "
+                        "a target must vary for a model to learn it")
     categories = {c: sorted(map(str, everything[c].unique())) for c in [*features, target]
                   if not pd.api.types.is_numeric_dtype(everything[c])}
 

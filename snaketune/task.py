@@ -6,15 +6,20 @@ A data set is `x_<split>` and `y_<split>` for the splits train and test (and opt
 a dict of arrays (several outputs). The task is what the built-in models adapt their head,
 loss and metrics to:
 
-- `classification`: integer labels 0..k-1, one per sample (softmax, sparse categorical
-  cross-entropy, accuracy);
+- `classification`: integer labels 0..k-1, one per sample, or one-hot rows of k columns
+  (softmax, sparse categorical cross-entropy, accuracy);
 - `binary`: one column of 0/1 (sigmoid, binary cross-entropy, accuracy and AUC);
 - `multilabel`: several columns of 0/1 (sigmoids, binary cross-entropy, accuracy and AUC);
 - `regression`: real-valued targets (linear, mean squared error, mean absolute error).
 
-Inferred where the targets say it unambiguously: integer labels with more than two values are
-a classification, 0/1 in one column binary, 0/1 in several columns multilabel, other numbers
-a regression. `data.task` states it where they do not (integer targets to regress on, say).
+Inferred where the targets say it: integer labels with more than two values are a
+classification, and so are one-hot rows (exactly one 1 per row, as keras.utils.to_categorical
+writes them; `data.task: multilabel` says otherwise); 0/1 in one column binary, 0/1 in several
+columns multilabel, other numbers a regression. `data.task` states it where they do not
+(integer targets to regress on, say).
+
+A user's own model receives the targets as the data holds them (one-hot rows stay one-hot, a
+dict stays a dict); the built-in models take one-hot rows as the labels they stand for.
 """
 
 from __future__ import annotations
@@ -128,9 +133,8 @@ def infer_task(y: np.ndarray, where: str = "data") -> str:
     values = np.unique(y)
     zero_one = y.dtype == np.bool_ or bool(np.isin(values, (0, 1)).all())
     if zero_one and len(values) == 2:
-        if one_hot(y):
-            raise DataError(f"{where}: y_train has one 1 in each row of {y.shape[1]} columns (one-hot): state "
-                            "data.task: classification (one class per sample) or multilabel")
+        if one_hot(y):  # keras.utils.to_categorical's rows: one class per sample
+            return "classification"
         return "binary" if one_column(y) else "multilabel"
     if one_column(y) and (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
         classes = int(values.max()) + 1 if len(values) else 0
@@ -144,8 +148,15 @@ def infer_task(y: np.ndarray, where: str = "data") -> str:
 def _targets(ys: dict, task: str, where: str) -> dict:
     """The task's rules for the targets; the outputs of a model's head."""
     train = ys["train"]
-    if task == "classification" and one_hot(train):
-        # one-hot rows are one label each: the data job stores them as labels 0..k-1
+    given_one_hot = task == "classification" and one_hot(train)
+    if given_one_hot:
+        # one-hot rows are one label each: checked as labels 0..k-1, kept as rows for a
+        # user's model (see snaketune.data.load)
+        for split, y in ys.items():
+            if not one_hot(y):
+                raise DataError(f"{where}: y_train holds one-hot rows but y_{split} does not (each row needs "
+                                "exactly one 1): give every split in the same form")
+        ys_columns = int(train.shape[1])
         ys = {split: y.argmax(axis=1) for split, y in ys.items()}
         train = ys["train"]
     if task in ("classification", "binary") and not one_column(train):
@@ -158,21 +169,31 @@ def _targets(ys: dict, task: str, where: str) -> dict:
                                 f"got dtype {y.dtype} (set data.task: regression to regress on them)")
             if y.min() < 0:
                 raise DataError(f"{where}: y_{split} has label {int(y.min())}; labels must be 0..classes-1")
-        classes = int(train.max()) + 1
-        if classes < 2:
-            raise DataError(f"{where}: y_train has a single class; a classifier needs two or more")
+        classes = ys_columns if given_one_hot else int(train.max()) + 1
+        _varies(train, where, "a single class (label {value}); a classifier needs two or more")
         for split, y in ys.items():
             if y.max() >= classes:
                 raise DataError(f"{where}: y_{split} has label {int(y.max())}, but y_train's labels only go up to "
                                 f"{classes - 1} (classes are 0..{classes - 1})")
-        return {"num_classes": classes, "outputs": classes}
+        return {"num_classes": classes, "outputs": classes, **({"one_hot": True} if given_one_hot else {})}
     if task in ("binary", "multilabel"):
         for split, y in ys.items():
             if not np.isin(np.unique(y), (0, 1)).all():
                 raise DataError(f"{where}: y_{split} must hold only 0 and 1 for a {task} task, "
                                 f"got {np.unique(y)[:5].tolist()}...")
+        if task == "binary":
+            _varies(train, where, "one value only ({value}); a binary task needs both 0 and 1")
         outputs = 1 if one_column(train) else int(np.prod(train.shape[1:]))
         return {"num_classes": 2 if task == "binary" else outputs, "outputs": outputs}
     if task == "regression":
+        _varies(train, where, "one value only ({value}) in every row: there is nothing to learn")
         return {"num_classes": None, "outputs": 1 if one_column(train) else int(np.prod(train.shape[1:]))}
     raise DataError(f"{where}: data.task must be one of {', '.join(TASKS)}, got {task!r}")
+
+
+def _varies(y: np.ndarray, where: str, problem: str) -> None:
+    """A target that never changes over the training rows trains a model that "succeeds"
+    at predicting a constant: refused before any job."""
+    if len(y) and bool((y == y[0]).all()):
+        value = y.flat[0] if y.ndim == 1 or y.shape[1:] == (1,) else y[0].tolist()
+        raise DataError(f"{where}: y_train has {problem.format(value=value.item() if hasattr(value, 'item') else value)}")

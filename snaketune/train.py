@@ -24,7 +24,7 @@ from snaketune.config import DEFAULT_BATCH_SIZE
 from snaketune.objective import infer_direction, objective_from
 from snaketune.errors import DamagedInput
 from snaketune.integrity import model_record, verify_model
-from snaketune.models import resolve
+from snaketune.models import builtin, resolve
 from snaketune.outcome import read_record
 from snaketune.task import samples
 from snaketune import schedule as schedules
@@ -257,7 +257,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
 
     # Reading the inputs is no property of the configuration: a failure here fails the job.
     started = time.perf_counter()
-    data, info = data_module.load(data_dir)
+    data, info = data_module.load(data_dir, labels=builtin(settings["model"]))
     record["load_seconds"] = round(time.perf_counter() - started, 4)
     model, earlier = None, None
     if schedule.get("parent"):

@@ -27,6 +27,28 @@ def tiny_data(tmp_path_factory, mnist_path):
     return out
 
 
+@pytest.fixture(scope="session")
+def guide_mnist(tmp_path_factory, mnist_path):
+    """A slice of MNIST prepared as Keras Tuner's "Getting started" guide prepares it: pixels
+    as float32 in [0, 1] with a channel axis, one-hot labels (keras.utils.to_categorical's
+    rows), its own x_val/y_val taken from the end of the training images."""
+    import numpy as np
+
+    with np.load(mnist_path) as mnist:
+        x, y, x_test, y_test = (mnist[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+
+    def images(a):
+        return np.expand_dims(a, -1).astype("float32") / 255.0
+
+    def one_hot(labels):
+        return np.eye(10, dtype="float32")[labels]
+
+    path = tmp_path_factory.mktemp("guide") / "mnist_guide.npz"
+    np.savez(path, x_train=images(x[:384]), y_train=one_hot(y[:384]), x_val=images(x[-128:]),
+             y_val=one_hot(y[-128:]), x_test=images(x_test[:128]), y_test=one_hot(y_test[:128]))
+    return path
+
+
 @pytest.fixture
 def tiny_settings():
     return {

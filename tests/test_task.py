@@ -176,15 +176,46 @@ def test_a_loaders_input_files_are_part_of_its_check_and_identity(tmp_path):
     assert first["arrays_sha256"] != second["arrays_sha256"]
 
 
-def test_one_hot_rows_and_count_like_integers_ask_for_the_task(tmp_path):
+def test_one_hot_rows_are_a_classification_kept_as_rows_for_a_users_model(tmp_path):
+    # keras.utils.to_categorical's rows, as Keras Tuner's guide prepares MNIST
     given = arrays(y=np.eye(3)[np.arange(30) % 3], y_test=np.eye(3)[np.arange(10) % 3])
-    with pytest.raises(DataError, match="one-hot"):
-        check(given, "t")
-    assert check(given, "t", "classification")["num_classes"] == 3
-    info = data.prepare(given, tmp_path, 0.25, None, 0, "t", task="classification", images=False)
-    assert np.load(tmp_path / "y_train.npy").ndim == 1 and info["outputs"] == 3
+    summary = check(given, "t")
+    assert summary["task"] == "classification" and summary["num_classes"] == 3 and summary["one_hot"]
+    info = data.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
+    assert info["outputs"] == 3 and info["one_hot"]
+    as_given, _ = data.load(tmp_path)
+    labels, _ = data.load(tmp_path, labels=True)
+    assert as_given["train"][1].shape == (22, 3) and as_given["train"][1].dtype == np.float32
+    assert labels["train"][1].shape == (22,)
+    np.testing.assert_array_equal(labels["val"][1], as_given["val"][1].argmax(axis=1))
+    # a column of the one-hot width that no training row uses is still a class
+    wide = arrays(y=np.eye(4)[np.arange(30) % 3], y_test=np.eye(4)[np.arange(10) % 3])
+    assert check(wide, "t")["num_classes"] == 4
+    with pytest.raises(DataError, match="y_train holds one-hot rows but y_test does not"):
+        check(arrays(y=np.eye(3)[np.arange(30) % 3], y_test=np.eye(3)[np.arange(10) % 3] * 2), "t")
+    assert check(given, "t", "multilabel")["task"] == "multilabel"
+
+
+def test_count_like_integers_ask_for_the_task():
     with pytest.raises(DataError, match="distinct integers up to 300: state data.task"):
         check(arrays(y=np.array([0, 5, 17, 300] * 7 + [1, 2]), y_test=np.arange(10)), "t")
+
+
+@pytest.mark.parametrize("y, task, needle", [
+    (np.full(30, 2), "classification", "a single class \\(label 2\\)"),
+    (np.ones(30, dtype=int), "binary", "one value only \\(1\\); a binary task needs both 0 and 1"),
+    (np.full(30, 4.5), None, "one value only \\(4.5\\) in every row"),
+    (np.eye(3)[np.zeros(30, dtype=int)], "classification", "a single class \\(label 0\\)"),
+])
+def test_a_target_that_never_varies_is_refused(y, task, needle):
+    with pytest.raises(DataError, match=f"t: y_train has {needle}"):
+        check(arrays(y=y, y_test=y[:10]), "t", task)
+
+
+def test_a_csv_target_with_one_value_is_refused_naming_the_column(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,price\n" + "".join(f"{i},{i * 2},7\n" for i in range(20)))
+    with pytest.raises(DataError, match="data.target: column 'price' of '.*t.csv' holds one value only \\(7\\)"):
+        tabular.read(tmp_path / "t.csv", "price")
 
 
 def test_features_in_an_npz_are_not_taken_for_pixels(tmp_path):

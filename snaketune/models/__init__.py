@@ -31,6 +31,11 @@ def user_model(model_spec: dict) -> tuple[str, str] | None:
     return None
 
 
+def builtin(model_spec: dict) -> bool:
+    """One of snaketune's own models (they take class labels, never one-hot rows)."""
+    return user_model(model_spec) is None
+
+
 def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
     """The configured model as a Keras Tuner HyperModel. A built-in one is built for the
     prepared data `info` describes (its inputs, task and outputs, and the features'
@@ -258,6 +263,7 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
         raise ConfigError("build_model returns a model that is not compiled: call model.compile(optimizer=..., "
                           "loss=..., metrics=[...]) before returning it")
     _check_output(model, summary or {"task": "classification", "num_classes": 10, "outputs": 10})
+    check_loss(model, summary)
     settings = {"objective": objective, "epochs": 1, "patience": None}
     try:
         history, _, returned = fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
@@ -300,3 +306,33 @@ def _check_output(model, summary: dict) -> None:
     if task == "regression" and activation == "softmax":
         raise ConfigError("build_model's model ends in a softmax, but the targets are real numbers (regression): "
                           "end it with a linear Dense layer")
+
+
+def _loss_name(loss) -> str:
+    """A compiled loss's name as Keras spells it: 'categorical_crossentropy' for the string, the
+    class CategoricalCrossentropy() or the function keras.losses.categorical_crossentropy."""
+    import re
+
+    if isinstance(loss, str):
+        return loss
+    name = getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() if name[:1].isupper() else name
+
+
+def check_loss(model, summary: dict | None) -> None:
+    """A classification's loss against the form of its targets: a sparse loss wants labels
+    0..k-1, a categorical one one-hot rows; mixed up, Keras stops inside the first fit with a
+    message about ranks, or (a sparse loss on labels it reads as rows) trains on nonsense."""
+    if not summary or summary.get("task") != "classification":
+        return
+    name = _loss_name(getattr(model, "loss", None) or "")
+    classes = summary["num_classes"]
+    if summary.get("one_hot") and name.startswith("sparse_categorical"):
+        raise ConfigError(f"build_model's model is compiled with loss {name}, which takes class labels 0..{classes - 1}, "
+                          f"but the targets are one-hot rows of shape (n, {classes}): compile with "
+                          f"loss='{name.removeprefix('sparse_')}', or give the labels (np.argmax(y, axis=1))")
+    if not summary.get("one_hot") and name in ("categorical_crossentropy", "categorical_focal_crossentropy"):
+        raise ConfigError(f"build_model's model is compiled with loss {name}, which takes one-hot rows of "
+                          f"{classes} columns, but the targets are class labels 0..{classes - 1} of shape (n,): "
+                          f"compile with loss='sparse_{name}', or give one-hot rows "
+                          f"(keras.utils.to_categorical(y, {classes}))")
