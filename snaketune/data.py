@@ -332,7 +332,8 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
     `images`: the arrays are Keras-layout images (an .npz, MNIST): a channel axis is added and
     integer pixels scaled. Every x array also gets its mean and variance over the training
     split (stats.<array>.npz: per feature for feature vectors, one for an image), for a
-    Normalization layer."""
+    Normalization layer; a regression's target its mean and standard deviation over the
+    training split (target_stats.npz)."""
     summary = check(arrays, where, task)
     task = summary["task"]
     x_as = _as_images if images else _as_features
@@ -371,6 +372,11 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
                 with atomic_path(out_dir / f"stats{'.' + part if part else ''}.npz") as tmp:
                     with open(tmp, "wb") as fh:
                         np.savez(fh, mean=values.mean(axis=axis), variance=values.var(axis=axis))
+            if task == "regression":  # the built-in models learn it standardised (models/target_scaling.py)
+                mean, std = _target_stats_of(ys[""])
+                with atomic_path(out_dir / TARGET_STATS) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.savez(fh, mean=mean, std=std)
     info = {
         "source": source,
         "task": task,
@@ -441,3 +447,22 @@ def feature_stats(data_dir, part: str = "") -> tuple[np.ndarray, np.ndarray]:
     of each for an array of several axes per sample (images)."""
     with np.load(Path(data_dir) / f"stats{'.' + part if part else ''}.npz") as stats:
         return stats["mean"], stats["variance"]
+
+
+TARGET_STATS = "target_stats.npz"
+
+
+def _target_stats_of(y) -> tuple[np.ndarray, np.ndarray]:
+    values = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return values.mean(axis=0), values.std(axis=0)
+
+
+def target_stats(data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """A regression target's mean and standard deviation over the training split, one per
+    column."""
+    path = Path(data_dir) / TARGET_STATS
+    if path.is_file():
+        with np.load(path) as stats:
+            return stats["mean"], stats["std"]
+    # A folder an earlier snaketune prepared kept none; its y_train gives the same.
+    return _target_stats_of(np.load(Path(data_dir) / _file("y", "train", ""), mmap_mode="r"))
