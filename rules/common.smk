@@ -6,15 +6,35 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.sourcecache import LocalSourceFile
+
+# The workflow's own files (the schema, the default study, the `snaketune` package, and, through
+# Snakemake, the scripts, report and environment.yml) are found beside this workflow; the
+# study's config, its model code and data, and results/ are the working directory's. Used as
+# a module of a user's Snakefile, workflow.basedir is the user's folder, not this workflow's:
+# workflow.current_basedir is the folder of the file being read (rules/).
+HERE = workflow.current_basedir
+WORKFLOW_DIR = Path(HERE).parent if isinstance(HERE, LocalSourceFile) else None
 
 # Jobs import the `snaketune` package that sits beside this workflow, also on cluster nodes,
-# where every job parses the workflow again.
-sys.path.insert(0, workflow.basedir)
-os.environ.update(
-    PYTHONPATH=os.pathsep.join(
-        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+# where every job parses the workflow again. A workflow read from GitHub or GitLab has no
+# folder here: its package must be installed (pip install).
+if WORKFLOW_DIR is not None:
+    sys.path.insert(0, str(WORKFLOW_DIR))
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")) if p
+        )
     )
-)
+try:
+    import snaketune
+except ModuleNotFoundError as error:
+    if error.name != "snaketune":
+        raise
+    raise WorkflowError(
+        f"snaketune: the workflow at {HERE} needs its Python package `snaketune`, which is not "
+        "installed: pip install it from the same release as the workflow"
+    ) from None
 
 from snaketune.bundles import check_bundling, keep_going_inside
 from snaketune.completion import check_complete
@@ -29,7 +49,24 @@ from snaketune.schedule import identity_values
 from snaketune.strategies import ALL
 from snaketune.outcome import read_record
 
-DEFAULT_CONFIG = "config/config.yaml"
+
+def workflow_file(path):
+    """A file of this workflow by its path from the workflow's folder: the file itself, or
+    Snakemake's cached copy of a workflow read from GitHub or GitLab."""
+    if WORKFLOW_DIR is not None:
+        return str(WORKFLOW_DIR / path)
+    return workflow.source_path(f"../{path}")
+
+
+# The study: a --configfile, the config a user's Snakefile hands this workflow as a module, or
+# else config/config.yaml in the working directory (where a deployed project keeps its own);
+# without one there, this workflow's default study.
+DEFAULT_CONFIG = (
+    "config/config.yaml"
+    if os.path.exists("config/config.yaml")
+    else workflow_file("config/config.yaml")
+)
+SCHEMA = workflow_file("config/schema.yaml")
 
 # Every check of the config, the data file and a user's build_model(hp) happens here, before
 # any job: a job that fails takes its existing outputs with it, and a bad input must leave
@@ -37,9 +74,14 @@ DEFAULT_CONFIG = "config/config.yaml"
 # child process, remembered per file content) runs in the main process only.
 try:
     # Snakemake reads config files leniently and reports a syntax error without the file
-    # or line; read them strictly first. (A --configfile is read by Snakemake's command
-    # line before this file, so a syntax error there still gets Snakemake's own message.)
-    for path in workflow.overwrite_configfiles or [DEFAULT_CONFIG]:
+    # or line; read them strictly first: those read already (--configfile, the config of a
+    # user's Snakefile that uses this workflow as a module) and the default that `configfile:`
+    # below reads where neither is given. (A --configfile is read by Snakemake's command line
+    # before this file, so a syntax error there still gets Snakemake's own message.)
+    paths = list(workflow.configfiles)
+    if not workflow.overwrite_configfiles:
+        paths.append(DEFAULT_CONFIG)
+    for path in dict.fromkeys(map(str, paths)):
         if os.path.exists(path):
             check_file(path)
 except ConfigError as error:
@@ -47,6 +89,7 @@ except ConfigError as error:
 
 # A study given with --configfile replaces the default study instead of merging into it
 # (Snakemake would merge the two, so a user's space would inherit the default's entries).
+# Snakemake skips this in a module that was given a config.
 if not workflow.overwrite_configfiles:
 
     configfile: DEFAULT_CONFIG
@@ -55,8 +98,15 @@ if not workflow.overwrite_configfiles:
 try:
     STUDY = load_study(
         config,
-        Path(workflow.basedir) / "config" / "schema.yaml",
-        overrides=workflow.config_settings.config,
+        SCHEMA,
+        # The --config values, typed again (see snaketune/config_files.py). A module's config
+        # may be a part of the user's (config["snaketune"]): their --config keys that are not
+        # the study's are theirs. In a workflow of its own, `config` holds every key given.
+        overrides={
+            key: value
+            for key, value in workflow.config_settings.config.items()
+            if key in config
+        },
         cache_dir=Path(".snakemake") / "snaketune",
     )
     if workflow.is_main_process:
