@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 
 from snaketune.atomic import write_csv, write_json, write_text
-from snaketune.analysis import completed, write_journal
+from snaketune.analysis import completed, unused_names, write_journal
 from snaketune.objective import Objective, objective_from
 from snaketune.space import Space
 from snaketune.strategies import ALL
 
 RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "cumulative_epochs", "fit_seconds",
-                  "load_seconds", "params", "peak_rss_mb", "model_bytes", "model_sha256", "status", "error"]
+                  "load_seconds", "params", "peak_rss_mb", "model_bytes", "model_sha256", "status", "error", "unused"]
 
 
 def read_csv(path, space: Space | None = None) -> pd.DataFrame:
@@ -23,10 +23,11 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
     id like 123e45678901 is not a number), integer hyperparameters as integers even where a
     conditional one leaves blanks."""
     frame = pd.read_csv(path, dtype={"trial_id": str, "parent": str, "bracket": str, "study": str, "error": str,
-                                     "hyperparameters": str, "model_sha256": str},
+                                     "hyperparameters": str, "model_sha256": str, "unused": str},
                         keep_default_na=False, na_values=[""])
-    if "error" in frame:
-        frame["error"] = frame["error"].fillna("")
+    for column in ("error", "unused"):
+        if column in frame:
+            frame[column] = frame[column].fillna("")
     if "round" in frame:
         frame["round"] = frame["round"].astype("Int64")
     for hp in space or ():
@@ -46,6 +47,8 @@ def collect(strategy: str, membership: list, metrics_files: list[str], space: Sp
         record = frame.iloc[0].to_dict()
         if pd.isna(record.get("cumulative_epochs", float("nan"))):  # a trial from before Hyperband
             record["cumulative_epochs"] = record["epochs_run"]
+        for name in unused_names(record):  # the model never asked for it: no value of the trial's
+            record[name] = None
         records[frame.loc[0, "trial_id"]] = record
     rows = [{"strategy": strategy, "replicate": replicate, "trial_number": number,
              "bracket": None if series == ALL else series, "round": round_, **records[tid],

@@ -30,6 +30,12 @@ def study_name(strategy: str, replicate: int) -> str:
     return strategy if not replicate else f"{strategy}/replicate_{replicate}"
 
 
+def unused_names(row) -> list[str]:
+    """The hyperparameters a trial's model never asked for (snaketune.train.unused)."""
+    text = row.get("unused") if isinstance(row, dict) else getattr(row, "unused", "")
+    return [name for name in (text or "").split(";") if name] if isinstance(text, str) else []
+
+
 def frozen_trials(trials: pd.DataFrame, space: Space, objective: Objective, histories: dict | None = None) -> list:
     """The rows of `trials` as Optuna's FrozenTrials, in order: completed ones with their
     objective value, the others failed; each with its trial id, strategy and, where its
@@ -39,6 +45,7 @@ def frozen_trials(trials: pd.DataFrame, space: Space, objective: Objective, hist
     out = []
     for row in trials.itertuples(index=False):
         values = space.complete(json.loads(row.hyperparameters))
+        values = {k: v for k, v in values.items() if k not in unused_names(row)}  # inactive for Optuna
         ok = row.status == "completed" and not pd.isna(row.objective_value)
         intermediate = {}
         if histories and row.trial_id in histories and Path(histories[row.trial_id]).exists():

@@ -8,7 +8,7 @@ import keras_tuner as kt
 
 from snaketune.config import FIT_ARGUMENTS
 from snaketune.errors import ConfigError
-from snaketune.space import HyperParameter, Space, ask, check_asked, from_keras_tuner_config
+from snaketune.space import Condition, HyperParameter, Space, ask, check_asked, from_keras_tuner_config
 
 
 def declare(hp: kt.HyperParameters, param: HyperParameter) -> None:
@@ -53,25 +53,38 @@ class _Recorder(kt.HyperParameters):
 
 # Builds tried at most while looking for conditional hyperparameters (each takes milliseconds).
 MAX_BUILDS = 200
+# An Int whose extremes change what the model asks for (the `range(hp.Int("num_layers", 1, 3))`
+# of a loop) is then built at each of its values, up to this many.
+MAX_SWEEP = 64
 
 
 def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS, fit_probe=None) -> Space:
-    """The search space of a build_model(hp), found the way Keras Tuner finds it.
+    """The search space of a build_model(hp), found the way Keras Tuner finds it, and further.
 
     Hyperparameters declared in the YAML are registered first, so they narrow or fix what
     build_model asks for (Keras Tuner's `hyperparameters=` argument). The model is then built
     again with each conditional scope switched on (as Keras Tuner's tuner does before its
     first trial) and with each value of each choice and boolean, so that hyperparameters
     behind a plain `if hp.Boolean(...)` are found before the first trial rather than during
-    the search. `fit_probe(hp, model)`, where given, fits each model built (a HyperModel's fit,
-    which may declare hyperparameters of its own, such as the batch size).
+    the search. Beyond Keras Tuner: each Int is tried at its extremes, and one whose extremes
+    change what the model asks for is tried at every value (`for i in range(hp.Int(...))`
+    asks for `units_0` .. `units_<max-1>`); a hyperparameter found only under some values of
+    another is explored further from there (nested cases). Each hyperparameter asked for under
+    some values of another only gets that other as its condition (see `_gates`), so that the
+    strategies vary it only where the model uses it. At most MAX_BUILDS builds.
+    `fit_probe(hp, model)`, where given, fits each model built (a HyperModel's fit, which may
+    declare hyperparameters of its own, such as the batch size).
     """
     space_hp = to_keras_tuner(declared)
     asked: set = set()
-    queue: list[dict] = [{}]
+    builds: list[tuple[dict, frozenset]] = []  # (the values asked for, the names asked for)
+    asked_under: dict = {}  # a build's assignment -> the names it asked for
+    swept: set = set()
+    # (assignment, the names its parent build asked for, the Int it varies and its parent's assignment)
+    queue: list[tuple[dict, frozenset | None, tuple | None]] = [({}, None, None)]
     tried: list[dict] = []
     while queue and len(tried) < MAX_BUILDS:
-        values = queue.pop(0)
+        values, parent_asked, varied = queue.pop(0)
         tried.append(values)
         hp = _Recorder(space_hp, values)
         model = _build(build_model, hp)
@@ -85,13 +98,84 @@ def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS, fit_prob
                                   f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
         asked |= hp.asked
         space_hp.merge(hp.space, overwrite=False)
+        here = frozenset(hp.asked)
+        builds.append(({name: hp.values.get(name) for name in here}, here))
+        asked_under[_key(values)] = here
+        # Keras Tuner's own exploration, first, so that the order of what it finds is kept
         candidates = [{c.name: c.values[0] for c in conditions} for conditions in hp.inactive_scopes]
-        candidates += [{p.name: v} for p in space_hp.space
-                       if isinstance(p, (kt.engine.hyperparameters.Choice, kt.engine.hyperparameters.Boolean))
-                       for v in (p.values if hasattr(p, "values") else (False, True))]
-        queue += [c for c in candidates if c not in tried and c not in queue]
+        candidates += [{p.name: v} for p in space_hp.space if _is_choice(p) for v in _values(p)]
+        new = here if parent_asked is None else here - parent_asked
+        for p in space_hp.space:
+            if p.name not in new or p.name in values:
+                continue
+            if _is_int(p):
+                candidates += [{**values, p.name: v} for v in _extremes(p) if v != hp.values.get(p.name)]
+            elif _is_choice(p) and values:  # found under this assignment only: explored from it
+                candidates += [{**values, p.name: v} for v in _values(p)]
+        if varied and here != asked_under.get(_key(varied[1])) and (_key(varied[1]), varied[0]) not in swept:
+            swept.add((_key(varied[1]), varied[0]))
+            candidates += [{**varied[1], varied[0]: v} for v in _values(space_hp._hps[varied[0]][0])[:MAX_SWEEP]]
+        for candidate in candidates:
+            if candidate not in tried and all(candidate != q[0] for q in queue):
+                int_varied = [n for n in candidate if n not in values and _is_int(space_hp._hps[n][0])]
+                parent = {k: v for k, v in candidate.items() if k not in int_varied}
+                queue.append((candidate, here, (int_varied[0], parent) if len(int_varied) == 1 else None))
     check_asked(declared, asked, fit_arguments)
-    return from_keras_tuner(space_hp)
+    return _gates(from_keras_tuner(space_hp), builds)
+
+
+def _key(values: dict) -> str:
+    return repr(sorted(values.items(), key=lambda item: item[0]))
+
+
+def _is_choice(p) -> bool:
+    return isinstance(p, (kt.engine.hyperparameters.Choice, kt.engine.hyperparameters.Boolean))
+
+
+def _is_int(p) -> bool:
+    return isinstance(p, kt.engine.hyperparameters.Int)
+
+
+def _values(p) -> list:
+    if isinstance(p, kt.engine.hyperparameters.Boolean):
+        return [False, True]
+    if _is_int(p):
+        return from_keras_tuner_config("int", p.get_config()).grid_values()
+    return list(p.values)
+
+
+def _extremes(p) -> list:
+    ladder = from_keras_tuner_config("int", p.get_config())
+    return [ladder.min, ladder._rung(ladder._rungs())] if ladder._stepped else [ladder.min, ladder.max]
+
+
+def _gates(space: Space, builds: list[tuple[dict, frozenset]]) -> Space:
+    """Each hyperparameter that some builds asked for and others did not gets the condition
+    that tells them apart: one choice, boolean or Int before it, asked for whenever it is,
+    whose values it was asked under (and only those) were all seen. Keras Tuner's own
+    conditions (hp.conditional_scope) stay as they are; one that no single other explains
+    (asked under a combination of two) stays unconditioned, and a trial's record says
+    whether its model asked for it (snaketune.train)."""
+    params = list(space)
+    out = []
+    for index, param in enumerate(params):
+        asked_in = [values for values, names in builds if param.name in names]
+        if param.conditions or len(asked_in) == len(builds) or not asked_in:
+            out.append(param)
+            continue
+        for parent in reversed(params[:index]):  # the nearest first: a loop's count, not what gates it
+            if parent.type not in ("choice", "boolean", "int") or not all(parent.name in v for v in asked_in):
+                continue
+            under = [(values[parent.name], param.name in names) for values, names in builds if parent.name in names]
+            gating = {value for value, present in under if present}
+            seen = {value for value, _ in under}
+            if all((value in gating) == present for value, present in under) and (
+                    parent.type != "int" or seen >= set(parent.grid_values())):
+                condition = Condition(parent.name, tuple(v for v in parent.grid_values() if v in gating))
+                param = HyperParameter(**{**param.__dict__, "conditions": (condition,)})
+                break
+        out.append(param)
+    return Space(out)
 
 
 def _build(build_model, hp):
