@@ -394,10 +394,10 @@ if workflow.is_main_process:
         )
 
 
-# Snakemake can report success with a checkpoint's downstream jobs never run: see
-# snaketune/completion.py.
+# Snakemake can report success with a checkpoint's downstream jobs never run: the run then
+# fails, naming the files and the command that builds them (see snaketune/completion.py).
 onsuccess:
-    check_complete(workflow, log=lambda text: print(text, file=sys.stderr))
+    check_complete(workflow)
 
 
 # Checked before the first job, once the executor and the groups are known (not while this
