@@ -7,8 +7,11 @@ the run with one message naming the key and what was expected, and nothing is wr
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -140,7 +143,13 @@ class Study:
 
 
 def _sha256(path) -> str:
-    return data_module.file_sha256(path)
+    """A file's sha256, as the data check's cache recorded it for this version of the file
+    (see checked_data), else read."""
+    try:
+        known = _KNOWN_SHA256.get(_version(path))
+    except OSError:
+        known = None
+    return known or data_module.file_sha256(path)
 
 
 def default_objective(task: str) -> str:
@@ -224,8 +233,9 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
     """Validate everything that can be checked without TensorFlow and return the study.
 
     `overrides`: the `--config` values, which Snakemake merged into `config` as text.
-    `cache_dir`: where a data loader's check is remembered (it runs the loader in a child
-    process); without one, a loader is checked each time."""
+    `cache_dir`: where the data's check is remembered per version of its files (see
+    checked_data), a loader's too (it runs the loader in a child process); without one, the
+    data is checked each time."""
     schema = load_schema(schema_path)
     if overrides:
         config = with_overrides(config, overrides, schema)
@@ -256,7 +266,7 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
     if resources["trials_per_gpu"] > 1 and resources["gpu"] != 1:
         raise ConfigError(f"config: resources.trials_per_gpu: {resources['trials_per_gpu']} needs resources.gpu: 1 "
                           f"(jobs share a device only when each asks for one; gpu is {resources['gpu']})")
-    summary = check_data(config["data"], cache_dir)
+    summary = checked_data(config["data"], cache_dir)
     try:
         declared = Space.from_config(config["space"])
     except ConfigError as error:
@@ -330,9 +340,10 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
     summary (snaketune.task.check), None for MNIST fetched by the data job.
 
     A failed `data` job would take the study's prepared arrays with it (Snakemake removes a
-    failed job's outputs), so bad data must stop the run here. Cheap enough for every parse:
-    of an .npz only the integer image arrays' .npy headers are read (the rest whole); a CSV is
-    read; a loader runs in a child process once per content of its file (`cache_dir`).
+    failed job's outputs), so bad data must stop the run here. Of an .npz only the integer
+    image arrays' .npy headers are read (the rest whole); a CSV is read; a loader runs in a
+    child process once per content of its file (`cache_dir`). The workflow checks through
+    checked_data, once per version of the files.
     `data.sha256` is compared with the hash the trial ids take of the file anyway.
     """
     sources = [key for key in ("path", "loader", "csv") if data[key]]
@@ -375,6 +386,74 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
     if data["task"] not in (None, "classification"):
         raise ConfigError(f"config: data.task: MNIST is a classification, not {data['task']}")
     return None
+
+
+# sha256 of data files by _version, from the data check's cache (see checked_data)
+_KNOWN_SHA256: dict[tuple, str] = {}
+# What decides a check's result besides the data and its settings: the checking code and the
+# libraries that read the files.
+_CHECK_CODE = ("config.py", "data.py", "task.py", "tabular.py", "loader.py")
+_CHECK_LIBRARIES = ("numpy", "pandas")
+
+
+def checked_data(data: dict, cache_dir=None) -> dict | None:
+    """check_data, remembered in `cache_dir` per version of the data's files (and of the data
+    settings, the checking code and numpy's and pandas's versions), with each file's sha256.
+
+    The workflow is parsed by every job too (on Slurm, each in its own process): without
+    this, each job would read the whole table or .npz, and hash it for the trial ids, before
+    it starts. A file's version is its path, size, mtime, ctime and inode, read by stat: a
+    file written again, even with its mtime set back (cp -p, rsync -t), gets a new ctime and is
+    checked again. A version not in the cache (a first run, a changed file) is checked and
+    hashed as before, by whichever process meets it first."""
+    loader = data["loader"].rsplit(":", 1)[0] if data["loader"] else None
+    files = [f for f in (data["path"], data["csv"], data["test"], loader, *data["inputs"]) if f]
+    if cache_dir is None or not files:  # no files: MNIST, fetched and checked by the data job
+        return check_data(data, cache_dir)
+    try:
+        versions = [_version(f) for f in files]
+    except OSError:
+        return check_data(data, cache_dir)  # which names the missing file
+    key = hashlib.sha256(json.dumps([data, versions, _check_version()], sort_keys=True, default=str)
+                         .encode()).hexdigest()[:16]
+    cache = Path(cache_dir) / "data" / f"{key}.json"
+    try:
+        record = json.loads(cache.read_text())
+        for version, sha256 in record["sha256"]:
+            _KNOWN_SHA256[tuple(version)] = sha256
+        return record["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    # the summary as the cache gives it back (JSON's numbers, lists), so that every run sees
+    # the same values (the build_model check's key digests them)
+    summary = json.loads(json.dumps(check_data(data, cache_dir), default=_plain))
+    hashes = [_sha256(f) for f in files]
+    if [_version(f) for f in files] == versions:  # not changed while it was read
+        from snaketune.atomic import write_json
+
+        write_json(cache, {"summary": summary, "sha256": [[list(v), h] for v, h in zip(versions, hashes)]})
+        _KNOWN_SHA256.update(zip(versions, hashes))
+    return summary
+
+
+def _version(path) -> tuple:
+    stat = os.stat(path)
+    return (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+def _check_version() -> list:
+    here = Path(__file__).parent
+    versions = []
+    for library in _CHECK_LIBRARIES:
+        try:
+            versions.append(importlib.metadata.version(library))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(None)
+    return [data_module.file_sha256(here / name) for name in _CHECK_CODE] + versions
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _exists(path, key: str, expected: str, hint: str = "") -> None:
