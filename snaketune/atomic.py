@@ -18,7 +18,7 @@ def atomic_path(path):
     The file's data reaches the disk before the rename, and the rename before this returns:
     otherwise a power cut could leave `path` renamed into place but empty, or gone."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folders(path.parent)
     tmp = _new_file_beside(path)
     try:
         yield tmp
@@ -28,6 +28,27 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _make_folders(folder: Path) -> None:
+    """mkdir -p, with each new folder's entry in its parent flushed to the disk: the fsync of
+    the file's own folder after the rename does not make that folder's entry durable, so a
+    power cut could otherwise lose a whole new folder with the files renamed into it."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new)
+        except FileExistsError:
+            if not new.is_dir():
+                raise
+            # made by a concurrent writer, whose fsync may not have run yet: flushing the
+            # parent again costs little
+        _fsync(new.parent)
 
 
 def _fsync(path: Path) -> None:

@@ -12,6 +12,7 @@ earlier run kept, so `--forcerun` retrains as it says.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -20,10 +21,22 @@ from snaketune.integrity import verify_model
 from snaketune.outcome import read_record
 
 KEPT = ".kept"
+STAGING = re.compile(re.escape(KEPT) + r"\.[0-9]+")  # `keep`'s folder while it fills it
 
 
 def forget(out_dir) -> None:
     shutil.rmtree(Path(out_dir) / KEPT, ignore_errors=True)
+    _remove_staging(Path(out_dir))
+
+
+def _remove_staging(out_dir: Path) -> None:
+    """Remove what a `keep` killed before its rename left (`.kept.<pid>`). Only one job writes
+    a trial's folder at a time (Snakemake locks its outputs), so any such folder is a leftover:
+    it holds links to the files of an older attempt, which would keep their disk in use."""
+    if out_dir.is_dir():
+        for leftover in out_dir.iterdir():
+            if STAGING.fullmatch(leftover.name):
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def keep(out_dir, names) -> None:
@@ -32,7 +45,7 @@ def keep(out_dir, names) -> None:
     takes): a retried bundle then trains this trial again, which is slower, not wrong."""
     out_dir = Path(out_dir)
     staging = out_dir / f"{KEPT}.{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    _remove_staging(out_dir)
     staging.mkdir()
     try:
         for name in names:
@@ -42,7 +55,9 @@ def keep(out_dir, names) -> None:
         forget(out_dir)
         print(f"kept: nothing ({error}); a retry of this job would train it again")
         return
-    forget(out_dir)
+    # A kill from here to the rename leaves `staging` behind: the next attempt's forget, keep
+    # or restore removes it.
+    shutil.rmtree(out_dir / KEPT, ignore_errors=True)
     staging.rename(out_dir / KEPT)
 
 
@@ -51,6 +66,7 @@ def restore(out_dir, names) -> bool:
     the one its metrics record; False (nothing changed) otherwise."""
     out_dir = Path(out_dir)
     kept = out_dir / KEPT
+    _remove_staging(out_dir)  # a retry that puts files back calls neither forget nor keep
     if not all((kept / name).is_file() for name in names):
         return False
     try:

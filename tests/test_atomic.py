@@ -133,3 +133,19 @@ def test_a_written_file_is_as_readable_as_any_new_file(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "summary.md").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_folders_a_write_creates_reach_the_disk_with_it(tmp_path, monkeypatch):
+    # The fsync of the file's own folder makes its entry durable, not that folder's entry in
+    # its parent: each folder made on the way is flushed in its parent, top down, before the
+    # file is renamed into place.
+    events = []
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd)))
+    write_text(tmp_path / "trials" / "t1" / "metrics.csv", "status\ncompleted\n")
+    assert events[:2] == [str(tmp_path), str(tmp_path / "trials")]
+    assert events[2].startswith(str(tmp_path / "trials" / "t1" / ".metrics.csv."))  # the file's data
+    assert events[3:] == [str(tmp_path / "trials" / "t1")]
+    events.clear()
+    write_text(tmp_path / "trials" / "t1" / "history.csv", "epoch\n")  # no new folder: nothing more
+    assert len(events) == 2 and events[1] == str(tmp_path / "trials" / "t1")

@@ -56,3 +56,32 @@ def test_without_hard_links_nothing_is_kept_and_the_job_goes_on(tmp_path, monkey
     assert "kept: nothing" in capsys.readouterr().out
     assert not (trial / attempts.KEPT).exists()
     assert sorted(p.name for p in trial.iterdir()) == sorted(NAMES)
+
+
+# A job killed (SIGKILL, no cleanup) between `keep`'s removal of the old `.kept` and its rename
+# of the new one: the rename is where the kill lands.
+KILLED_KEEP = """
+import os, signal, sys
+from pathlib import Path
+from snaketune import attempts
+Path.rename = lambda self, target: os.kill(os.getpid(), signal.SIGKILL)
+attempts.keep(sys.argv[1], sys.argv[2:])
+"""
+
+
+def test_a_keep_killed_before_its_rename_leaves_nothing_that_a_later_attempt_keeps(tmp_path, monkeypatch):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    for later_attempt in (attempts.forget, lambda trial: attempts.keep(trial, NAMES),
+                          lambda trial: attempts.restore(trial, NAMES)):
+        trial = finished_trial(tmp_path / f"t{len(list(tmp_path.iterdir()))}")
+        killed = subprocess.run([sys.executable, "-c", KILLED_KEEP, str(trial), *NAMES])
+        assert killed.returncode == -signal.SIGKILL
+        assert [p.name for p in trial.iterdir() if p.name.startswith(".kept.")]  # what the kill left
+        later_attempt(trial)
+        assert not [p.name for p in trial.iterdir() if p.name.startswith(".kept.")]
