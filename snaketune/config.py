@@ -109,6 +109,11 @@ class Study:
         model["sha256"] = _sha256(model_file)
         if "type" in model:  # the built-in models' heads, losses and metrics
             model["heads_sha256"] = _sha256(Path(__file__).parent / "models" / "heads.py")
+            if self.task == "regression":
+                # A built-in model standardises a regression's target and de-standardises its
+                # output (models/target_scaling.py): such trials train anew, other tasks' ids
+                # stay what they were.
+                model["target_scaling_sha256"] = _sha256(Path(__file__).parent / "models" / "target_scaling.py")
         training = self.config["training"]
         objective = self.objective
         return {
@@ -473,7 +478,7 @@ def _check_csv(data: dict) -> dict:
     if data["sha256"]:
         data_module.check_sha256(data["csv"], data["sha256"], "config: data.sha256")
     arrays, _ = tabular.read(data["csv"], data["target"], data["features"], data["test"], data["test_split"],
-                             data["seed"])
+                             data["seed"], data["task"])
     summary = data_module.check(arrays, f"config: data.csv: '{data['csv']}'", data["task"])
     data_module.split_sizes(len(arrays["y_train"]), data["validation_split"], data["subset"])
     return summary

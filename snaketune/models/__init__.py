@@ -16,6 +16,7 @@ from pathlib import Path
 
 from snaketune import user_code
 from snaketune.errors import ConfigError
+from snaketune.atomic import atomic_path
 
 # The data a built-in model is built for while its hyperparameters are discovered, before any
 # data is at hand: MNIST's.
@@ -39,7 +40,8 @@ def builtin(model_spec: dict) -> bool:
 def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
     """The configured model as a Keras Tuner HyperModel. A built-in one is built for the
     prepared data `info` describes (its inputs, task and outputs, and the features'
-    statistics in `data_dir` for its Normalization layer); a build_model(hp) is wrapped as
+    statistics in `data_dir` for its Normalization layer, a regression target's for
+    snaketune.models.target_scaling); a build_model(hp) is wrapped as
     Keras Tuner wraps it; a HyperModel is made with `model.args`."""
     from keras_tuner.src.engine.hypermodel import DefaultHyperModel, HyperModel
 
@@ -60,9 +62,18 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
     info = info or NOMINAL_DATA
     stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
     module = importlib.import_module(f"snaketune.models.{model_spec['type']}")
-    return DefaultHyperModel(functools.partial(
+    build = functools.partial(
         module.build_model, inputs={k: tuple(v) for k, v in info["inputs"].items()}, task=info["task"],
-        outputs=info["outputs"], stats=stats))
+        outputs=info["outputs"], stats=stats)
+    if info["task"] == "regression" and data_dir:
+        # The model learns the standardised target and answers in the target's own units, so
+        # that what it finds does not depend on the units the target is written in.
+        from snaketune.data import target_stats
+        from snaketune.models import target_scaling
+
+        mean, std = target_stats(data_dir)
+        build = functools.partial(target_scaling.build_model, build=build, mean=mean, std=std)
+    return DefaultHyperModel(build)
 
 
 def load_user_object(spec: str, key: str = "build_model"):
@@ -118,12 +129,14 @@ def _head(value, rows):
     return {k: v[:rows] for k, v in value.items()} if isinstance(value, dict) else value[:rows]
 
 
-def _discover(model_spec: dict, declared: dict, samples: dict | None):
+def _discover(model_spec: dict, declared: dict, samples: dict | None, targets: dict | None = None):
+    """`targets`: the summary of the targets, where known, that a model built by its HyperModel's
+    own fit is checked against should that fit fail."""
     from snaketune.kt_space import discover
     from snaketune.space import Space
 
     hypermodel = resolve(model_spec)
-    probe = _fit_probe(hypermodel, samples) if samples else None
+    probe = _fit_probe(hypermodel, samples, targets) if samples else None
     try:
         return discover(hypermodel.build, Space.from_config(declared), fit_probe=probe)
     except ConfigError as error:
@@ -133,18 +146,30 @@ def _discover(model_spec: dict, declared: dict, samples: dict | None):
         raise ConfigError(_named(named[1], str(error), named[0])) from None
 
 
-def _fit_probe(hypermodel, samples: dict):
+def _fit_probe(hypermodel, samples: dict, targets: dict | None = None):
     """Call the HyperModel's fit(hp, model, ...) as a trial would, for one epoch on `samples`."""
     def probe(hp, model):
         from snaketune.train import fit
 
         settings = {"objective": {"name": "loss", "direction": "min"}, "epochs": 1, "patience": None}
-        fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
+        try:
+            fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
+        except Exception:
+            # A model that its own fit builds (on images it crops first, say) shows its
+            # outputs only now: one that does not fit the targets says why the fit failed
+            # more clearly than TensorFlow does.
+            shapes = _output_shapes(model) if targets else None
+            if shapes is not None:
+                _check_output(model, targets, shapes)
+            raise
     return probe
 
 
 # Building, discovering and trying a model takes seconds; longer than this is left to the jobs.
 CHECK_TIMEOUT_S = 600
+# The targets of the MNIST that the data job fetches, which the check stands in for by random
+# images of its shape.
+MNIST_TARGETS = {"task": "classification", "num_classes": 10, "outputs": 10}
 
 
 def check_user_model(model_spec: dict, declared: dict, data: dict, summary: dict | None, objective: dict,
@@ -233,7 +258,8 @@ def _check_main() -> None:
             samples = sample(request["data"], request["summary"])
         except DataError as error:
             raise ConfigError(f"config: {error}") from None
-        space = _discover(model_spec, request["declared"], samples if key == "hypermodel" else None)
+        space = _discover(model_spec, request["declared"], samples if key == "hypermodel" else None,
+                          request["summary"] or MNIST_TARGETS)
         reported = _try(model_spec, space, samples, request["summary"], request["objective"])
     except ConfigError as error:
         result(error=_named(spec, str(error), key))
@@ -244,7 +270,8 @@ def _check_main() -> None:
 def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective: dict) -> list[str]:
     """Build the model at the space's defaults and fit it for one epoch on `samples`; return the
     metrics it reports. Fails with what a user must change: an uncompiled model, an output that
-    does not fit the targets, an objective it does not report, an error while fitting."""
+    does not fit the targets, an objective it does not report, an error while fitting, a model
+    that cannot be saved and loaded again as the trials do."""
     import keras
 
     from snaketune.config import not_reported
@@ -262,12 +289,32 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
     if getattr(model, "optimizer", None) is None:
         raise ConfigError("build_model returns a model that is not compiled: call model.compile(optimizer=..., "
                           "loss=..., metrics=[...]) before returning it")
-    _check_output(model, summary or {"task": "classification", "num_classes": 10, "outputs": 10})
+    targets = summary or MNIST_TARGETS
+    # A model that takes its input shape from the data (a Sequential without Input, a
+    # subclassed Model, every model of Keras Tuner's guide) has no outputs until it is built.
+    # A build_model's is fit on the data as it is, so a call on two samples builds it as its
+    # first fit would; a HyperModel's fit may change the data first (crop images to a tuned
+    # size, say), so its model is checked once its own fit has built it.
+    shapes = _output_shapes(model)
+    if shapes is None and key == "build_model":
+        shapes = _call_on(model, samples["train"][0])
+    if shapes is not None:
+        _check_output(model, targets, shapes)
     check_loss(model, summary)
     settings = {"objective": objective, "epochs": 1, "patience": None}
     try:
-        history, _, returned = fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
-        score(returned, history, objective_from(objective))
+        try:
+            history, _, returned = fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
+            score(returned, history, objective_from(objective))
+        except Exception:
+            # The fit may have built the model before failing: an output that does not fit
+            # the targets says why more clearly than TensorFlow does.
+            built = _output_shapes(model) if shapes is None else None
+            if built is not None:
+                _check_output(model, targets, built)
+            raise
+    except ConfigError:
+        raise
     except ValueError as error:
         if "is not among the metrics the model reports" in str(error):
             raise ConfigError(not_reported(objective["name"], reported(history))) from None
@@ -276,21 +323,105 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
     except Exception as error:
         raise ConfigError(f"fitting the model on a few samples of the data failed: {type(error).__name__}: "
                           f"{str(error).splitlines()[0][:400] if str(error) else ''}") from None
+    if shapes is None:
+        shapes = _output_shapes(model)
+        if shapes is not None:
+            _check_output(model, targets, shapes)
+    _check_reloads(model, model_spec)
     names = reported(history)
     if not names and isinstance(returned, dict):  # a fit that dropped the callbacks
         names = sorted(returned)
     return names
 
 
-def _check_output(model, summary: dict) -> None:
-    """The model's one output against the targets' task, before TensorFlow says it less clearly."""
+def _output_shapes(model) -> list[tuple] | None:
+    """The shapes of the model's outputs, or None while they are not known. A Sequential has
+    outputs once built; a subclassed Model never has any, but Keras keeps the input shape it
+    was built on, from which its outputs follow."""
+    import keras
+
+    outputs = getattr(model, "outputs", None)  # a Sequential not built yet raises AttributeError
+    if outputs:
+        return [tuple(output.shape) for output in outputs]
+    if not model.built:
+        return None
+    shapes = (model.get_build_config() or {}).get("input_shape")
+    if shapes is None:
+        return None
+    try:
+        inputs = keras.tree.map_shape_structure(lambda shape: keras.KerasTensor(shape), shapes)
+        spec = model.compute_output_spec(inputs)
+    except Exception:
+        # Only a clearer message is lost: the fit on the samples has run, and failed or not.
+        return None
+    return [tuple(output.shape) for output in keras.tree.flatten(spec)]
+
+
+def _call_on(model, x) -> list[tuple]:
+    """The shapes of the model's outputs on two samples of `x`, which builds a model that
+    takes its input shape from the data."""
+    import keras
+
+    try:
+        outputs = model(_head(x, 2), training=False)
+    except Exception as error:
+        shapes = keras.tree.map_structure(lambda a: tuple(a.shape[1:]), x)
+        raise ConfigError(f"build_model's model cannot be called on the data's samples (shape {shapes}): "
+                          f"{type(error).__name__}: {str(error).strip().splitlines()[0][:400] if str(error) else ''}"
+                          ) from None
+    return [tuple(output.shape) for output in keras.tree.flatten(outputs)]
+
+
+# What a layer of the user's own needs to be saved and loaded again, as the trials do.
+SAVING_HINT = ("a layer (or other Keras object) of your own needs a get_config() that returns the arguments of its "
+               "__init__ (and a from_config() where they are not plain values: see "
+               "https://keras.io/guides/serialization_and_saving/), and must be defined at the top level of the file "
+               "or registered with @keras.saving.register_keras_serializable()")
+
+
+def _check_reloads(model, model_spec: dict) -> None:
+    """Save the fitted model and load it again as the trials do: each trial saves its model,
+    Hyperband's next round resumes from it, and the final model is saved for use. A layer of
+    the user's own that Keras cannot rebuild would otherwise fail those jobs, not this check."""
+    from snaketune.train import load_model
+
+    def first_line(error):
+        # Keras wraps the error that names the class in one about the model that holds it,
+        # and its messages span lines, end in an example class or the whole config: the
+        # first sentences of the innermost one say what to change.
+        while error.__cause__ or error.__context__:
+            error = error.__cause__ or error.__context__
+        text = " ".join(str(error).split()).split(" Example:")[0].split(" Full object config:")[0]
+        return f"{type(error).__name__}: {text[:400]}"
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        try:
+            with atomic_path(path) as tmp:  # as a trial saves it
+                model.save(tmp)
+        except Exception as error:
+            raise ConfigError(f"the model trains, but saving it (each trial saves its model) raised "
+                              f"{first_line(error)}; {SAVING_HINT}") from None
+        try:
+            load_model(path, model_spec)
+        except Exception as error:
+            raise ConfigError(f"the model trains and is saved, but does not load again (Hyperband resumes a trial "
+                              f"from its saved model): keras.models.load_model raised {first_line(error)}; "
+                              f"{SAVING_HINT}") from None
+
+
+def _check_output(model, summary: dict, shapes: list[tuple]) -> None:
+    """The model's one output (its shape in `shapes`) against the targets' task, before
+    TensorFlow says it less clearly."""
     import numpy as np
 
     task = summary.get("task")
-    if task is None or len(model.outputs) != 1:
+    if task is None or len(shapes) != 1:
         return
-    units = model.outputs[0].shape[-1]
-    last = model.layers[-1]
+    units = shapes[0][-1]
+    # The last layer of a Sequential or functional model gives the output; a subclassed
+    # Model's layers are in the order its attributes were set, which says nothing of that.
+    last = model.layers[-1] if getattr(model, "outputs", None) and model.layers else None
     activation = getattr(getattr(last, "activation", None), "__name__", "")
     if task == "classification" and units < summary["num_classes"]:
         raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets have "
@@ -299,7 +430,7 @@ def _check_output(model, summary: dict) -> None:
     if task == "binary" and units not in (1, 2):
         raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets are binary (0/1): "
                           "end it with Dense(1, activation='sigmoid')")
-    values = int(np.prod(model.outputs[0].shape[1:]))
+    values = int(np.prod(shapes[0][1:]))
     if task in ("multilabel", "regression") and values != summary["outputs"]:
         raise ConfigError(f"build_model's model outputs {values} values per sample, but the targets have "
                           f"{summary['outputs']} per sample ({task})")

@@ -1,24 +1,9 @@
-"""Search spaces that depend on values of other hyperparameters, in the shapes Keras Tuner's
-"Getting started" guide teaches: a loop over `range(hp.Int(...))` with a hyperparameter per
-layer, and the same behind a switch."""
+"""Search spaces that depend on values of other hyperparameters, beyond the loop over
+`range(hp.Int(...))` of Keras Tuner's guide (examples/keras_tuner_guide.py): the same loop
+behind a switch, and a gate of two switches together."""
 
 import keras
 from keras import layers
-
-
-def layers_model(hp):
-    model = keras.Sequential()
-    model.add(layers.Flatten())
-    for i in range(hp.Int("num_layers", 1, 3)):
-        model.add(layers.Dense(units=hp.Int(f"units_{i}", min_value=8, max_value=32, step=8),
-                               activation=hp.Choice("activation", ["relu", "tanh"])))
-    if hp.Boolean("dropout"):
-        model.add(layers.Dropout(rate=0.25))
-    model.add(layers.Dense(10, activation="softmax"))
-    learning_rate = hp.Float("lr", min_value=1e-4, max_value=1e-2, sampling="log")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
 
 
 def nested(hp):
