@@ -16,21 +16,37 @@ Inside a batch scheduler's job the server belongs to that allocation: the schedu
 is part of its identity, so it is started from inside the allocation and its children stay in
 the allocation's accounting and limits (Slurm's cgroup); the trials bundled into one Slurm
 job share one import, and no server is shared across allocations. SNAKETUNE_FORKSERVER=0
-turns it off; then, or when no server can be started, the function runs in the job's own
-process as before.
+turns it off; then the function runs in the job's own process as before.
+
+The server is only ever a shortcut, never the reason a job fails: whatever stops a job from
+reaching one (a runtime folder missing on this node or not private to the user, a full disk,
+a socket path too long, a server that does not start in time, a forked process that cannot
+take the job's settings) runs the function in the job's own process instead, said once in
+the job's log. Only what the function itself raises, once running in the forked process,
+fails the job, as it would have in the job's own process; it is never run twice.
+
+The forked process takes the job's place: its working directory, environment, output, and
+its umask, resource limits, nice value and CPU affinity, which the job sends with its
+request (the server's were those of whichever job started it). It stays in the server's
+cgroup: a process cannot move itself into another job's cgroup without write access there,
+which Slurm's and systemd's cgroups do not give users.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import faulthandler
 import fcntl
 import hashlib
 import importlib
 import os
 import pickle
+import resource
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -57,8 +73,20 @@ PRELOADED_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "ke
                            "pandas", "scipy", "scikit-learn", "h5py", "ml-dtypes", "optuna")
 SCHEDULER_ENV = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID", "FLUX_JOB_ID")
 IDLE_SECONDS = float(os.environ.get("SNAKETUNE_FORKSERVER_IDLE", 120))
-START_TIMEOUT_SECONDS = 300  # importing TensorFlow on a loaded machine
+# How long a job waits for a server to start (importing TensorFlow on a loaded machine),
+# whether it started it or another job is starting it, before it trains in its own process;
+# a server whose imports take longer ends itself (with its stack in its log).
+START_TIMEOUT_SECONDS = 300
 POLL_SECONDS = 0.2
+# sun_path holds 108 bytes, its terminating NUL included: a longer path cannot be bound.
+MAX_SOCKET_PATH_BYTES = 107
+# The limits a job may have lowered (or a scheduler set) that its training must keep.
+RLIMITS = tuple(sorted(name for name in dir(resource) if name.startswith("RLIMIT_")))
+
+
+def start_timeout() -> float:
+    """START_TIMEOUT_SECONDS, or SNAKETUNE_FORKSERVER_START_TIMEOUT where set."""
+    return float(os.environ.get("SNAKETUNE_FORKSERVER_START_TIMEOUT", START_TIMEOUT_SECONDS))
 
 
 # What a request answers when the server closed before forking a child: a target may return None.
@@ -66,11 +94,21 @@ NOT_RUN = object()
 
 
 class Unavailable(Exception):
-    """No server could be reached or started; the job runs the function itself."""
+    """Whatever kept the function from starting in a forked process (no server could be
+    reached or started, or its child could not take the job's place); the job runs it itself."""
 
 
 class JobProcessDied(RuntimeError):
     """The forked process ended without a result (killed, or out of memory)."""
+
+
+class UnpicklableResult(RuntimeError):
+    """The function ran, but what it returned could not be pickled to reach the job."""
+
+
+class ChildError(RuntimeError):
+    """Base of the stand-in for an error raised in the forked process whose class the job
+    cannot rebuild (not importable here): it carries the class's name and module."""
 
 
 def under_scheduler() -> bool:
@@ -96,17 +134,36 @@ def call_if_running(target: str, **kwargs):
 
 
 def _call(target: str, kwargs: dict, start: bool):
-    if enabled():
-        for _ in range(3):  # a server may close between our connect and its accept
-            try:
-                with _connect(start) as conn:
-                    outcome = _request(conn, target, kwargs)
-            except Unavailable as why:
-                print(f"forkserver: unavailable ({why}); running in this process", file=sys.stderr, flush=True)
-                break
-            if outcome is not NOT_RUN:
-                return outcome
+    if not enabled():
+        return run_here(target, **kwargs)
+    why = "the server closed before forking a process for this job, three times"
+    for _ in range(3):  # a server may close between our connect and its accept
+        try:
+            outcome = _through_server(target, kwargs, start)
+        except Unavailable as error:
+            why = str(error)
+            break
+        if outcome is not NOT_RUN:
+            return outcome
+    print(f"forkserver: unavailable ({why}); running in this process", file=sys.stderr, flush=True)
     return run_here(target, **kwargs)
+
+
+def _through_server(target: str, kwargs: dict, start: bool):
+    """The call's outcome from a forked process, NOT_RUN if the server closed before forking
+    one; Unavailable for anything that kept the function from starting there."""
+    try:
+        conn = _connect(start)
+    except Unavailable:
+        raise
+    except Exception as error:  # noqa: BLE001 - the server is a shortcut: the job trains itself
+        raise Unavailable(_reason(error)) from error
+    with conn:
+        return _request(conn, target, kwargs)
+
+
+def _reason(error: BaseException) -> str:
+    return str(error) if isinstance(error, Unavailable) else f"{type(error).__name__}: {error}"
 
 
 def run_here(target: str, **kwargs):
@@ -135,14 +192,47 @@ def _identity() -> str:
 
 
 def _runtime_dir() -> Path:
+    """This user's folder for servers' sockets, locks and logs, created if missing; Unavailable
+    unless it is a real folder (not a link), owned by this user, mode 0700. Anyone who could
+    write there could run code as this user through a socket; in /tmp (no XDG_RUNTIME_DIR)
+    another user can create the folder, or a link to one of theirs, first."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     folder = Path(base) / f"snaketune-forkserver-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    info = folder.stat()
-    # Anyone who could write here could run code as this user through the socket.
-    if info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise Unavailable(f"{folder} is not private to this user")
+    fix = ("the fork server needs a folder of this user's own there (owned by uid "
+           f"{os.getuid()}, mode 0700): remove it, or set XDG_RUNTIME_DIR to a private folder")
+    try:
+        os.mkdir(folder, 0o700)
+        created = True
+    except FileExistsError:
+        created = False
+    try:  # the folder itself, never what a link there points to
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        if error.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        kind = "a symbolic link" if stat.S_ISLNK(os.lstat(folder).st_mode) else "not a folder"
+        raise Unavailable(f"{folder} is {kind}; {fix}") from None
+    try:
+        if created:
+            os.fchmod(fd, 0o700)  # a umask may have taken the owner's bits too
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if info.st_uid != os.getuid():
+        raise Unavailable(f"{folder} belongs to uid {info.st_uid}; {fix}")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        raise Unavailable(f"{folder} has mode {stat.S_IMODE(info.st_mode):04o}; {fix}")
     return folder
+
+
+def _socket_path(folder: Path) -> Path:
+    path = folder / f"{_identity()}.sock"
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH_BYTES:
+        raise Unavailable(f"the server's socket {path} would be {size} bytes long, over the "
+                          f"{MAX_SOCKET_PATH_BYTES} a Unix socket's path may have; set XDG_RUNTIME_DIR to a "
+                          "shorter folder")
+    return path
 
 
 # -- messages: a length-prefixed pickle (the socket is private to this user) -----------------
@@ -192,14 +282,18 @@ def _try_connect(path: Path) -> socket.socket:
     return conn
 
 
-def _lock(path: Path, wait: bool = True):
+def _lock(path: Path, wait: bool = True, deadline: float | None = None):
     """The open file `path`, exclusively locked, or None if another process holds it and
-    `wait` is false. Whoever holds the lock may remove the file (a server leaving): a lock
-    taken on a file that has since been removed is taken again on the new one."""
+    `wait` is false or the `deadline` (time.monotonic()) passes. Whoever holds the lock may
+    remove the file (a server leaving): a lock taken on a file that has since been removed
+    is taken again on the new one."""
     while True:
         handle = open(path, "a")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            if deadline is None:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            else:
+                _flock_by(handle, deadline)
         except BlockingIOError:
             handle.close()
             return None
@@ -212,6 +306,18 @@ def _lock(path: Path, wait: bool = True):
         handle.close()
 
 
+def _flock_by(handle, deadline: float) -> None:
+    """Lock `handle` exclusively, or BlockingIOError once `deadline` has passed."""
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(POLL_SECONDS)
+
+
 def _files(socket_path: Path) -> tuple[Path, Path]:
     """A server's lock and log, beside its socket."""
     return socket_path.with_suffix(".lock"), socket_path.with_suffix(".log")
@@ -219,18 +325,24 @@ def _files(socket_path: Path) -> tuple[Path, Path]:
 
 def _connect(start: bool = True) -> socket.socket:
     folder = _runtime_dir()
-    path = folder / f"{_identity()}.sock"
+    path = _socket_path(folder)
     try:
         return _try_connect(path)
     except OSError as error:
         if not start:
             raise Unavailable(f"no server running ({error.strerror or error})") from None
     lock_path, log = _files(path)
-    with _lock(lock_path) as lock:  # one job starts the server; the others wait for it
+    timeout = start_timeout()
+    # One job starts the server; the others wait for it, but not for ever: a server whose
+    # imports hang holds the lock, even once the job that started it has ended.
+    lock = _lock(lock_path, deadline=time.monotonic() + timeout)
+    if lock is None:
+        raise Unavailable(f"a server has been starting for over {timeout:g} s (it holds {lock_path}); see {log}")
+    with lock:
         with contextlib.suppress(OSError):
             return _try_connect(path)
         server = _spawn(folder, path, lock)
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
         while True:
             with contextlib.suppress(OSError):
                 return _try_connect(path)
@@ -238,7 +350,7 @@ def _connect(start: bool = True) -> socket.socket:
                 raise Unavailable(f"the server exited with status {server.returncode}; see {log}")
             if time.monotonic() > deadline:
                 server.kill()
-                raise Unavailable(f"the server was not ready after {START_TIMEOUT_SECONDS} s; see {log}")
+                raise Unavailable(f"the server was not ready after {timeout:g} s; see {log}")
             time.sleep(0.05)
 
 
@@ -249,17 +361,17 @@ def warm() -> None:
         return
     try:
         folder = _runtime_dir()
-    except Unavailable:
+        path = _socket_path(folder)
+        lock = _lock(_files(path)[0], wait=False)
+        if lock is None:  # a job is starting it
+            return
+        with lock:
+            try:
+                _try_connect(path).close()  # running: its child for this empty request exits at once
+            except OSError:
+                _spawn(folder, path, lock)
+    except Exception:  # noqa: BLE001 - only a head start: the job's call says why it has no server
         return
-    path = folder / f"{_identity()}.sock"
-    lock = _lock(_files(path)[0], wait=False)
-    if lock is None:  # a job is starting it
-        return
-    with lock:
-        try:
-            _try_connect(path).close()  # running: its child for this empty request exits at once
-        except OSError:
-            _spawn(folder, path, lock)
 
 
 def _spawn(folder: Path, path: Path, lock) -> subprocess.Popen:
@@ -305,11 +417,43 @@ def _remove_dead_servers(folder: Path, starting: Path) -> None:
 
 
 def _request(conn: socket.socket, target: str, kwargs: dict):
-    """Run one call in a forked child; NOT_RUN if the server closed before forking one."""
+    """Run one call in a forked child; NOT_RUN if the server closed before forking one;
+    Unavailable if the child could not start the function. Once it has, the function's own
+    outcome: its result, or its error raised here."""
+    try:
+        started = _start(conn, target, kwargs)
+    except Unavailable:
+        raise
+    except Exception as error:  # noqa: BLE001 - nothing has run yet: the job runs it itself
+        raise Unavailable(_reason(error)) from error
+    if started is NOT_RUN:
+        return NOT_RUN
+    pid = started["pid"]
+    print(f"forkserver: running {target} in process {pid}, forked from server "
+          f"{started['server']} (TensorFlow already imported)", file=sys.stderr, flush=True)
+    reply = _recv(conn)
+    if reply is None or "exit" in reply:
+        status = reply["exit"] if reply else "unknown"
+        killed = isinstance(status, int) and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        raise JobProcessDied(f"the process running {target} ({pid}) ended without a result ({_describe(status)})"
+                             + ("; it may have been killed for its memory" if killed else ""))
+    if "unpicklable" in reply:
+        raise UnpicklableResult(f"{target} ran in process {pid} and returned a {reply['unpicklable']}, which "
+                                f"could not be pickled to reach the job ({reply['error']})")
+    if reply["ok"]:
+        return pickle.loads(reply["result"])
+    error = _rebuilt(reply["chain"])
+    error.add_note(f"(raised in process {pid}, forked to run {target}; its traceback is in this log above)")
+    raise error
+
+
+def _start(conn: socket.socket, target: str, kwargs: dict):
+    """Send the request; the child's {"pid", "server"} once it has taken the job's place, or
+    NOT_RUN if the server closed before forking it."""
     sys.stdout.flush()
     sys.stderr.flush()
     request = {"target": target, "kwargs": kwargs, "cwd": os.getcwd(), "env": dict(os.environ),
-               "sys_path": list(sys.path)}
+               "sys_path": list(sys.path), "settings": job_settings()}
     try:
         _send(conn, request, fds=[1, 2])
     except OSError:
@@ -317,21 +461,53 @@ def _request(conn: socket.socket, target: str, kwargs: dict):
     started = _recv(conn)
     if started is None:
         return NOT_RUN
+    if "refused" in started:
+        raise Unavailable(f"the process forked to run {target} could not take the job's place: {started['refused']}")
     if "exit" in started:
-        raise JobProcessDied(f"the process forked to run {target} ended before it started "
-                             f"({_describe(started['exit'])}); its error, if it could write one, is above in this log")
-    print(f"forkserver: running {target} in process {started['pid']}, forked from server "
-          f"{started['server']} (TensorFlow already imported)", file=sys.stderr, flush=True)
-    while True:
-        reply = _recv(conn)
-        if reply is None or "exit" in reply:
-            status = reply["exit"] if reply else "unknown"
-            raise JobProcessDied(f"the process running {target} ({started['pid']}) ended without a "
-                                 f"result ({_describe(status)}); it may have been killed for its memory")
-        if reply["ok"]:
-            return reply["result"]
-        raise RuntimeError(f"{target} failed in process {started['pid']}: {reply['error']} "
-                           "(its traceback is in this log above)")
+        raise Unavailable(f"the process forked to run {target} ended before it started "
+                          f"({_describe(started['exit'])}); its error, if it could write one, is above in this log")
+    return started
+
+
+def job_settings() -> dict:
+    """What of this process a forked process must take on to run as the job would: its
+    umask, resource limits, nice value and CPU affinity."""
+    return {"umask": _umask(), "nice": os.getpriority(os.PRIO_PROCESS, 0),
+            "affinity": sorted(os.sched_getaffinity(0)),
+            "rlimits": {name: resource.getrlimit(getattr(resource, name)) for name in RLIMITS}}
+
+
+def _umask() -> int:
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("Umask:"))
+        return int(line.split()[1], 8)
+    mask = os.umask(0o077)  # no other way to read it; 077 meanwhile is the safe side
+    os.umask(mask)
+    return mask
+
+
+def _take_settings(settings: dict) -> None:
+    """Give this (forked) process the job's settings; an error names the one it could not
+    take (an unprivileged process cannot raise a hard limit or lower its nice value)."""
+    os.umask(settings["umask"])
+    if os.getpriority(os.PRIO_PROCESS, 0) != settings["nice"]:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, settings["nice"])
+        except OSError as error:
+            raise OSError(error.errno, f"nice value {settings['nice']}: {error.strerror}") from None
+    for name, limits in settings["rlimits"].items():
+        which = getattr(resource, name, None)
+        if which is not None and resource.getrlimit(which) != tuple(limits):
+            try:
+                resource.setrlimit(which, tuple(limits))
+            except (OSError, ValueError) as error:
+                raise OSError(errno.EPERM, f"{name} {tuple(limits)} (the server's: {resource.getrlimit(which)}): "
+                                           f"{error}") from None
+    if set(os.sched_getaffinity(0)) != set(settings["affinity"]):
+        try:
+            os.sched_setaffinity(0, settings["affinity"])
+        except OSError as error:
+            raise OSError(error.errno, f"CPU affinity {settings['affinity']}: {error.strerror}") from None
 
 
 def _describe(status) -> str:
@@ -342,6 +518,75 @@ def _describe(status) -> str:
     return "exit status unknown"
 
 
+# -- an error, from the forked process to the job -------------------------------------------
+def _portable(error: BaseException) -> list[dict]:
+    """`error` and what it was raised from or during, as the job can rebuild them: each
+    pickled where it also unpickles, else its class's module and name and its message."""
+    chain, seen = [], set()
+    while error is not None and id(error) not in seen and len(chain) < 16:
+        seen.add(id(error))
+        entry = {"module": type(error).__module__, "qualname": type(error).__qualname__,
+                 "message": _message(error), "pickled": None, "cause": error.__cause__ is not None}
+        with contextlib.suppress(Exception):
+            data = pickle.dumps(error)
+            pickle.loads(data)  # a class whose __init__ wants other arguments pickles but does not load
+            entry["pickled"] = data
+        chain.append(entry)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # noqa: BLE001 - a __str__ that fails: its args say what it can
+        return repr(error.args)
+
+
+def _rebuilt(chain: list[dict]) -> BaseException:
+    """The error `_portable` described, with its causes and contexts linked as they were."""
+    errors = [_rebuilt_one(entry) for entry in chain]
+    for entry, error, origin in zip(chain, errors, errors[1:]):
+        if entry["cause"]:
+            error.__cause__ = origin
+        else:
+            error.__context__ = origin
+    return errors[0]
+
+
+def _rebuilt_one(entry: dict) -> BaseException:
+    if entry["pickled"] is not None:
+        with contextlib.suppress(Exception):
+            error = pickle.loads(entry["pickled"])
+            if isinstance(error, BaseException):
+                return error
+    message = entry["message"]
+    original = _find_class(entry["module"], entry["qualname"])
+    if original is not None:
+        # A subclass of the real class that only says the message: callers (and
+        # train.fails_the_job) see the class, though it could not be built here.
+        with contextlib.suppress(Exception):
+            stand_in = type(original.__name__, (original,), {
+                "__module__": original.__module__, "__qualname__": original.__qualname__,
+                "__str__": lambda self: message})
+            error = stand_in.__new__(stand_in)
+            error.args = (message,)
+            return error
+    stand_in = type(entry["qualname"].rpartition(".")[2], (ChildError,),
+                    {"__module__": entry["module"], "__qualname__": entry["qualname"]})
+    return stand_in(message)
+
+
+def _find_class(module: str, qualname: str):
+    try:
+        found = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception:  # noqa: BLE001 - not importable here: a stand-in carries its name
+        return None
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
+
+
 def _resolve(target: str):
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)
@@ -350,6 +595,9 @@ def _resolve(target: str):
 # -- server ---------------------------------------------------------------------------------
 def serve(path: Path, lock_fd: int | None = None) -> None:
     tf_logging.quiet()
+    # Imports that hang would hold the start lock for ever, even once the job that started
+    # this server has ended: past the deadline the server ends, its stack in its log.
+    faulthandler.dump_traceback_later(start_timeout(), exit=True)
     started = time.perf_counter()
     for module in PRELOAD:
         importlib.import_module(module)
@@ -360,6 +608,7 @@ def serve(path: Path, lock_fd: int | None = None) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(64)
+    faulthandler.cancel_dump_traceback_later()
     if lock_fd is not None:
         os.close(lock_fd)  # the lock its starter handed over: jobs waiting on it now connect
     inode = path.stat().st_ino
@@ -445,20 +694,26 @@ def _child(conn: socket.socket) -> None:
             os.environ.clear()
             os.environ.update(request["env"])
             sys.path[:] = request["sys_path"]
-        except BaseException:  # noqa: BLE001 - the job says the process ended before it started
-            print(f"forkserver: the process forked to run {request['target']} could not take the job's "
-                  "place:", file=sys.stderr)
-            traceback.print_exc()
-            raise
+            # before any thread starts: threads take the nice value and affinity they start with
+            _take_settings(request["settings"])
+        except Exception as error:  # noqa: BLE001 - the job runs the function itself, saying why
+            _send(conn, {"refused": f"{type(error).__name__}: {error}"})
+            os._exit(1)
         _send(conn, {"pid": os.getpid(), "server": os.getppid()})
         threading.Thread(target=_die_with_job, args=(conn,), daemon=True).start()
         try:
             result = _resolve(request["target"])(**request["kwargs"])
-            reply = {"ok": True, "result": result}
-            code = 0
-        except BaseException as error:  # noqa: BLE001 - the job reports it, whatever it is
+        except BaseException as error:  # noqa: BLE001 - the job raises it, whatever it is
             traceback.print_exc()
-            reply = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+            reply = {"ok": False, "chain": _portable(error)}
+        else:
+            try:
+                reply = {"ok": True, "result": pickle.dumps(result)}
+                code = 0
+            except Exception as error:  # noqa: BLE001 - the job says so, naming the type
+                kind = type(result)
+                reply = {"ok": False, "unpicklable": f"{kind.__module__}.{kind.__qualname__}",
+                         "error": f"{type(error).__name__}: {error}"}
         sys.stdout.flush()
         sys.stderr.flush()
         _send(conn, reply)

@@ -61,8 +61,9 @@ def test_the_forked_process_writes_to_the_jobs_own_output(runtime_dir, tmp_path)
 
 
 def test_an_error_in_the_forked_process_fails_the_call_with_its_message(runtime_dir, capfd):
-    with pytest.raises(RuntimeError, match="ValueError: no such configuration"):
+    with pytest.raises(ValueError, match="no such configuration") as raised:
         forkserver.call(f"{TARGETS}:fail", message="no such configuration")
+    assert type(raised.value) is ValueError
     assert "Traceback" in capfd.readouterr().err
 
 
@@ -147,13 +148,14 @@ def test_a_trial_trains_in_a_forked_process_exactly_as_in_a_fresh_one(runtime_di
     pd.testing.assert_frame_equal(*histories)
 
 
-def test_a_forked_process_that_cannot_take_the_jobs_place_fails_the_call_saying_so(runtime_dir, monkeypatch, capfd):
+def test_a_forked_process_that_cannot_take_the_jobs_place_leaves_the_call_to_the_job_saying_so(runtime_dir, monkeypatch,
+                                                                                               capfd):
     # The job's working directory is gone by the time the forked process changes into it:
-    # the process ends before it reports that it started.
+    # nothing has run, so the job runs the function itself (its own directory may be gone too).
     monkeypatch.setattr(os, "getcwd", lambda: "/nonexistent/working/directory")
-    with pytest.raises(forkserver.JobProcessDied, match="ended before it started"):
-        forkserver.call(f"{TARGETS}:whoami", tag="x")
-    assert "/nonexistent/working/directory" in capfd.readouterr().err
+    capfd.readouterr()
+    line = runs_here_saying_so_once(capfd)
+    assert "could not take the job's place" in line and "/nonexistent/working/directory" in line
 
 
 def test_two_identities_run_side_by_side(runtime_dir, monkeypatch):
@@ -257,3 +259,166 @@ def test_a_job_that_needs_no_tensorflow_uses_a_running_server_but_starts_none(ru
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(empty))
     assert forkserver.call_if_running(f"{TARGETS}:whoami", tag="plots")["pid"] == os.getpid()
     assert not list(empty.glob("*/*.sock"))
+
+
+# -- the server is never the reason a job fails ----------------------------------------------
+def runs_here_saying_so_once(capfd) -> str:
+    """Call a target; check that it ran in this (the job's) process, started no server, and
+    said why once. Returns that line."""
+    result = forkserver.call(f"{TARGETS}:whoami", tag="here")
+    err = capfd.readouterr().err
+    assert result["pid"] == os.getpid(), "ran in a forked process"
+    said = [line for line in err.splitlines() if line.startswith("forkserver: unavailable")]
+    assert len(said) == 1 and "running in this process" in said[0], err
+    assert "started server" not in err
+    return said[0]
+
+
+def test_a_runtime_folder_missing_on_this_node_leaves_the_call_to_the_job(runtime_dir, monkeypatch, capfd, tmp_path):
+    # Slurm passes the login shell's XDG_RUNTIME_DIR (/run/user/<uid>) to nodes without it.
+    absent = tmp_path / "run" / "user" / "4242"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(absent))
+    capfd.readouterr()
+    assert str(absent) in runs_here_saying_so_once(capfd)
+    assert not absent.exists()
+
+
+@pytest.fixture
+def base(runtime_dir, monkeypatch, tmp_path):
+    """An XDG_RUNTIME_DIR of this test's own, and the fork server's folder's path in it."""
+    folder = tmp_path / "rt"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    return folder / f"snaketune-forkserver-{os.getuid()}"
+
+
+def test_a_link_in_place_of_the_servers_folder_is_refused(base, tmp_path, capfd):
+    # another user's folder, linked where this user's would be made
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    base.symlink_to(theirs)
+    capfd.readouterr()
+    line = runs_here_saying_so_once(capfd)
+    assert str(base) in line and "symbolic link" in line
+    assert list(theirs.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_servers_folder_owned_by_another_user_is_refused(base, capfd):
+    base.mkdir(mode=0o700)
+    os.chown(base, 4242, 4242)  # as if user 4242 had made it first in /tmp
+    capfd.readouterr()
+    line = runs_here_saying_so_once(capfd)
+    assert str(base) in line and "uid 4242" in line
+    assert list(base.iterdir()) == []
+
+
+def test_a_servers_folder_others_can_write_to_is_refused(base, capfd):
+    base.mkdir()
+    base.chmod(0o777)
+    capfd.readouterr()
+    line = runs_here_saying_so_once(capfd)
+    assert str(base) in line and "mode 0777" in line
+    assert list(base.iterdir()) == []
+
+
+def test_a_socket_path_too_long_for_a_unix_socket_leaves_the_call_to_the_job(runtime_dir, monkeypatch, tmp_path, capfd):
+    deep = tmp_path / ("x" * 100)
+    deep.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    capfd.readouterr()
+    line = runs_here_saying_so_once(capfd)
+    assert "bytes" in line and str(deep) in line
+
+
+def test_a_server_whose_imports_hang_holds_no_job_past_the_deadline(tmp_path_factory):
+    # The space job started the server and ended; its imports never finish, so it holds the
+    # start lock for good. A job coming then waits until the deadline, then trains itself.
+    import json
+
+    runtime = tmp_path_factory.mktemp("hang")
+    runtime.chmod(0o700)
+    hanging = tmp_path_factory.mktemp("hanging_keras")
+    (hanging / "keras").mkdir()
+    (hanging / "keras" / "__init__.py").write_text("import threading\nthreading.Event().wait()\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
+    env |= {"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": os.pathsep.join([os.getcwd(), str(hanging)])}
+    warmed = subprocess.run([sys.executable, "-c", "from snaketune.forkserver import warm; warm()"], env=env,
+                            capture_output=True, text=True, check=True)
+    server = int(warmed.stderr.split("started server ")[1].split()[0])
+    try:
+        job = subprocess.run([sys.executable, "-c", JOB_WITH_PID, "late"], capture_output=True, text=True, timeout=120,
+                             env=env | {"SNAKETUNE_FORKSERVER_START_TIMEOUT": "1"})
+        assert _alive(server), "the server ended: the job's deadline was not what let it go"
+    finally:
+        os.kill(server, signal.SIGKILL)
+    assert job.returncode == 0, job.stderr
+    result = json.loads(job.stdout.strip().splitlines()[-1])
+    assert result["tag"] == "late" and result["pid"] == result["job"]
+    said = [line for line in job.stderr.splitlines() if line.startswith("forkserver: unavailable")]
+    assert len(said) == 1 and "starting for over 1 s" in said[0], job.stderr
+
+
+JOB_WITH_PID = ("import json, os, sys; from snaketune.forkserver import call; "
+                f"print(json.dumps(dict(call('{TARGETS}:whoami', tag=sys.argv[1]), job=os.getpid())))")
+
+
+# -- the forked process runs as the job would ------------------------------------------------
+SETTINGS_JOB = f"""
+import json, os, resource
+from snaketune.forkserver import call
+from tests.forkserver_targets import settings
+
+before = call('{TARGETS}:settings')  # the server runs, with this job's settings as they were
+os.umask(0o027)
+os.nice(3)
+os.sched_setaffinity(0, {{0}})
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 200), min(hard, 300)))
+print(json.dumps({{"before": before, "job": settings(), "after": call('{TARGETS}:settings')}}))
+"""
+
+
+def test_a_forked_process_runs_under_the_jobs_umask_limits_nice_value_and_affinity(runtime_dir):
+    import json
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, "-c", SETTINGS_JOB], cwd=ROOT, env=dict(os.environ), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    before, job, after = seen["before"], seen["job"], seen["after"]
+    assert after["ppid"] == before["ppid"] and after["pid"] != job["pid"], "both calls forked from one server"
+    for name in ("umask", "nice", "nofile") + (("affinity",) if len(os.sched_getaffinity(0)) > 1 else ()):
+        assert before[name] != job[name], f"{name}: the test did not change it"
+        assert after[name] == job[name], name
+
+
+# -- what the forked process returns or raises, as it is -------------------------------------
+def test_a_result_that_cannot_be_pickled_fails_the_call_saying_so(runtime_dir):
+    with pytest.raises(forkserver.UnpicklableResult, match=r"_thread\.lock.*could not be pickled") as raised:
+        forkserver.call(f"{TARGETS}:unpicklable")
+    assert "memory" not in str(raised.value)
+
+
+def test_an_error_raised_in_the_forked_process_arrives_as_its_own_class(runtime_dir):
+    import importlib
+
+    targets = importlib.import_module(TARGETS)
+    with pytest.raises(targets.ConfigurationProblem, match="the model does not fit") as raised:
+        forkserver.call(f"{TARGETS}:raise_own", kind="own")
+    assert type(raised.value) is targets.ConfigurationProblem
+    assert any("forked to run" in note for note in raised.value.__notes__)
+    # a class that pickles but does not unpickle arrives as (a subclass of) itself
+    with pytest.raises(targets.NeedsTwo) as raised:
+        forkserver.call(f"{TARGETS}:raise_own", kind="needs_two")
+    assert type(raised.value).__name__ == "NeedsTwo" and str(raised.value) == "the loader failed: no such column"
+    # what it was raised from comes with it (train.fails_the_job follows the chain)
+    with pytest.raises(RuntimeError, match="could not save the model") as raised:
+        forkserver.call(f"{TARGETS}:raise_own", kind="caused")
+    assert type(raised.value.__cause__) is OSError and raised.value.__cause__.errno == 28
+    # a class the job cannot import: a stand-in with its name and module
+    with pytest.raises(forkserver.ChildError, match="only here") as raised:
+        forkserver.call(f"{TARGETS}:raise_own", kind="local")
+    assert (type(raised.value).__module__, type(raised.value).__name__) == (TARGETS, "MadeInTheChild")
