@@ -142,6 +142,14 @@ class Study:
         if data["csv"]:
             identity.update(sha256=_sha256(data["csv"]), test_sha256=_sha256(data["test"]) if data["test"] else None,
                             target=data["target"], features=data["features"], test_split=data["test_split"])
+            # What the CSV reader does differently from before for some files (a dropped index
+            # column, float labels taken for classes) is named, so that those studies' data and
+            # trials are made anew and no other study's change.
+            summary = self.data_summary or {}
+            if summary.get("dropped_columns"):
+                identity["dropped_columns"] = sorted(summary["dropped_columns"])
+            if summary.get("labels_from_floats"):
+                identity["labels_from_floats"] = True
         if data["task"]:
             identity["task"] = data["task"]
         return identity
@@ -477,9 +485,10 @@ def _check_csv(data: dict) -> dict:
         raise ConfigError("config: data.target: the CSV's column to predict is required with data.csv")
     if data["sha256"]:
         data_module.check_sha256(data["csv"], data["sha256"], "config: data.sha256")
-    arrays, _ = tabular.read(data["csv"], data["target"], data["features"], data["test"], data["test_split"],
-                             data["seed"], data["task"])
+    arrays, described = tabular.read(data["csv"], data["target"], data["features"], data["test"],
+                                     data["test_split"], data["seed"], data["task"])
     summary = data_module.check(arrays, f"config: data.csv: '{data['csv']}'", data["task"])
+    summary.update({k: described[k] for k in ("dropped_columns", "labels_from_floats") if k in described})
     data_module.split_sizes(len(arrays["y_train"]), data["validation_split"], data["subset"])
     return summary
 

@@ -44,6 +44,16 @@ def cosine_decay(model, epochs: int):
         lambda epoch, lr: start * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
 
 
+def _takes(function, name: str) -> bool:
+    """Whether `function` accepts the keyword `name` (by name or through **kwargs): a fit that
+    lists its arguments is given no other (it is then validated every epoch, the last one
+    giving the test metrics)."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metrics_path, max_epochs=None,
                      learning_rate_decay: str = "none", threads: int = 1) -> dict:
     """`best` holds the winning trial's id, values and best epoch.
@@ -75,7 +85,8 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
     history, fit_seconds, returned = fit(
         hypermodel, hp, model, settings, {**values, "epochs": epochs},
         {"train": train, "val": (x_test, y_test)}, validation=own_fit, early_stopping=False,
-        callbacks=[decay] if decay else [], validation_freq=epochs if own_fit else None)
+        callbacks=[decay] if decay else [],
+        validation_freq=epochs if own_fit and _takes(hypermodel.fit, "validation_freq") else None)
     results = {}
     if own_fit and hasattr(returned, "history"):
         results = {k[len("val_"):]: values[-1] for k, values in returned.history.items() if k.startswith("val_")}

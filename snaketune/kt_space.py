@@ -71,7 +71,8 @@ def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS, fit_prob
     asks for `units_0` .. `units_<max-1>`); a hyperparameter found only under some values of
     another is explored further from there (nested cases). Each hyperparameter asked for under
     some values of another only gets that other as its condition (see `_gates`), so that the
-    strategies vary it only where the model uses it. At most MAX_BUILDS builds.
+    strategies vary it only where the model uses it. At most MAX_BUILDS builds; one that
+    fails away from the defaults is passed over (a trial there fails).
     `fit_probe(hp, model)`, where given, fits each model built (a HyperModel's fit, which may
     declare hyperparameters of its own, such as the batch size).
     """
@@ -87,15 +88,23 @@ def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS, fit_prob
         values, parent_asked, varied = queue.pop(0)
         tried.append(values)
         hp = _Recorder(space_hp, values)
-        model = _build(build_model, hp)
-        if fit_probe:
-            try:
-                fit_probe(hp, model)
-            except ConfigError:
+        try:
+            model = _build(build_model, hp)
+            if fit_probe:
+                try:
+                    fit_probe(hp, model)
+                except ConfigError:
+                    raise
+                except Exception as error:  # the user's fit: report what it raised
+                    raise ConfigError(f"build_model: its HyperModel's fit raised {type(error).__name__}: "
+                                      f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
+        except ConfigError:
+            if not values:  # at its defaults the model must build: the check says why not
                 raise
-            except Exception as error:  # the user's fit: report what it raised
-                raise ConfigError(f"build_model: its HyperModel's fit raised {type(error).__name__}: "
-                                  f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
+            # Some values of a model may not build (a loop of pooling layers run to an Int's
+            # maximum on small images): a trial there fails, as in Keras Tuner; it tells
+            # nothing about the space.
+            continue
         asked |= hp.asked
         space_hp.merge(hp.space, overwrite=False)
         here = frozenset(hp.asked)

@@ -48,11 +48,17 @@ class Plan:
     # content, computed from the config alone while the workflow is parsed. A changed plan
     # therefore shows as new paths, which Snakemake sees under every rerun trigger (`mtime`
     # too, and without its .snakemake/ metadata), and a changed-back plan finds its old files.
+    # How a user's model's space is discovered (snaketune.kt_space.discover); a new way is
+    # discovered anew. 2: hyperparameters that only some values of an Int reach.
+    DISCOVERY = 2
+
     @property
     def space_key(self) -> str:
         decides = {"model": self.settings["model"], "space": self.study.config["space"]}
         if self.settings["model"].get("hypermodel"):  # its fit is tried on the data
             decides["data"] = self.settings["data"]
+        if self.settings["model"].get("hypermodel") or self.settings["model"].get("build_model"):
+            decides["discovery"] = self.DISCOVERY
         return digest(decides, 8)
 
     @property

@@ -99,6 +99,7 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
             frame[column] = _as_read(pd, frame[column], column, sources[name][1], sources[name][0],
                                      delimiters[name])
     everything = pd.concat(list(frames.values()), ignore_index=True)
+    labels_from_floats = False
     if not pd.api.types.is_numeric_dtype(everything[target]):
         if task not in (None, "classification", "binary"):
             shown = ", ".join(map(repr, sorted(map(str, everything[target].unique()))[:SHOWN]))
@@ -106,6 +107,7 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
                             f"{', ...' if everything[target].nunique() > SHOWN else ''}): text is class labels, "
                             "a classification; a regression needs numbers")
     elif _float_labels(pd, frames["train"][target], everything[target], task):
+        labels_from_floats = True
         for frame in (*frames.values(), everything):
             frame[target] = frame[target].astype(np.int64)
     training_values = frames["train"][target].unique()
@@ -138,8 +140,12 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     described = {"features": features, "target": target, "categories": categories,
                  "delimiter": delimiters["train"]}
+    # Both change what an earlier snaketune read from the same file: named, so that they are
+    # part of the data's identity (snaketune.config.Study.data_identity).
     if dropped:
         described["dropped_columns"] = dropped
+    if labels_from_floats:
+        described["labels_from_floats"] = True
     return arrays, described
 
 

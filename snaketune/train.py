@@ -343,8 +343,10 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
                                                        early_stopping=schedules.early_stopping(schedule))
         if not record["params"]:
             record["params"] = int(model.count_params())
-        if earlier is None:  # a resumed model was built by its parent's trial
+        if earlier is None:
             record["unused"] = unused(hypermodel, hp, values)
+        else:  # a resumed model was built by its parent's trial, with the same values
+            record["unused"] = read_record(out_dir.parent / schedule["parent"] / "metrics.csv").get("unused") or ""
         record["epochs_run"] = len(history)
         record["cumulative_epochs"] = start_epoch + len(history)
         losses = history["loss"].astype(float) if "loss" in history else pd.Series(dtype=float)

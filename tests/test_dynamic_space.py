@@ -84,3 +84,23 @@ def test_a_trial_records_what_its_model_never_asked_for(tiny_data, tmp_path):
     assert pd.isna(table.loc[0, "width"]) and table.loc[0, "first"] == True  # noqa: E712
     trial, = frozen_trials(table, space, Objective("val_accuracy", "max"))
     assert set(trial.params) == {"first", "second"}
+
+
+def test_values_at_which_the_model_does_not_build_are_passed_over():
+    # a trial there fails, as in Keras Tuner; the study is not refused for it
+    assert conditions(space_of("pooled")) == {"blocks": []}
+
+
+def test_a_new_way_of_discovering_discovers_a_users_space_anew(monkeypatch):
+    from snaketune.plan import Plan
+
+    def key(model):
+        plan = Plan.__new__(Plan)
+        plan.settings = {"model": model, "data": {}}
+        plan.study = type("S", (), {"config": {"space": {}}})()
+        return plan.space_key
+
+    user, builtin = {"build_model": "m.py:f"}, {"type": "mlp"}
+    before = key(user), key(builtin)
+    monkeypatch.setattr(Plan, "DISCOVERY", Plan.DISCOVERY + 1)
+    assert key(user) != before[0] and key(builtin) == before[1]

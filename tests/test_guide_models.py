@@ -199,3 +199,15 @@ def test_a_function_of_the_users_named_as_one_of_keras_does_not_replace_it_when_
 
     models.resolve(model_spec).build(keras_tuner.HyperParameters()).save(tmp_path / "model.keras")
     assert train.load_model(tmp_path / "model.keras", model_spec).loss == "mse"
+
+
+def test_the_final_fit_is_given_validation_freq_only_where_fit_takes_it():
+    from snaketune.final import _takes
+
+    def listed(hp, model, x, y, validation_data=None, epochs=1, callbacks=None, verbose=0, initial_epoch=0):
+        pass
+
+    def open_ended(hp, model, *args, **kwargs):
+        pass
+
+    assert _takes(open_ended, "validation_freq") and not _takes(listed, "validation_freq")

@@ -178,3 +178,17 @@ def test_a_text_target_is_never_regressed_on_its_codes(task):
         tabular.read(TABLES / "semicolons.csv", "colour", task=task)
     arrays, _ = tabular.read(TABLES / "semicolons.csv", "colour", task="classification")
     assert check(arrays, "t", "classification")["num_classes"] == 3
+
+
+@pytest.mark.parametrize("name, target, named", [
+    ("index_column.csv", "label", {"dropped_columns": ["Unnamed: 0"]}),
+    ("float_labels.csv", "label", {"labels_from_floats": True}),
+    ("semicolons.csv", "price", {}),
+])
+def test_what_the_reader_does_differently_than_before_is_part_of_the_datas_identity(name, target, named):
+    # an earlier snaketune kept the index as a feature and regressed on float labels: those
+    # studies' data and trials are made anew, no other study's identity changes
+    data = data_config(TABLES / name, target)
+    identity = config.Study(config={"data": data}, declared_space=None,
+                            data_summary=config.check_data(data)).data_identity()
+    assert {k: identity[k] for k in ("dropped_columns", "labels_from_floats") if k in identity} == named

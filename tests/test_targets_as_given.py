@@ -62,3 +62,11 @@ def test_the_built_in_models_take_one_hot_rows_as_labels(guide_mnist, tmp_path, 
     record = run_trial(study="s", trial_id="b", values=values, settings=tiny_settings, data_dir=tmp_path / "data",
                        out_dir=tmp_path / "trial")
     assert record["status"] == "completed", record["error"]
+
+
+def test_a_categorical_loss_on_the_mnist_the_data_job_fetches_is_named_too(tmp_path):
+    # MNIST fetched by the data job has integer labels; the check stands in for it
+    mnist = {"path": None, "loader": None, "csv": None, "task": None}
+    with pytest.raises(ConfigError, match=r"loss categorical_crossentropy, which takes one-hot rows of 10 columns"):
+        models.check_user_model({"build_model": f"{MODELS}:categorical"}, {}, mnist, None, VAL_ACCURACY,
+                                tmp_path / "cache")

@@ -300,7 +300,7 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
         shapes = _call_on(model, samples["train"][0])
     if shapes is not None:
         _check_output(model, targets, shapes)
-    check_loss(model, summary)
+    check_loss(model, targets)
     settings = {"objective": objective, "epochs": 1, "patience": None}
     try:
         try:
