@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_BATCH_SIZE = 32  # Keras' default for model.fit, as snaketune.config.DEFAULT_BATCH_SIZE
+DEFAULT_BATCH_SIZE = 32  # Keras' default for model.fit, as snaketune.space.DEFAULT_BATCH_SIZE
 
 
 def canonical(values: dict) -> str:

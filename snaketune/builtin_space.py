@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-from snaketune.config import FIT_ARGUMENTS
-from snaketune.space import HyperParameter, Space, ask, check_asked, from_keras_tuner_config
+from snaketune.space import FIT_ARGUMENTS, HyperParameter, Space, ask, check_asked, from_keras_tuner_config
 
 
 class _Asked:

@@ -23,14 +23,11 @@ import yaml
 from snaketune import data as data_module
 from snaketune.config_files import with_overrides
 from snaketune.errors import ConfigError, DataError
-from snaketune.objective import Objective, objective_from
+from snaketune.identity import file_sha256
+from snaketune.objective import Objective, not_reported, objective_from
 from snaketune.task import BUILTIN_METRICS
 from snaketune.space import Space
 from snaketune.strategies import STRATEGIES
-
-# Hyperparameters that are arguments of model.fit rather than of build_model(hp).
-FIT_ARGUMENTS = ("batch_size", "epochs")
-DEFAULT_BATCH_SIZE = 32  # Keras' own default for model.fit
 
 
 @dataclass
@@ -162,7 +159,7 @@ def _sha256(path) -> str:
         known = _KNOWN_SHA256.get(_version(path))
     except OSError:
         known = None
-    return known or data_module.file_sha256(path)
+    return known or file_sha256(path)
 
 
 def default_objective(task: str) -> str:
@@ -339,11 +336,6 @@ def check_objective(objective: Objective, reported: list[str]) -> None:
         raise ConfigError(not_reported(objective.name, reported))
 
 
-def not_reported(name: str, reported: list[str]) -> str:
-    return (f"config: training.objective: the model does not report '{name}'; it reports "
-            f"{', '.join(reported)} (choose one of those, or compile the model with the metric)")
-
-
 def _in_config(message: str) -> str:
     return message if message.startswith("config: ") else f"config: {message}"
 
@@ -462,7 +454,7 @@ def _check_version() -> list:
             versions.append(importlib.metadata.version(library))
         except importlib.metadata.PackageNotFoundError:
             versions.append(None)
-    return [data_module.file_sha256(here / name) for name in _CHECK_CODE] + versions
+    return [file_sha256(here / name) for name in _CHECK_CODE] + versions
 
 
 def _plain(value):
@@ -524,10 +516,10 @@ def _range_text(hp) -> str:
 
 def check_model(study: Study, cache_dir) -> None:
     """A user's build_model(hp) or HyperModel, discovered and tried before any job runs (see
-    models.check_user_model), or a built-in model's space, and the grid checked against the
+    model_check.check_user_model), or a built-in model's space, and the grid checked against the
     hyperparameters the model declares. Imports no TensorFlow here; a user's model's success is
     remembered in `cache_dir` (outside results/)."""
-    from snaketune import builtin_space, models
+    from snaketune import builtin_space, model_check, models
 
     if not models.user_model(study.model_spec):
         # a built-in model's space is known here, without TensorFlow
@@ -536,9 +528,9 @@ def check_model(study: Study, cache_dir) -> None:
             check_grid(study.config["strategies"]["grid"]["values"], space, complete=True)
         return
     objective = study.objective
-    checked = models.check_user_model(study.model_spec, study.config["space"], study.config["data"],
-                                      study.data_summary, {"name": objective.name, "direction": objective.direction},
-                                      cache_dir)
+    checked = model_check.check_user_model(study.model_spec, study.config["space"], study.config["data"],
+                                           study.data_summary,
+                                           {"name": objective.name, "direction": objective.direction}, cache_dir)
     if checked is not None and "grid" in study.enabled_strategies:
         space = Space.from_json(json.dumps(checked["space"]))
         check_grid(study.config["strategies"]["grid"]["values"], space, complete=True)

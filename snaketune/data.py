@@ -29,6 +29,7 @@ from numpy.lib import format as npy_format
 from snaketune.atomic import atomic_path, write_json, write_text
 from snaketune import task as task_module
 from snaketune.errors import DataError
+from snaketune.identity import file_sha256
 
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -278,22 +279,6 @@ def split_sizes(samples: int, validation_split: float, subset: int | None) -> tu
         raise DataError(f"data.validation_split: {validation_split} of {used} images leaves "
                         "no training or no validation data")
     return used, n_val
-
-
-_SHA256_CACHE: dict = {}
-
-
-def file_sha256(path) -> str:
-    """sha256 of a file's bytes, hashed once per process for as long as its size and mtime hold."""
-    stat = os.stat(path)
-    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA256_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _SHA256_CACHE[key] = digest.hexdigest()
-    return _SHA256_CACHE[key]
 
 
 def check_sha256(path, expected: str, where: str) -> None:

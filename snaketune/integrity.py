@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from snaketune.data import file_sha256 as sha256
+from snaketune.identity import file_sha256 as sha256
 from snaketune.errors import DamagedInput
 from snaketune.outcome import read_record
 

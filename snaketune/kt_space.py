@@ -6,9 +6,9 @@ import contextlib
 
 import keras_tuner as kt
 
-from snaketune.config import FIT_ARGUMENTS
 from snaketune.errors import ConfigError
-from snaketune.space import Condition, HyperParameter, Space, ask, check_asked, from_keras_tuner_config
+from snaketune.space import (FIT_ARGUMENTS, Condition, HyperParameter, Space, ask, check_asked,
+                             from_keras_tuner_config)
 
 
 def declare(hp: kt.HyperParameters, param: HyperParameter) -> None:

@@ -79,7 +79,7 @@ def check(spec: str, task: str | None, cache_dir, inputs=()) -> dict | None:
     the summary, with the arrays' sha256. Remembered per content of the loader's file and of
     the files it reads (`inputs`, as data.inputs lists them), and the task asked for. (No time
     limit: the identity of every trial waits for the arrays' sha256.)"""
-    from snaketune.data import file_sha256
+    from snaketune.identity import file_sha256
 
     file = spec.rsplit(":", 1)[0]
     code = [file_sha256(Path(__file__).parent / name) for name in ("loader.py", "task.py")]

@@ -72,3 +72,9 @@ def objective_from(value) -> Objective:
             raise ValueError(f"cannot tell whether '{value}' is to be minimised or maximised")
         return Objective(value, direction)
     return Objective(value["name"], value["direction"])
+
+
+def not_reported(name: str, reported: list[str]) -> str:
+    """What to do about an objective the model does not report."""
+    return (f"config: training.objective: the model does not report '{name}'; it reports "
+            f"{', '.join(reported)} (choose one of those, or compile the model with the metric)")

@@ -6,7 +6,7 @@ them (or that died for any other reason) gets more of both when `--retries` reru
 
 from __future__ import annotations
 
-from snaketune.config import DEFAULT_BATCH_SIZE
+from snaketune.space import DEFAULT_BATCH_SIZE
 from snaketune.schedule import initial_epoch
 
 # Process start, imports, data loading and teardown of one training job, rounded up.

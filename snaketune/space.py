@@ -21,6 +21,10 @@ SAMPLINGS = ("linear", "log")
 # Significant digits kept of a float value, so that 0.1 * 3 is stored as 0.3, not
 # 0.30000000000000004, and equal configurations get equal trial ids.
 _DIGITS = 12
+# Hyperparameters that are arguments of model.fit rather than of build_model(hp): snaketune
+# passes them to fit for a build_model and a built-in model (a HyperModel's own fit sets them).
+FIT_ARGUMENTS = ("batch_size", "epochs")
+DEFAULT_BATCH_SIZE = 32  # Keras' own default for model.fit
 # Names the trial record uses for its own columns; a hyperparameter may not take them.
 RESERVED = frozenset(
     {

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from snaketune.atomic import atomic_path, write_csv
-from snaketune.config import DEFAULT_BATCH_SIZE
+from snaketune.space import DEFAULT_BATCH_SIZE, FIT_ARGUMENTS
 from snaketune.objective import infer_direction, objective_from
 from snaketune.errors import DamagedInput
 from snaketune.integrity import model_record, verify_model
@@ -86,8 +86,6 @@ def unused(hypermodel, hp, values: dict) -> str:
     """The hyperparameters of `values` that the model's build and fit never asked for (a
     layer's units where the trial has fewer layers, say), `;`-separated: blank in trials.csv
     and inactive in the analysis. snaketune's own fit arguments are used by it."""
-    from snaketune.config import FIT_ARGUMENTS
-
     own = set(FIT_ARGUMENTS) if not owns_fit_arguments(hypermodel) else {"epochs"}
     return ";".join(name for name in values if name not in hp.asked and name not in own)
 

@@ -3,7 +3,7 @@
 import os
 
 from snaketune import attempts
-from snaketune.data import file_sha256
+from snaketune.identity import file_sha256
 
 NAMES = ["metrics.csv", "history.csv", "model.keras"]
 

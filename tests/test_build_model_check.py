@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from snaketune import models
+from snaketune import model_check
 from snaketune.data import check_file
 from snaketune.errors import ConfigError
 
@@ -30,7 +30,7 @@ def model_dir(tmp_path, monkeypatch):
     ("config: space.u: build_model never asks for 'u'", "config: space.u: build_model never asks for 'u'"),
 ])
 def test_discovery_errors_name_the_file_and_function(message, named):
-    assert models._named("f.py:g", message) == named
+    assert model_check._named("f.py:g", message) == named
 
 
 # MNIST fetched by the data job: the check tries a model on random images of its shape.
@@ -39,7 +39,7 @@ VAL_ACCURACY = {"name": "val_accuracy", "direction": "max"}
 
 
 def check(spec, declared, cache, data=MNIST, summary=None, objective=VAL_ACCURACY, key="build_model"):
-    return models.check_user_model({key: spec}, declared, data, summary, objective, cache)
+    return model_check.check_user_model({key: spec}, declared, data, summary, objective, cache)
 
 
 def test_a_failing_build_model_is_reported_and_not_remembered(model_dir):

@@ -40,7 +40,7 @@ DECLARED = {
 
 
 def _keras_tuner_way(model_type, declared):
-    from snaketune.models import _discover
+    from snaketune.model_check import _discover
 
     return _discover({"type": model_type}, declared, None)
 

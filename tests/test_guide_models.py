@@ -9,7 +9,7 @@ import pytest
 from keras_tuner import errors
 
 from conftest import ROOT
-from snaketune import data, models, train
+from snaketune import data, model_check, models, train
 from snaketune.errors import ConfigError
 from snaketune.final import retrain_and_test
 from snaketune.train import run_trial
@@ -36,7 +36,7 @@ def spec(key, file, name, args=None):
 def check(model_spec, guide_mnist, cache):
     """The check before any job, on a few samples of the guide's data."""
     source = {"path": str(guide_mnist), "loader": None, "csv": None, "task": None}
-    return models.check_user_model(model_spec, {}, source, data.check_file(guide_mnist, "data.path"), VAL_ACCURACY,
+    return model_check.check_user_model(model_spec, {}, source, data.check_file(guide_mnist, "data.path"), VAL_ACCURACY,
                                    cache)
 
 

@@ -215,7 +215,7 @@ def test_a_damaged_model_is_named_with_the_command_that_builds_it_again(copied):
     output = run(copied, None, "--forcerun", *(c.split()[1] for c in forcerun.values()))
     assert ran(output, "train") == 1 and ran(output, "final") == 0, output[-3000:]
     record = json.loads((out / "final" / "test_metrics.json").read_text())
-    from snaketune.data import file_sha256
+    from snaketune.identity import file_sha256
 
     assert file_sha256(out / "final" / "model.keras") == record["model_sha256"]
     assert "Nothing to be done" in dry_run(copied)[1]

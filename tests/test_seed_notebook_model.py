@@ -2,7 +2,7 @@
 check before any job and trains on MNIST as the data job lays it out (imports TensorFlow)."""
 
 from conftest import ROOT
-from snaketune import models
+from snaketune import model_check
 from snaketune.train import run_trial
 
 SPEC = f"{ROOT / 'tests' / 'models' / 'seed_notebook.py'}:build_model"
@@ -11,7 +11,7 @@ SPEC = f"{ROOT / 'tests' / 'models' / 'seed_notebook.py'}:build_model"
 def test_the_seed_notebooks_build_model_is_checked_and_trains(tiny_data, tmp_path):
     mnist = {"path": None, "loader": None, "csv": None, "task": None}
     objective = {"name": "val_accuracy", "direction": "max"}
-    checked = models.check_user_model({"build_model": SPEC}, {}, mnist, None, objective, tmp_path / "cache")
+    checked = model_check.check_user_model({"build_model": SPEC}, {}, mnist, None, objective, tmp_path / "cache")
     assert [hp["name"] for hp in checked["space"]] == ["units", "dropout", "learning_rate"]
     settings = {"model": {"build_model": SPEC}, "epochs": 1, "patience": None, "seed": 0, "objective": objective}
     record = run_trial(study="s", trial_id="seed", values={"units": 32, "dropout": 0.1, "learning_rate": 0.003},

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from snaketune import data, models
+from snaketune import data, model_check
 from snaketune.errors import ConfigError
 from snaketune.train import run_trial
 
@@ -19,7 +19,7 @@ def npz_data(path):
 
 def check(function, path, cache):
     summary = data.check_file(path, "data.path")
-    return models.check_user_model({"build_model": f"{MODELS}:{function}"}, {}, npz_data(path), summary,
+    return model_check.check_user_model({"build_model": f"{MODELS}:{function}"}, {}, npz_data(path), summary,
                                    VAL_ACCURACY, cache)
 
 
@@ -68,5 +68,5 @@ def test_a_categorical_loss_on_the_mnist_the_data_job_fetches_is_named_too(tmp_p
     # MNIST fetched by the data job has integer labels; the check stands in for it
     mnist = {"path": None, "loader": None, "csv": None, "task": None}
     with pytest.raises(ConfigError, match=r"loss categorical_crossentropy, which takes one-hot rows of 10 columns"):
-        models.check_user_model({"build_model": f"{MODELS}:categorical"}, {}, mnist, None, VAL_ACCURACY,
+        model_check.check_user_model({"build_model": f"{MODELS}:categorical"}, {}, mnist, None, VAL_ACCURACY,
                                 tmp_path / "cache")
