@@ -1,15 +1,23 @@
 """The tiny study on a real single-node Slurm cluster, through the executor plugin and the
 project's Slurm profile: every trial a Slurm job, the results those of a local run.
 
+The cluster is set up the way users meet one: the study is submitted by an unprivileged user
+(not root), jobs get a private /tmp (job_container/tmpfs), so a runtime folder that exists in
+the submitting shell is missing where the jobs run, and Slurm tracks jobs' processes through
+cgroups where this machine lets it (tests/slurm/start.sh; STATE_DIR/tracking says which).
+
 CI (CI=true) starts the cluster with tests/slurm/start.sh, installing Slurm if needed, and
 fails if it cannot; elsewhere these tests run where Slurm is installed and skip otherwise.
 """
 
 import json
 import os
+import pwd
 import re
 import shutil
+import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, TINY, snakemake, write_config
+from conftest import MNIST, ROOT, TINY, snakemake, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -35,6 +43,8 @@ SLURM_RUN = (
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*?/(?:rule|group)_(\w+?)/(\S*?)/?\d+\.log\)")
 # trials bundled into Slurm jobs: at most 2 CPUs a job (the test node has 2)
 BUNDLED = ("--groups", "train=trials", "--cores", "2")
+# the unprivileged user who submits the study (created if missing, and kept)
+USER = "snaketune-ci"
 
 
 def _installed() -> bool:
@@ -50,15 +60,75 @@ def slurm_cluster():
         if not _installed():
             pytest.skip("Slurm is not installed: CI=true or SNAKETUNE_SLURM_TESTS=1 installs it and runs these tests")
     # Not under pytest's temporary folder: that is private to root, and munged and mariadbd
-    # run as their own users.
-    state = Path(tempfile.mkdtemp(prefix="snaketune-slurm-"))
+    # run as their own users. Not in /tmp either: each job has a /tmp of its own, so the
+    # cluster's files and the studies' folders (the "shared file system") are in /var/tmp.
+    state = Path(tempfile.mkdtemp(prefix="snaketune-slurm-", dir="/var/tmp"))
     state.chmod(0o755)
-    started = subprocess.run([str(SLURM / "start.sh"), str(state)], capture_output=True, text=True, timeout=900)
+    started = subprocess.run([str(SLURM / "start.sh"), str(state)], capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "SNAKETUNE_SLURM_PRIVATE_TMP": "1"})
     if started.returncode != 0:
         pytest.fail(f"the local Slurm cluster did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
+    print(f"Slurm: {(state / 'tracking').read_text().strip()}")
     yield state
     subprocess.run([str(SLURM / "stop.sh"), str(state)], capture_output=True, text=True, timeout=300)
     shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture
+def shared_dir(slurm_cluster):
+    """A study folder that the jobs see too (they do not see the submitting shell's /tmp)."""
+    path = Path(tempfile.mkdtemp(prefix="study-", dir=slurm_cluster))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def unprivileged(slurm_cluster):
+    """The user USER, as a cluster's users are: not root, a home of their own, and the Python
+    environment, the checkout and MNIST readable the way a site's shared software is. The
+    environment here is root's pyenv under /root (mode 0700): each folder above it, the
+    checkout and MNIST that others cannot enter is made enterable (o+x, not listable) while
+    these tests run, and put back after."""
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", USER],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.fail(f"could not create the unprivileged user {USER}: {made.stderr}")
+    user = pwd.getpwnam(USER)
+    python = Path(sys.executable)
+    changed = {}
+    for target in (python.resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), ROOT, MNIST):
+        for folder in reversed(target.parents):
+            mode = stat.S_IMODE(folder.stat().st_mode)
+            if not mode & stat.S_IXOTH and folder not in changed:
+                changed[folder] = mode
+                folder.chmod(mode | stat.S_IXOTH)
+    env = {"HOME": user.pw_dir, "USER": USER, "LOGNAME": USER, "SHELL": "/bin/bash", "LANG": "C.UTF-8",
+           "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin"}
+    works = subprocess.run(["runuser", "-u", USER, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+                            str(python), "-c", "import snakemake, snakemake_executor_plugin_slurm, numpy, snaketune"],
+                           cwd=ROOT, capture_output=True, text=True)
+    try:
+        assert works.returncode == 0, f"{USER} cannot run {python} with the project's packages:\n{works.stderr}"
+        yield user, env
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
+
+
+def snakemake_as(user, env, workdir: Path, runtime: Path, *args, check=True):
+    """`snakemake` in workdir as `user` would run it from a login shell whose
+    XDG_RUNTIME_DIR is `runtime`, with the same Python environment as the tests."""
+    shell = {**env, "XDG_RUNTIME_DIR": str(runtime)}
+    cmd = ["runuser", "-u", user.pw_name, "--", "env", "-i", *(f"{k}={v}" for k, v in shell.items()),
+           sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml", *args]
+    result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} as {user.pw_name} failed:\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
 
 
 def submissions(output: str) -> list[tuple[str, str, str]]:
@@ -69,29 +139,51 @@ def submissions(output: str) -> list[tuple[str, str, str]]:
 def sacct(job_ids) -> pd.DataFrame:
     """Slurm's accounting record of the jobs; it can trail a job's end by a second or two."""
     for _ in range(30):
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,ReqMem", "-j", ",".join(job_ids)],
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,ReqMem,User", "-j", ",".join(job_ids)],
                              capture_output=True, text=True, check=True).stdout
         rows = [line.split("|") for line in out.splitlines() if line]
         if len(rows) == len(job_ids) and not any(r[1] in ("PENDING", "RUNNING") for r in rows):
             break
         time.sleep(1)
-    return pd.DataFrame(rows, columns=["job", "state", "req_mem"]).set_index("job")
+    return pd.DataFrame(rows, columns=["job", "state", "req_mem", "user"]).set_index("job")
 
 
-def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_cluster, tiny_study, tmp_path):
+def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(
+        slurm_cluster, unprivileged, tiny_study, shared_dir):
+    """Submitted by an unprivileged user from a shell whose XDG_RUNTIME_DIR exists, as
+    /run/user/<uid> does on a login node, and is missing where the jobs run (their private
+    /tmp), as on compute nodes without the user's login session."""
+    user, env = unprivileged
     local_dir, config = tiny_study
-    write_config(tmp_path, config)
-    result = snakemake(tmp_path, *SLURM_RUN)
-    jobs = submissions(result.stdout + result.stderr)
+    workdir = shared_dir
+    write_config(workdir, config)
+    runtime = Path(tempfile.mkdtemp(prefix=f"runtime-{user.pw_uid}-"))  # in this shell's /tmp
+    try:
+        for path in (workdir, runtime, workdir / "config.yaml"):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        workdir.chmod(0o755)
+        runtime.chmod(0o700)
+        result = snakemake_as(user, env, workdir, runtime, *SLURM_RUN, check=False)
+        output = result.stdout + result.stderr
+        assert runtime.is_dir()  # it was there for the submitting Snakemake all along
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+    jobs = submissions(output)
     train = {wildcards: job for job, rule, wildcards in jobs if rule == "train"}
+    states = sacct([job for job, _, _ in jobs])
     # a run that exits 0 must have finished the study
-    assert (tmp_path / "results" / "tiny" / "summary.md").exists(), (result.stdout[-3000:] + result.stderr[-8000:])
+    assert result.returncode == 0 and (workdir / "results" / "tiny" / "summary.md").exists(), (
+        f"{states}\n{output[-8000:]}")
+    assert set(states["user"]) == {USER}, states
+    assert set(states["state"]) == {"COMPLETED"}, states
+    # the jobs did not find the runtime folder, and trained in their own process, saying so
+    for trial in train:
+        log = (workdir / "results" / "tiny" / "logs" / "trials" / f"{re.sub(r'^trial_', '', trial)}.log").read_text()
+        assert str(runtime) in log and "running in this process" in log, log
 
-    trials = pd.read_csv(tmp_path / "results" / "tiny" / "trials.csv")
+    trials = pd.read_csv(workdir / "results" / "tiny" / "trials.csv")
     local = pd.read_csv(local_dir / "results" / "tiny" / "trials.csv")
     assert sorted(re.sub(r"^trial_", "", w) for w in train) == sorted(trials["trial_id"].unique())
-    states = sacct([job for job, _, _ in jobs])
-    assert set(states["state"]) == {"COMPLETED"}, states
     # data, strategies' rounds, aggregation and plots are local rules: they never went to Slurm
     assert {rule for _, rule, _ in jobs} == {"space", "train", "final"}
 
@@ -101,17 +193,18 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(slurm_c
     for column in ("objective_value", "objective_epoch", "params", "status"):
         assert merged[f"{column}_slurm"].tolist() == merged[f"{column}_local"].tolist(), column
     final, local_final = (json.loads((d / "results" / "tiny" / "final" / "test_metrics.json").read_text())
-                          for d in (tmp_path, local_dir))
+                          for d in (workdir, local_dir))
     for key in ("trial_id", "epochs", "test_accuracy", "test_loss"):
         assert final[key] == local_final[key], key
     # resumed from the files alone, as after the login node lost .snakemake/: nothing to do
-    shutil.rmtree(tmp_path / ".snakemake")
-    again = snakemake(tmp_path, *SLURM_RUN, "-n")
+    shutil.rmtree(workdir / ".snakemake")
+    again = snakemake_as(user, env, workdir, Path("/nonexistent"), *SLURM_RUN, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_a_trial_killed_in_a_bundle_is_retried_and_reported_alone_and_the_others_keep_their_results(
-        slurm_cluster, mnist_path, tmp_path):
+        slurm_cluster, mnist_path, shared_dir):
+    tmp_path = shared_dir
     config = {
         **TINY,
         "study": "dies",

@@ -60,6 +60,14 @@ for name in slurmd slurmctld slurmdbd mariadbd munged; do
     rm -f "$PIDS/$name.pid"
 done
 
+# proctrack/cgroup (STATE_DIR/tracking) leaves slurmd's empty cgroup folders behind: remove
+# them (rmdir removes only empty ones; one with a process in it stays).
+if grep -q '^proctrack/cgroup' "$STATE_DIR/tracking" 2>/dev/null && ! pid_of slurmd >/dev/null; then
+    for top in /sys/fs/cgroup/*/slurm_localhost; do
+        [ -d "$top" ] && find "$top" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+fi
+
 # Put back a slurm.conf that start.sh moved aside; drop our symlink.
 if [ "$(readlink "$SYS_CONF" 2>/dev/null)" = "$STATE_DIR/etc/slurm.conf" ]; then
     rm -f "$SYS_CONF"
