@@ -2,8 +2,9 @@
 project's Slurm profile: every trial a Slurm job, the results those of a local run.
 
 The cluster is set up the way users meet one: the study is submitted by an unprivileged user
-(not root), jobs get a private /tmp (job_container/tmpfs), so a runtime folder that exists in
-the submitting shell is missing where the jobs run, and Slurm tracks jobs' processes through
+(not root) from a shell whose runtime folder, /run/user/<uid>, exists only in that shell's
+mount namespace (a tmpfs over /run/user), so it is missing where slurmd starts the jobs, as on
+compute nodes without the user's login session; and Slurm tracks jobs' processes through
 cgroups where this machine lets it (tests/slurm/start.sh; STATE_DIR/tracking says which).
 
 CI (CI=true) starts the cluster with tests/slurm/start.sh, installing Slurm if needed, and
@@ -60,12 +61,11 @@ def slurm_cluster():
         if not _installed():
             pytest.skip("Slurm is not installed: CI=true or SNAKETUNE_SLURM_TESTS=1 installs it and runs these tests")
     # Not under pytest's temporary folder: that is private to root, and munged and mariadbd
-    # run as their own users. Not in /tmp either: each job has a /tmp of its own, so the
-    # cluster's files and the studies' folders (the "shared file system") are in /var/tmp.
+    # run as their own users. The cluster's files and the studies' folders (the "shared file
+    # system") are in /var/tmp.
     state = Path(tempfile.mkdtemp(prefix="snaketune-slurm-", dir="/var/tmp"))
     state.chmod(0o755)
-    started = subprocess.run([str(SLURM / "start.sh"), str(state)], capture_output=True, text=True, timeout=900,
-                             env={**os.environ, "SNAKETUNE_SLURM_PRIVATE_TMP": "1"})
+    started = subprocess.run([str(SLURM / "start.sh"), str(state)], capture_output=True, text=True, timeout=900)
     if started.returncode != 0:
         pytest.fail(f"the local Slurm cluster did not start:\n{started.stdout[-3000:]}\n{started.stderr[-3000:]}")
     print(f"Slurm: {(state / 'tracking').read_text().strip()}")
@@ -76,7 +76,7 @@ def slurm_cluster():
 
 @pytest.fixture
 def shared_dir(slurm_cluster):
-    """A study folder that the jobs see too (they do not see the submitting shell's /tmp)."""
+    """A study folder that the unprivileged user and the jobs reach."""
     path = Path(tempfile.mkdtemp(prefix="study-", dir=slurm_cluster))
     yield path
     shutil.rmtree(path, ignore_errors=True)
@@ -118,12 +118,23 @@ def unprivileged(slurm_cluster):
             folder.chmod(mode)
 
 
-def snakemake_as(user, env, workdir: Path, runtime: Path, *args, check=True):
-    """`snakemake` in workdir as `user` would run it from a login shell whose
-    XDG_RUNTIME_DIR is `runtime`, with the same Python environment as the tests."""
-    shell = {**env, "XDG_RUNTIME_DIR": str(runtime)}
+RUNTIME_STILL_THERE = "the runtime folder was there when snakemake ended"
+
+
+def snakemake_as(user, env, workdir: Path, runtime: Path | None, *args, check=True):
+    """`snakemake` in workdir as `user` would run it from a login shell, with the same Python
+    environment as the tests. With `runtime` (/run/user/<uid>), that shell's XDG_RUNTIME_DIR
+    exists, mode 0700, in a mount namespace of the shell's own (a tmpfs over /run/user),
+    and nowhere else: not where slurmd starts the jobs. Without, XDG_RUNTIME_DIR names a
+    folder that does not exist."""
+    shell = {**env, "XDG_RUNTIME_DIR": str(runtime or "/nonexistent")}
     cmd = ["runuser", "-u", user.pw_name, "--", "env", "-i", *(f"{k}={v}" for k, v in shell.items()),
            sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml", *args]
+    if runtime:
+        login = (f"mount -t tmpfs -o mode=0755 tmpfs {runtime.parent} && mkdir -m 0700 {runtime} && "
+                 f"chown {user.pw_uid}:{user.pw_gid} {runtime} && \"$@\"; status=$?; "
+                 f"test -d {runtime} && echo '{RUNTIME_STILL_THERE}' >&2; exit $status")
+        cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", login, "login", *cmd]
     result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} as {user.pw_name} failed:\n"
@@ -151,23 +162,22 @@ def sacct(job_ids) -> pd.DataFrame:
 def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(
         slurm_cluster, unprivileged, tiny_study, shared_dir):
     """Submitted by an unprivileged user from a shell whose XDG_RUNTIME_DIR exists, as
-    /run/user/<uid> does on a login node, and is missing where the jobs run (their private
-    /tmp), as on compute nodes without the user's login session."""
+    /run/user/<uid> does on a login node, and is missing where the jobs run, as on compute
+    nodes without the user's login session."""
     user, env = unprivileged
     local_dir, config = tiny_study
     workdir = shared_dir
     write_config(workdir, config)
-    runtime = Path(tempfile.mkdtemp(prefix=f"runtime-{user.pw_uid}-"))  # in this shell's /tmp
-    try:
-        for path in (workdir, runtime, workdir / "config.yaml"):
-            os.chown(path, user.pw_uid, user.pw_gid)
-        workdir.chmod(0o755)
-        runtime.chmod(0o700)
-        result = snakemake_as(user, env, workdir, runtime, *SLURM_RUN, check=False)
-        output = result.stdout + result.stderr
-        assert runtime.is_dir()  # it was there for the submitting Snakemake all along
-    finally:
-        shutil.rmtree(runtime, ignore_errors=True)
+    runtime = Path("/run/user") / str(user.pw_uid)
+    Path("/run/user").mkdir(parents=True, exist_ok=True)  # the mount point; the jobs see it empty
+    assert not runtime.exists(), f"{runtime} exists outside the submitting shell"
+    for path in (workdir, workdir / "config.yaml"):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    workdir.chmod(0o755)
+    result = snakemake_as(user, env, workdir, runtime, *SLURM_RUN, check=False)
+    output = result.stdout + result.stderr
+    assert RUNTIME_STILL_THERE in result.stderr, output[-3000:]  # there for the submitting Snakemake all along
+    assert not runtime.exists()
     jobs = submissions(output)
     train = {wildcards: job for job, rule, wildcards in jobs if rule == "train"}
     states = sacct([job for job, _, _ in jobs])
@@ -198,7 +208,7 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(
         assert final[key] == local_final[key], key
     # resumed from the files alone, as after the login node lost .snakemake/: nothing to do
     shutil.rmtree(workdir / ".snakemake")
-    again = snakemake_as(user, env, workdir, Path("/nonexistent"), *SLURM_RUN, "-n")
+    again = snakemake_as(user, env, workdir, None, *SLURM_RUN, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
