@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_BATCH_SIZE = 32  # Keras' default for model.fit, as snaketune.space.DEFAULT_BATCH_SIZE
+DEFAULT_BATCH_SIZE = 32  # Keras' default for model.fit, as snaketune.search.space.DEFAULT_BATCH_SIZE
 
 
 def canonical(values: dict) -> str:
@@ -68,7 +68,7 @@ def search(spec: dict) -> dict:
     import keras
     import keras_tuner as kt
 
-    from snaketune import data as data_module
+    from snaketune.data import sources as data_module
     from snaketune.models import resolve
 
     imported = time.perf_counter()

@@ -129,9 +129,9 @@ def study_config(*, data_path, epochs: int, grid: dict, patience=None, subset=No
 def grid_configurations(config: dict, space_json: Path | None = None) -> list[dict]:
     """The complete configurations snaketune's grid strategy proposes, in its order: from
     the declared space, or from the `space` checkpoint's space.json when given."""
-    from snaketune.config import load_study
-    from snaketune.space import Space
-    from snaketune.strategies import make
+    from snaketune.study.config import load_study
+    from snaketune.search.space import Space
+    from snaketune.search.strategies import make
 
     study = load_study(copy.deepcopy(config), ROOT / "config" / "schema.yaml")
     space = Space.from_json(space_json.read_text()) if space_json else study.declared_space
@@ -139,7 +139,7 @@ def grid_configurations(config: dict, space_json: Path | None = None) -> list[di
 
 
 def objective_of(config: dict) -> dict:
-    from snaketune.config import objective_from
+    from snaketune.study.config import objective_from
 
     objective = objective_from(config["training"]["objective"])
     return {"name": objective.name, "direction": objective.direction}
@@ -188,8 +188,8 @@ def snakemake_cmd(*args) -> list[str]:
 
 def data_dir(workdir: Path, config: dict) -> Path:
     """Where the workflow in `workdir` lays out the study's data (a folder named by its key)."""
-    from snaketune.config import load_study
-    from snaketune.plan import Plan
+    from snaketune.study.config import load_study
+    from snaketune.study.plan import Plan
 
     return workdir / Plan(load_study(config, ROOT / "config" / "schema.yaml")).data_dir
 

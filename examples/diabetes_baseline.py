@@ -12,7 +12,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from snaketune.tabular import read  # noqa: E402  (the study's own reading of the CSV)
+from snaketune.data.tabular import read  # noqa: E402  (the study's own reading of the CSV)
 
 config = yaml.safe_load((Path(__file__).parent / "diabetes_regression.yaml").read_text())["data"]
 arrays, _ = read(config["csv"], config["target"], test_split=config["test_split"], seed=config.get("seed", 0))

@@ -36,18 +36,18 @@ except ModuleNotFoundError as error:
         "installed: pip install it from the same release as the workflow"
     ) from None
 
-from snaketune.bundles import check_bundling, keep_going_inside
-from snaketune.completion import check_complete
-from snaketune.config import check_model, load_study
-from snaketune.devices import check_local as check_local_devices
-from snaketune.config_files import check_file
-from snaketune.errors import ConfigError
-from snaketune.integrity import check_built
-from snaketune.plan import Plan
-from snaketune.resources import expected_cost, training_resources
-from snaketune.schedule import identity_values
-from snaketune.strategies import ALL
-from snaketune.outcome import read_record
+from snaketune.workflow.bundles import check_bundling, keep_going_inside
+from snaketune.workflow.completion import check_complete
+from snaketune.study.config import check_model, load_study
+from snaketune.trial.devices import check_local as check_local_devices
+from snaketune.study.config_files import check_file
+from snaketune.core.errors import ConfigError
+from snaketune.trial.integrity import check_built
+from snaketune.study.plan import Plan
+from snaketune.workflow.resources import expected_cost, training_resources
+from snaketune.search.schedule import identity_values
+from snaketune.search.strategies import ALL
+from snaketune.trial.outcome import read_record
 
 
 def workflow_file(path):
@@ -99,7 +99,7 @@ try:
     STUDY = load_study(
         config,
         SCHEMA,
-        # The --config values, typed again (see snaketune/config_files.py). A module's config
+        # The --config values, typed again (see snaketune/study/config_files.py). A module's config
         # may be a part of the user's (config["snaketune"]): their --config keys that are not
         # the study's are theirs. In a workflow of its own, `config` holds every key given.
         overrides={
@@ -118,7 +118,7 @@ PLAN = Plan(STUDY)
 OUT = PLAN.out
 ENV = "../environment.yml"
 RESOURCES = STUDY.config["resources"]
-# a trial that dies in a bundle of trials does not stop the others (see snaketune/bundles.py)
+# a trial that dies in a bundle of trials does not stop the others (see snaketune/workflow/bundles.py)
 keep_going_inside(workflow)
 BEST_PARAMS = f"{OUT}/best_params.json"
 
@@ -281,7 +281,7 @@ def trial_inputs(wildcards):
 @per_job
 def trial_values(wildcards):
     """The trial's hyperparameters and schedule in the form its id digests (see
-    snaketune.schedule.identity_values)."""
+    snaketune.search.schedule.identity_values)."""
     tid = wildcards.trial
     flat = identity_values(PLAN.values_of(tid), PLAN.schedule_of(tid))
     # sorted: Snakemake compares params as text, and the values' order carries no meaning
@@ -295,7 +295,7 @@ def trial_settings(wildcards):
 
 @per_job
 def trial_priority(wildcards):
-    """The longest trials first (see snaketune.resources.expected_cost)."""
+    """The longest trials first (see snaketune.workflow.resources.expected_cost)."""
     tid = wildcards.trial
     return expected_cost(PLAN.values_of(tid), PLAN.schedule_of(tid), PLAN.settings_of(tid)["epochs"])
 
@@ -380,7 +380,7 @@ def study_outputs():
 
 
 # What was built and has since gone missing is built again, what was damaged is named: see
-# snaketune/integrity.py. (Snakemake would not rebuild a deleted file while what was built
+# snaketune/trial/integrity.py. (Snakemake would not rebuild a deleted file while what was built
 # from it is up to date, nor notice a truncated model.)
 MISSING, DAMAGED = {}, {}
 if workflow.is_main_process:
@@ -395,21 +395,21 @@ if workflow.is_main_process:
 
 
 # Snakemake can report success with a checkpoint's downstream jobs never run: the run then
-# fails, naming the files and the command that builds them (see snaketune/completion.py).
+# fails, naming the files and the command that builds them (see snaketune/workflow/completion.py).
 onsuccess:
     check_complete(workflow)
 
 
 # Checked before the first job, once the executor and the groups are known (not while this
 # file is read): local training jobs with `resources.gpu` each take a device of this machine
-# (see snaketune/devices.py).
+# (see snaketune/trial/devices.py).
 onstart:
     if workflow.local_exec:
         try:
             check_local_devices(RESOURCES["gpu"], RESOURCES["trials_per_gpu"])
         except ValueError as error:
             raise WorkflowError(f"config: resources.gpu: {error}") from None
-    # groups are known only once the command line is (see snaketune/bundles.py)
+    # groups are known only once the command line is (see snaketune/workflow/bundles.py)
     try:
         check_bundling(workflow, STUDY.enabled_strategies)
     except ValueError as error:

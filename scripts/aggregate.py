@@ -1,12 +1,12 @@
 # Snakemake adapter: gather the strategies' tables into trials.csv, best_params.json and the Optuna journal.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.forkserver import call_if_running
+from snaketune.core.forkserver import call_if_running
 
 call_if_running(
-    "snaketune.aggregate:aggregate",
+    "snaketune.report.aggregate:aggregate",
     tables=list(snakemake.input.tables),
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),

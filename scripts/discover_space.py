@@ -1,9 +1,9 @@
 # Snakemake adapter: discover the search space of the configured model and write space.json.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.atomic import write_text
+from snaketune.core.atomic import write_text
 from snaketune.models import space_for_job
 
 space = space_for_job(

@@ -1,12 +1,12 @@
 # Snakemake adapter: retrain the best configuration on training + validation data, test it once.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.devices import run_training
+from snaketune.trial.devices import run_training
 
 record = run_training(
-    "snaketune.final:retrain_and_test",
+    "snaketune.trial.final:retrain_and_test",
     snakemake.resources,
     best=dict(snakemake.params.best),
     settings=dict(snakemake.params.settings),

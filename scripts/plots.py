@@ -1,12 +1,12 @@
 # Snakemake adapter: the comparison plots.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.forkserver import call_if_running
+from snaketune.core.forkserver import call_if_running
 
 call_if_running(
-    "snaketune.plots:plot_all",
+    "snaketune.report.plots:plot_all",
     trials_csv=snakemake.input.trials,
     space_file=snakemake.input.space,
     objective=dict(snakemake.params.objective),

@@ -1,9 +1,9 @@
 # Snakemake adapter: obtain the data set and lay it out for the trial jobs.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.data import from_config, prepare
+from snaketune.data.sources import from_config, prepare
 
 data = dict(snakemake.params.data)
 arrays, source, images, extra = from_config(data, snakemake.params.arrays_sha256)

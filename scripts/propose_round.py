@@ -1,13 +1,13 @@
 # Snakemake adapter: one round of a history-driven strategy, from the trials before it.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.forkserver import call
+from snaketune.core.forkserver import call
 
 w, p = snakemake.wildcards, snakemake.params
 call(
-    "snaketune.rounds:propose_round",
+    "snaketune.study.rounds:propose_round",
     strategy=w.strategy,
     config=dict(p.config),
     objective=dict(p.objective),

@@ -1,9 +1,9 @@
 # Snakemake adapter: publish the best configuration's final model as final/model.keras.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.final import publish
+from snaketune.trial.final import publish
 
 print(publish(
     metrics_path=snakemake.input.metrics,

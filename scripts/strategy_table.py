@@ -1,12 +1,12 @@
 # Snakemake adapter: one strategy's trials, in its order, with their metrics.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.forkserver import call_if_running
+from snaketune.core.forkserver import call_if_running
 
 call_if_running(
-    "snaketune.aggregate:strategy_table",
+    "snaketune.report.aggregate:strategy_table",
     strategy=snakemake.params.strategy,
     replicate=snakemake.params.replicate,
     membership=snakemake.params.membership,

@@ -1,12 +1,12 @@
 # Snakemake adapter: summary.md, from the trial table, the best parameters and the final model's test.
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.forkserver import call_if_running
+from snaketune.core.forkserver import call_if_running
 
 call_if_running(
-    "snaketune.summary:write_summary",
+    "snaketune.report.summary:write_summary",
     study=snakemake.params.study,
     trials_csv=snakemake.input.trials,
     best_json=snakemake.input.best,

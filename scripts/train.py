@@ -1,14 +1,14 @@
 # Snakemake adapter: train one trial.
 import os
 
-from snaketune.joblog import start
+from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune import attempts
-from snaketune.devices import run_training
-from snaketune.outcome import read_record
-from snaketune.schedule import split
+from snaketune.workflow import attempts
+from snaketune.trial.devices import run_training
+from snaketune.trial.outcome import read_record
+from snaketune.search.schedule import split
 
 p = snakemake.params
 out_dir = os.path.dirname(snakemake.output.metrics)
@@ -19,7 +19,7 @@ print(f"resources: mem_mb={snakemake.resources.get('mem_mb')}, runtime={snakemak
       f"threads={snakemake.threads}", flush=True)
 attempt = snakemake.resources.get("attempt", 1)
 if attempt > 1 and attempts.restore(out_dir, names):
-    # a retry of a bundle of trials in which this one had finished (snaketune/attempts.py)
+    # a retry of a bundle of trials in which this one had finished (snaketune/workflow/attempts.py)
     print("kept: trained by an earlier attempt of this job, not trained again")
     record = read_record(snakemake.output.metrics)
     record.update(objective_value=float(record["objective_value"] or "nan"), fit_seconds=float(record["fit_seconds"]))
@@ -28,7 +28,7 @@ else:
         attempts.forget(out_dir)
     values, schedule = split(dict(p.values))
     record = run_training(
-        "snaketune.train:run_trial",
+        "snaketune.trial.train:run_trial",
         snakemake.resources,
         study=p.study,
         trial_id=snakemake.wildcards.trial,

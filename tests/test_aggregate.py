@@ -5,11 +5,11 @@ import json
 import pandas as pd
 import pytest
 
-from snaketune.aggregate import aggregate, strategy_table
-from snaketune.summary import write_summary
-from snaketune.plots import best_so_far, plot_all
-from snaketune.objective import Objective
-from snaketune.space import Space
+from snaketune.report.aggregate import aggregate, strategy_table
+from snaketune.report.summary import write_summary
+from snaketune.report.plots import best_so_far, plot_all
+from snaketune.search.objective import Objective
+from snaketune.search.space import Space
 
 SPACE = Space.from_config({"learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"},
                            "activation": {"type": "choice", "values": ["relu", "tanh"]}})
@@ -92,7 +92,7 @@ def test_summary_reports_best_failures_and_compute(study):
 
 
 def test_strategies_closer_than_one_validation_sample_tie():
-    from snaketune.summary import ties
+    from snaketune.report.summary import ties
 
     best = {"overall": {"objective_value": 0.9752},
             "per_strategy": {"grid": {"objective_value": 0.9752}, "hyperband": {"objective_value": 0.97515},

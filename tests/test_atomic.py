@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from snaketune.atomic import atomic_path, remove_temporaries, write_csv, write_json, write_text
+from snaketune.core.atomic import atomic_path, remove_temporaries, write_csv, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = {"to_csv", "write_text", "write_bytes", "save", "savefig", "dump", "tofile"}
 # atomic.py is the one place that renames; a job's log must grow while the job runs.
 # Logs, and the fork server's lock and log files: none of them a result.
-EXEMPT = {"snaketune/atomic.py", "snaketune/joblog.py", "snaketune/forkserver.py"}
+EXEMPT = {"snaketune/core/atomic.py", "snaketune/workflow/joblog.py", "snaketune/core/forkserver.py"}
 
 
 def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -73,7 +73,7 @@ def _unsafe_writes(path: Path) -> list[str]:
     }
     atomic_api = {
         alias.asname or alias.name
-        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "snaketune.atomic"
+        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "snaketune.core.atomic"
         for alias in node.names
     }
     unsafe = []
@@ -111,7 +111,7 @@ def test_the_package_and_scripts_write_files_only_through_atomic_paths():
 def test_the_check_catches_a_file_written_in_place(tmp_path, monkeypatch):
     source = tmp_path / "writer.py"
     source.write_text(
-        "from snaketune.atomic import atomic_path, write_text\n"
+        "from snaketune.core.atomic import atomic_path, write_text\n"
         "def ok(frame, path):\n"
         "    with atomic_path(path) as tmp:\n"
         "        frame.to_csv(tmp)\n"

@@ -1,9 +1,9 @@
-"""What a train job keeps for a retry of its bundle (snaketune/attempts.py), on real files."""
+"""What a train job keeps for a retry of its bundle (snaketune/workflow/attempts.py), on real files."""
 
 import os
 
-from snaketune import attempts
-from snaketune.identity import file_sha256
+from snaketune.workflow import attempts
+from snaketune.core.identity import file_sha256
 
 NAMES = ["metrics.csv", "history.csv", "model.keras"]
 
@@ -63,7 +63,7 @@ def test_without_hard_links_nothing_is_kept_and_the_job_goes_on(tmp_path, monkey
 KILLED_KEEP = """
 import os, signal, sys
 from pathlib import Path
-from snaketune import attempts
+from snaketune.workflow import attempts
 Path.rename = lambda self, target: os.kill(os.getpid(), signal.SIGKILL)
 attempts.keep(sys.argv[1], sys.argv[2:])
 """

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from snaketune import model_check
-from snaketune.data import check_file
-from snaketune.errors import ConfigError
+from snaketune.trial import model_check
+from snaketune.data.sources import check_file
+from snaketune.core.errors import ConfigError
 
 
 @pytest.fixture

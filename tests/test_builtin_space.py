@@ -1,5 +1,5 @@
 """A built-in model's search space without TensorFlow is the one Keras Tuner finds by building
-the model (snaketune.kt_space.discover): same hyperparameters, order, ranges and defaults, so
+the model (snaketune.search.kt_space.discover): same hyperparameters, order, ranges and defaults, so
 the same space.json and the same trial ids."""
 
 import subprocess
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from snaketune.builtin_space import discover
-from snaketune.errors import ConfigError
-from snaketune.space import Space
+from snaketune.models.builtin_space import discover
+from snaketune.core.errors import ConfigError
+from snaketune.search.space import Space
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ DECLARED = {
 
 
 def _keras_tuner_way(model_type, declared):
-    from snaketune.model_check import _discover
+    from snaketune.trial.model_check import _discover
 
     return _discover({"type": model_type}, declared, None)
 
@@ -71,7 +71,7 @@ def test_conditional_declarations_are_left_to_keras_tuner():
 
 
 def test_no_tensorflow_is_imported():
-    code = ("import sys, yaml; from snaketune.builtin_space import discover; from snaketune.space import Space; "
+    code = ("import sys, yaml; from snaketune.models.builtin_space import discover; from snaketune.search.space import Space; "
             "discover('mlp', Space.from_config(yaml.safe_load(open('config/config.yaml'))['space'])); "
             "discover('cnn', Space.from_config({})); "
             "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))")

@@ -1,7 +1,7 @@
 """A run that Snakemake reports as successful but that left requested files unbuilt (as
 Snakemake's checkpoint handling can, snakemake/snakemake#823) fails: a non-zero exit status,
 the missing files, and the command that builds them, without the run's force options. Nothing
-runs again on its own (see snaketune/completion.py for why).
+runs again on its own (see snaketune/workflow/completion.py for why).
 
 The early end is simulated: the `onsuccess` hook of a three-rule workflow (b.txt -> a.txt ->
 all) deletes a.txt before snaketune's check looks at it, in as many runs as the test asks.
@@ -17,12 +17,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DAGSettings, RemoteExecutionSettings
 
 from conftest import ROOT
-from snaketune.completion import check_complete, without_force
+from snaketune.workflow.completion import check_complete, without_force
 
 WORKFLOW = f"""
 import os, sys
 sys.path.insert(0, {str(ROOT)!r})
-from snaketune.completion import check_complete
+from snaketune.workflow.completion import check_complete
 
 rule all:
     input: "a.txt"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from snaketune.config import load_study
-from snaketune.errors import ConfigError
+from snaketune.study.config import load_study
+from snaketune.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -160,8 +160,8 @@ def test_bad_data_sha256(changes, needle):
 
 
 # -- the config as given on the command line and in files ------------------------------------
-from snaketune.config import load_schema  # noqa: E402
-from snaketune.config_files import check_file, typed  # noqa: E402
+from snaketune.study.config import load_schema  # noqa: E402
+from snaketune.study.config_files import check_file, typed  # noqa: E402
 
 
 def overridden(**overrides):

@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from snaketune import data
-from snaketune.errors import DataError
+from snaketune.data import sources as data
+from snaketune.core.errors import DataError
 
 
 def test_shared_mnist_is_canonical(mnist_path):

@@ -1,4 +1,4 @@
-"""The data is checked once per version of its files (snaketune.config.checked_data): every job
+"""The data is checked once per version of its files (snaketune.study.config.checked_data): every job
 parses the workflow again, in a process of its own, and must not read the data set (to check
 it, or to hash it for the trial ids) before it starts.
 
@@ -32,8 +32,8 @@ def audit(event, args):
             opened.append(args[0])
 
 sys.addaudithook(audit)
-from snaketune.config import load_study
-from snaketune.errors import ConfigError
+from snaketune.study.config import load_study
+from snaketune.core.errors import ConfigError
 
 try:
     study = load_study(json.loads(sys.argv[2]), sys.argv[3], cache_dir=sys.argv[4])

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from snaketune.aggregate import collect
-from snaketune.analysis import frozen_trials
-from snaketune.kt_space import discover
+from snaketune.report.aggregate import collect
+from snaketune.report.analysis import frozen_trials
+from snaketune.search.kt_space import discover
 from snaketune.models import load_user_object
-from snaketune.objective import Objective
-from snaketune.space import Space
-from snaketune.strategies import Finished, make
-from snaketune.train import run_trial
+from snaketune.search.objective import Objective
+from snaketune.search.space import Space
+from snaketune.search.strategies import Finished, make
+from snaketune.trial.train import run_trial
 
 MODELS = ROOT / "tests" / "models" / "dynamic_layers.py"
 GUIDE = ROOT / "examples" / "keras_tuner_guide.py"  # the guide's model that tunes the number of layers
@@ -92,7 +92,7 @@ def test_values_at_which_the_model_does_not_build_are_passed_over():
 
 
 def test_a_new_way_of_discovering_discovers_a_users_space_anew(monkeypatch):
-    from snaketune.plan import Plan
+    from snaketune.study.plan import Plan
 
     def key(model):
         plan = Plan.__new__(Plan)

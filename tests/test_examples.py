@@ -1,5 +1,5 @@
-"""The examples a user copies, each run end to end on a small slice (the README has their full
-runs): a CNN on MNIST, a regression from a CSV, a binary classification scored by AUC with a
+"""The examples a user copies, each run end to end on a small slice (docs/models-and-data.md
+has their full runs): a CNN on MNIST, a regression from a CSV, a binary classification scored by AUC with a
 data loader, and a Keras Tuner HyperModel that tunes its fit."""
 
 import json

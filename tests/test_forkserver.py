@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from snaketune import forkserver
+from snaketune.core import forkserver
 
 TARGETS = "tests.forkserver_targets"
 
@@ -52,8 +52,8 @@ def test_a_call_whose_function_returns_nothing_runs_it_once(runtime_dir, tmp_pat
 
 def test_the_forked_process_writes_to_the_jobs_own_output(runtime_dir, tmp_path):
     log = tmp_path / "job.log"
-    code = (f"from snaketune.joblog import redirect; redirect({str(log)!r}); "
-            f"from snaketune.forkserver import call; call('{TARGETS}:speak', text='hello')")
+    code = (f"from snaketune.workflow.joblog import redirect; redirect({str(log)!r}); "
+            f"from snaketune.core.forkserver import call; call('{TARGETS}:speak', text='hello')")
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ | {"PYTHONPATH": os.getcwd()})
     text = log.read_text()
     assert "out: hello" in text and "err: hello" in text
@@ -74,7 +74,7 @@ def test_a_forked_process_killed_hard_fails_the_call(runtime_dir):
 
 def test_killing_the_job_kills_its_forked_process(runtime_dir, tmp_path):
     pid_file = tmp_path / "pid"
-    code = f"from snaketune.forkserver import call; call('{TARGETS}:wait_forever', pid_file={str(pid_file)!r})"
+    code = f"from snaketune.core.forkserver import call; call('{TARGETS}:wait_forever', pid_file={str(pid_file)!r})"
     job = subprocess.Popen([sys.executable, "-c", code], env=os.environ | {"PYTHONPATH": os.getcwd()})
     deadline = time.monotonic() + 120
     while not pid_file.exists():
@@ -138,8 +138,8 @@ def test_starting_a_server_removes_the_files_of_servers_killed_hard(runtime_dir,
 def test_a_trial_trains_in_a_forked_process_exactly_as_in_a_fresh_one(runtime_dir, tiny_data, tiny_settings, tmp_path):
     values = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
     kwargs = dict(study="tiny", trial_id="t", values=values, settings=tiny_settings, data_dir=str(tiny_data))
-    forked = forkserver.call("snaketune.train:run_trial", out_dir=str(tmp_path / "forked"), **kwargs)
-    code = f"from snaketune.train import run_trial; run_trial(out_dir={str(tmp_path / 'fresh')!r}, **{kwargs!r})"
+    forked = forkserver.call("snaketune.trial.train:run_trial", out_dir=str(tmp_path / "forked"), **kwargs)
+    code = f"from snaketune.trial.train import run_trial; run_trial(out_dir={str(tmp_path / 'fresh')!r}, **{kwargs!r})"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                    env=os.environ | {"SNAKETUNE_FORKSERVER": "0", "PYTHONPATH": os.getcwd()})
     assert forked["status"] == "completed" and forked["peak_rss_mb"] > 100
@@ -179,7 +179,7 @@ def test_the_identity_holds_the_preloaded_packages_versions(monkeypatch):
     assert forkserver._identity() != before
 
 
-JOB = f"import json, sys; from snaketune.forkserver import call; print(json.dumps(call('{TARGETS}:whoami', tag=sys.argv[1])))"
+JOB = f"import json, sys; from snaketune.core.forkserver import call; print(json.dumps(call('{TARGETS}:whoami', tag=sys.argv[1])))"
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def two_jobs_at_once(tmp_path_factory):
     env |= {"XDG_RUNTIME_DIR": str(runtime), "SNAKETUNE_FORKSERVER_IDLE": "2", "PYTHONPATH": os.getcwd()}
     folder = runtime / f"snaketune-forkserver-{os.getuid()}"
     folder.mkdir(mode=0o700)
-    identity = subprocess.run([sys.executable, "-c", "from snaketune.forkserver import _identity; print(_identity())"],
+    identity = subprocess.run([sys.executable, "-c", "from snaketune.core.forkserver import _identity; print(_identity())"],
                               env=env, capture_output=True, text=True, check=True).stdout.strip()
     stale = socket_left_by_a_dead_server(folder / f"{identity}.sock")
     jobs = [subprocess.Popen([sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -238,7 +238,7 @@ def test_a_server_warmed_by_a_job_that_has_ended_serves_the_jobs_after_it(tmp_pa
     runtime.chmod(0o700)
     env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
     env |= {"XDG_RUNTIME_DIR": str(runtime), "SNAKETUNE_FORKSERVER_IDLE": "2", "PYTHONPATH": os.getcwd()}
-    warmed = subprocess.run([sys.executable, "-c", "from snaketune.forkserver import warm; warm()"], env=env,
+    warmed = subprocess.run([sys.executable, "-c", "from snaketune.core.forkserver import warm; warm()"], env=env,
                             capture_output=True, text=True, check=True)
     server = int(warmed.stderr.split("started server ")[1].split()[0])
     jobs = [subprocess.Popen([sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE,
@@ -343,7 +343,7 @@ def test_a_server_whose_imports_hang_holds_no_job_past_the_deadline(tmp_path_fac
     (hanging / "keras" / "__init__.py").write_text("import threading\nthreading.Event().wait()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
     env |= {"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": os.pathsep.join([os.getcwd(), str(hanging)])}
-    warmed = subprocess.run([sys.executable, "-c", "from snaketune.forkserver import warm; warm()"], env=env,
+    warmed = subprocess.run([sys.executable, "-c", "from snaketune.core.forkserver import warm; warm()"], env=env,
                             capture_output=True, text=True, check=True)
     server = int(warmed.stderr.split("started server ")[1].split()[0])
     try:
@@ -359,14 +359,14 @@ def test_a_server_whose_imports_hang_holds_no_job_past_the_deadline(tmp_path_fac
     assert len(said) == 1 and "starting for over 1 s" in said[0], job.stderr
 
 
-JOB_WITH_PID = ("import json, os, sys; from snaketune.forkserver import call; "
+JOB_WITH_PID = ("import json, os, sys; from snaketune.core.forkserver import call; "
                 f"print(json.dumps(dict(call('{TARGETS}:whoami', tag=sys.argv[1]), job=os.getpid())))")
 
 
 # -- the forked process runs as the job would ------------------------------------------------
 SETTINGS_JOB = f"""
 import json, os, resource
-from snaketune.forkserver import call
+from snaketune.core.forkserver import call
 from tests.forkserver_targets import settings
 
 before = call('{TARGETS}:settings')  # the server runs, with this job's settings as they were

@@ -9,10 +9,13 @@ import pytest
 from keras_tuner import errors
 
 from conftest import ROOT
-from snaketune import data, model_check, models, train
-from snaketune.errors import ConfigError
-from snaketune.final import retrain_and_test
-from snaketune.train import run_trial
+from snaketune.data import sources as data
+from snaketune.trial import model_check
+from snaketune import models
+from snaketune.trial import train
+from snaketune.core.errors import ConfigError
+from snaketune.trial.final import retrain_and_test
+from snaketune.trial.train import run_trial
 
 MODELS = ROOT / "tests" / "models"
 GUIDE = MODELS / "guide_models.py"
@@ -202,7 +205,7 @@ def test_a_function_of_the_users_named_as_one_of_keras_does_not_replace_it_when_
 
 
 def test_the_final_fit_is_given_validation_freq_only_where_fit_takes_it():
-    from snaketune.final import _takes
+    from snaketune.trial.final import _takes
 
     def listed(hp, model, x, y, validation_data=None, epochs=1, callbacks=None, verbose=0, initial_epoch=0):
         pass

@@ -5,11 +5,11 @@ from collections import defaultdict
 
 import pytest
 
-from snaketune.objective import Objective
-from snaketune.space import Space
-from snaketune.schedule import KERAS_TUNER_NAMES
-from snaketune.strategies import Finished
-from snaketune.strategies.hyperband import Bracket, Hyperband
+from snaketune.search.objective import Objective
+from snaketune.search.space import Space
+from snaketune.search.schedule import KERAS_TUNER_NAMES
+from snaketune.search.strategies import Finished
+from snaketune.search.strategies.hyperband import Bracket, Hyperband
 
 # Keras Tuner's names for a trial's schedule among its values
 EPOCHS, INITIAL_EPOCH, PARENT = (KERAS_TUNER_NAMES[k] for k in ("epochs", "initial_epoch", "parent"))
@@ -132,7 +132,7 @@ def test_a_promoted_trial_resumes_its_parents_model_and_history(tiny_data, tiny_
     import keras
     import pandas as pd
 
-    from snaketune.train import run_trial
+    from snaketune.trial.train import run_trial
 
     config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
     parent = run_trial(study="tiny", trial_id="parent", values=config, schedule={"epochs": 1, "initial_epoch": 0},
@@ -160,8 +160,8 @@ def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_config
     # A parent's model that is missing or not what its job wrote (its sha256 is in the
     # parent's metrics) is no property of the child's configuration: the job fails, naming
     # the file and the command that trains the parent again, and the child records nothing.
-    from snaketune.errors import DamagedInput
-    from snaketune.train import run_trial
+    from snaketune.core.errors import DamagedInput
+    from snaketune.trial.train import run_trial
 
     config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
     run_trial(study="tiny", trial_id="parent", values=config, schedule={"epochs": 1, "initial_epoch": 0},
@@ -206,7 +206,7 @@ def hyperband_study(tmp_path_factory, mnist_path):
 def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperband_study):
     import pandas as pd
 
-    from snaketune.aggregate import read_csv
+    from snaketune.report.aggregate import read_csv
 
     workdir, _ = hyperband_study
     out = workdir / "results" / "tiny"
@@ -231,7 +231,7 @@ def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperb
 
 
 def test_replicates_run_each_strategy_with_other_seeds_and_are_compared_with_their_spread(hyperband_study):
-    from snaketune.aggregate import read_csv
+    from snaketune.report.aggregate import read_csv
 
     out = hyperband_study[0] / "results" / "tiny"
     trials = read_csv(out / "trials.csv")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from snaketune.errors import ConfigError
-from snaketune.kt_space import discover, to_keras_tuner
+from snaketune.core.errors import ConfigError
+from snaketune.search.kt_space import discover, to_keras_tuner
 from snaketune.models import load_user_object, resolve
-from snaketune.space import Space
+from snaketune.search.space import Space
 
 
 def test_builtin_mlp_declares_the_key_hyperparameters():
@@ -46,7 +46,7 @@ def test_a_broken_build_model_is_a_config_error(function, needle):
 
 
 def test_round_trip_through_keras_tuner_keeps_each_hyperparameter():
-    from snaketune.kt_space import from_keras_tuner
+    from snaketune.search.kt_space import from_keras_tuner
 
     space = Space.from_config({
         "lr": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log", "default": 1e-3},

@@ -16,7 +16,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.workflow
 
 # Snakemake runs only the top-level Snakefile's onstart/onsuccess handlers; a module's are
-# called from there (the README shows the same Snakefile).
+# called from there (docs/models-and-data.md shows the same Snakefile).
 SNAKEFILE = """\
 configfile: "config/config.yaml"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from snaketune.objective import Objective, infer_direction, objective_from
+from snaketune.search.objective import Objective, infer_direction, objective_from
 
 # Metrics and losses Keras ships, under the names a history reports them.
 KERAS_NAMES = [

@@ -4,8 +4,8 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from snaketune.optuna_space import distribution, frozen_trial, from_optuna, suggest, to_optuna
-from snaketune.space import Space
+from snaketune.search.optuna_space import distribution, frozen_trial, from_optuna, suggest, to_optuna
+from snaketune.search.space import Space
 
 SPACE = Space.from_config({
     "units": {"type": "int", "min": 32, "max": 512, "step": 32},

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snaketune.data import prepare, target_stats
-from snaketune.train import run_trial
+from snaketune.data.sources import prepare, target_stats
+from snaketune.trial.train import run_trial
 
 VALUES = {"learning_rate": 0.01, "batch_size": 16, "num_layers": 1, "units": 16, "activation": "relu",
           "dropout": 0.0}
@@ -55,7 +55,7 @@ def test_the_builtin_mlp_fits_a_regression_alike_in_any_unit(tmp_path):
 def test_the_final_model_tests_in_the_targets_units_and_reloads(tmp_path):
     import keras
 
-    from snaketune.final import retrain_and_test
+    from snaketune.trial.final import retrain_and_test
 
     data_dir = regression(tmp_path, 1000.0)
     mean, std = target_stats(data_dir)

@@ -1,4 +1,4 @@
-"""Re-running and extending a study from the files alone: the README's promises, checked on a
+"""Re-running and extending a study from the files alone: docs/rerunning.md's promises, checked on a
 copy of the finished tiny study without Snakemake's .snakemake/ metadata (as a fresh clone
 holding a copied results/ would be), so that only the files and the config decide.
 
@@ -82,7 +82,7 @@ def test_raising_the_random_budget_by_one_trains_one_model_and_aggregates_again(
 
 
 def test_a_nested_override_on_the_command_line_is_typed_as_in_the_yaml_file(copied):
-    # The README's --config: nested values reach the workflow as text and are typed as YAML.
+    # docs/rerunning.md's --config: nested values reach the workflow as text and are typed as YAML.
     jobs, output = dry_run(copied, None, "--config", 'strategies={"random": {"trials": 3}}',
                            'data={"validation_split": 0.25, "subset": 400}', 'final={"enabled": true}')
     assert jobs.get("train") == 1 and "strategy_round" not in jobs, output[-2000:]
@@ -215,7 +215,7 @@ def test_a_damaged_model_is_named_with_the_command_that_builds_it_again(copied):
     output = run(copied, None, "--forcerun", *(c.split()[1] for c in forcerun.values()))
     assert ran(output, "train") == 1 and ran(output, "final") == 0, output[-3000:]
     record = json.loads((out / "final" / "test_metrics.json").read_text())
-    from snaketune.identity import file_sha256
+    from snaketune.core.identity import file_sha256
 
     assert file_sha256(out / "final" / "model.keras") == record["model_sha256"]
     assert "Nothing to be done" in dry_run(copied)[1]

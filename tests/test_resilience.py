@@ -1,7 +1,7 @@
 """Nothing lost: kill -9 at any point, hard-killed trials, reproducibility and concurrent runs.
 
 The tiny study is killed three times on its way (during a trial's fit, during a Bayesian
-round, during aggregation) and resumed each time the way the README says; it must end with
+round, during aggregation) and resumed each time the way docs/rerunning.md says; it must end with
 exactly the results of an uninterrupted run, without retraining a trial that had finished.
 It is done twice: keeping Snakemake's .snakemake/ metadata between runs, and deleting it
 (as a fresh clone holding a copied results/ would be).
@@ -99,7 +99,7 @@ class Run:
 
 
 def resume(workdir: Path, metadata: str) -> None:
-    """What the README tells users after a kill: unlock, then the same command; or, with the
+    """What docs/rerunning.md tells users after a kill: unlock, then the same command; or, with the
     metadata deleted, only the same command."""
     if metadata == "kept":
         snakemake(workdir, "--unlock")
@@ -202,7 +202,7 @@ def stop_everything(run: Run, runtime: Path) -> list[int]:
     processes it forked (trials and rounds, outside the group): nothing of the run writes."""
     os.killpg(run.process.pid, signal.SIGSTOP)
     stopped = []
-    servers = [pid for pid, (_, cmd) in processes().items() if "snaketune.forkserver" in cmd and str(runtime) in cmd]
+    servers = [pid for pid, (_, cmd) in processes().items() if "snaketune.core.forkserver" in cmd and str(runtime) in cmd]
     for pid in servers:
         os.kill(pid, signal.SIGSTOP)
         stopped.append(pid)

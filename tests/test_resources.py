@@ -1,6 +1,6 @@
 import pytest
 
-from snaketune.resources import STARTUP_MINUTES, training_resources
+from snaketune.workflow.resources import STARTUP_MINUTES, training_resources
 
 RESOURCES = {"trial_threads": 1, "trial_mem_mb": 1600, "trial_runtime": None, "minutes_per_epoch": 2, "gpu": 0,
              "trials_per_gpu": 1}
@@ -32,7 +32,7 @@ def test_gpus_are_requested_only_when_configured():
 def test_the_longest_trials_come_first():
     # Snakemake starts the trial jobs of highest priority first: with trials of unequal length
     # the longest go first and no core idles while the last ones finish.
-    from snaketune.resources import expected_cost
+    from snaketune.workflow.resources import expected_cost
 
     small, large = expected_cost({"batch_size": 256}, {}, 5), expected_cost({"batch_size": 32}, {}, 5)
     assert large > small > 0

@@ -2,8 +2,8 @@
 check before any job and trains on MNIST as the data job lays it out (imports TensorFlow)."""
 
 from conftest import ROOT
-from snaketune import model_check
-from snaketune.train import run_trial
+from snaketune.trial import model_check
+from snaketune.trial.train import run_trial
 
 SPEC = f"{ROOT / 'tests' / 'models' / 'seed_notebook.py'}:build_model"
 

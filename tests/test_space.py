@@ -2,8 +2,8 @@ import random
 
 import pytest
 
-from snaketune.errors import ConfigError
-from snaketune.space import Space, parse_hyperparameter
+from snaketune.core.errors import ConfigError
+from snaketune.search.space import Space, parse_hyperparameter
 
 
 def test_float_step_reaches_the_max_the_user_wrote():

@@ -2,12 +2,12 @@ import itertools
 
 import pytest
 
-from snaketune.objective import Objective
-from snaketune.identity import trial_id
-from snaketune.space import Space
-from snaketune.strategies import STRATEGIES, Finished, make
-from snaketune.strategies.grid import GridSearch
-from snaketune.strategies.random_search import RandomSearch
+from snaketune.search.objective import Objective
+from snaketune.core.identity import trial_id
+from snaketune.search.space import Space
+from snaketune.search.strategies import STRATEGIES, Finished, make
+from snaketune.search.strategies.grid import GridSearch
+from snaketune.search.strategies.random_search import RandomSearch
 
 SPACE = Space.from_config({
     "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log", "default": 1e-3},

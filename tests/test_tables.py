@@ -1,6 +1,6 @@
 """Tables read right or refused: the CSV corpus in tests/data/tables, each file as pandas would
 misread it by default, through tabular.read and through the check made before any job
-(snaketune.config.check_data). tests/test_bad_input.py runs one of them through snakemake."""
+(snaketune.study.config.check_data). tests/test_bad_input.py runs one of them through snakemake."""
 
 import re
 import shutil
@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snaketune import config, tabular
-from snaketune.config import ConfigError
-from snaketune.errors import DataError
-from snaketune.task import check
+from snaketune.study import config
+
+from snaketune.data import tabular
+from snaketune.study.config import ConfigError
+from snaketune.core.errors import DataError
+from snaketune.data.task import check
 
 TABLES = Path(__file__).parent / "data" / "tables"
 

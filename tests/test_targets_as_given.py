@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from snaketune import data, model_check
-from snaketune.errors import ConfigError
-from snaketune.train import run_trial
+from snaketune.data import sources as data
+from snaketune.trial import model_check
+from snaketune.core.errors import ConfigError
+from snaketune.trial.train import run_trial
 
 MODELS = ROOT / "tests" / "models" / "one_hot_models.py"
 VAL_ACCURACY = {"name": "val_accuracy", "direction": "max"}

@@ -5,9 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from snaketune import data, loader, tabular
-from snaketune.errors import DataError
-from snaketune.task import check, infer_task
+from snaketune.data import sources as data
+
+from snaketune.data import loader
+
+from snaketune.data import tabular
+from snaketune.core.errors import DataError
+from snaketune.data.task import check, infer_task
 
 
 @pytest.mark.parametrize("y, task", [

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from snaketune.train import run_trial
+from snaketune.trial.train import run_trial
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 VALUES = {"learning_rate": 0.003, "batch_size": 64, "num_layers": 1, "units": 16, "activation": "relu", "dropout": 0.0}
@@ -126,7 +126,7 @@ def test_a_users_build_model_trains_with_the_trials_values(tiny_data, tiny_setti
 def test_final_retrains_on_train_and_validation_and_tests_once(tiny_data, tiny_settings, tmp_path):
     import json
 
-    from snaketune.final import retrain_and_test
+    from snaketune.trial.final import retrain_and_test
 
     best = {"trial_id": "abc", "strategy": "grid", "hyperparameters": VALUES, "objective_epoch": 2}
     record = retrain_and_test(best=best, settings=tiny_settings, data_dir=tiny_data,
@@ -148,7 +148,7 @@ def test_the_builtin_cnn_trains(tiny_data, tiny_settings, tmp_path):
 
 
 def test_final_can_search_the_best_epoch_first(tiny_data, tiny_settings, tmp_path):
-    from snaketune.final import retrain_and_test
+    from snaketune.trial.final import retrain_and_test
 
     settings = {**tiny_settings, "patience": 1}
     best = {"trial_id": "abc", "hyperparameters": VALUES, "objective_epoch": 1}
@@ -161,7 +161,7 @@ def test_final_can_search_the_best_epoch_first(tiny_data, tiny_settings, tmp_pat
 def test_final_cosine_decay_anneals_the_learning_rate_over_the_retraining(tiny_data, tiny_settings, tmp_path):
     import keras
 
-    from snaketune.final import retrain_and_test
+    from snaketune.trial.final import retrain_and_test
 
     best = {"trial_id": "abc", "hyperparameters": VALUES, "objective_epoch": 4}
     record = retrain_and_test(best=best, settings=tiny_settings, data_dir=tiny_data, learning_rate_decay="cosine",
@@ -177,7 +177,7 @@ def test_the_builtin_mlp_trains_alike_on_images_in_0_1_and_floats_in_0_255(mnist
     # Float pixels in 0..255 are not scaled when the data is prepared (only integer pixels
     # are); the mlp's Normalization layer, set to the training split's statistics, makes the
     # two the same inputs.
-    from snaketune.data import load_npz, prepare
+    from snaketune.data.sources import load_npz, prepare
 
     arrays = {k: v[:250] for k, v in load_npz(mnist_path).items()}
     scores = {}
@@ -196,7 +196,7 @@ def test_a_metric_of_several_values_does_not_stop_a_trial(tiny_settings, tmp_pat
     # is recorded as usual.
     import numpy as np
 
-    from snaketune.data import prepare
+    from snaketune.data.sources import prepare
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(120, 4)).astype("float32"), (np.arange(120) % 2)
@@ -243,9 +243,9 @@ def test_a_hypermodel_whose_fit_returns_its_objective_once_is_tuned_retrained_an
         tiny_data, tiny_settings, tmp_path):
     # Keras Tuner reads a dict that fit returns as the trial's metrics: the objective is not
     # in the per-epoch history, and what follows the trial must not need it there.
-    from snaketune.final import retrain_and_test
-    from snaketune.objective import objective_from
-    from snaketune.plots import plot_learning_curves
+    from snaketune.trial.final import retrain_and_test
+    from snaketune.search.objective import objective_from
+    from snaketune.report.plots import plot_learning_curves
 
     module = tmp_path / "scored.py"
     module.write_text(SCORED_HYPERMODEL)

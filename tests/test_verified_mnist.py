@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snaketune import data
-from snaketune.errors import DataError
+from snaketune.data import sources as data
+from snaketune.core.errors import DataError
 
 
 class CreatesAFile:

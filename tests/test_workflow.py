@@ -96,7 +96,7 @@ def test_the_report_holds_the_plots_and_summary(finished_study):
 
 
 def test_bundling_the_trials_of_a_study_with_rounds_stops_before_any_job_saying_why(tmp_path, mnist_path):
-    # Snakemake cannot group the jobs that a checkpoint adds (snaketune/bundles.py)
+    # Snakemake cannot group the jobs that a checkpoint adds (snaketune/workflow/bundles.py)
     write_config(tmp_path, {**TINY, "data": {**TINY["data"], "path": str(mnist_path)}})
     result = snakemake(tmp_path, "--cores", "1", "--groups", "train=trials", check=False)
     output = result.stdout + result.stderr

@@ -1,14 +1,14 @@
 """Models: the built-in hypermodels, a user's own Keras Tuner build_model(hp) or HyperModel,
 all as Keras Tuner HyperModels (build(hp), fit(hp, model, *args, **kwargs)). A user's model
-is discovered and tried before any job by snaketune.model_check."""
+is discovered and tried before any job by snaketune.trial.model_check."""
 
 from __future__ import annotations
 
 import functools
 import importlib
 
-from snaketune import user_code
-from snaketune.errors import ConfigError
+from snaketune.core import user_code
+from snaketune.core.errors import ConfigError
 
 # The data a built-in model is built for while its hyperparameters are discovered, before any
 # data is at hand: MNIST's.
@@ -49,7 +49,7 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
                               f"{type(error).__name__}: {error}") from error
     if model_spec.get("build_model"):
         return DefaultHyperModel(load_user_object(model_spec["build_model"], "build_model"))
-    from snaketune.data import feature_stats
+    from snaketune.data.sources import feature_stats
 
     info = info or NOMINAL_DATA
     stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
@@ -60,7 +60,7 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
     if info["task"] == "regression" and data_dir:
         # The model learns the standardised target and answers in the target's own units, so
         # that what it finds does not depend on the units the target is written in.
-        from snaketune.data import target_stats
+        from snaketune.data.sources import target_stats
         from snaketune.models import target_scaling
 
         mean, std = target_stats(data_dir)
@@ -75,10 +75,11 @@ def load_user_object(spec: str, key: str = "build_model"):
 
 def space_for_job(model_spec: dict, declared: dict, data_dir=None):
     """The search space the `space` job writes. A built-in model's is known without TensorFlow
-    (snaketune.builtin_space): the job starts the fork server the trials use, which imports
+    (snaketune.models.builtin_space): the job starts the fork server the trials use, which imports
     TensorFlow meanwhile, and ends at once. A user's model is built, through the fork server."""
-    from snaketune import builtin_space, forkserver
-    from snaketune.space import Space
+    from snaketune.models import builtin_space
+    from snaketune.core import forkserver
+    from snaketune.search.space import Space
 
     if not user_model(model_spec):
         space = builtin_space.discover(model_spec["type"], Space.from_config(declared))
@@ -86,5 +87,5 @@ def space_for_job(model_spec: dict, declared: dict, data_dir=None):
             if not forkserver.under_scheduler():  # the trials run in allocations of their own
                 forkserver.warm()
             return space
-    return forkserver.call("snaketune.model_check:discover_space", model_spec=model_spec, declared=declared,
+    return forkserver.call("snaketune.trial.model_check:discover_space", model_spec=model_spec, declared=declared,
                            data_dir=data_dir)

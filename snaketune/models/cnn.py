@@ -4,7 +4,7 @@ Dropout -> the task's head."""
 
 def hyperparameters(hp) -> dict:
     """What the model asks of `hp`, every one unconditionally and in Keras Tuner's order, so
-    that its search space is known without TensorFlow (snaketune.builtin_space)."""
+    that its search space is known without TensorFlow (snaketune.models.builtin_space)."""
     return {
         "activation": hp.Choice("activation", ["relu", "elu"], default="relu"),
         "filters": hp.Int("filters", 16, 64, step=16, default=32),

@@ -1,10 +1,10 @@
-"""What the built-in models put on top for a task (snaketune.task): the output layer, the loss
+"""What the built-in models put on top for a task (snaketune.data.task): the output layer, the loss
 and the metrics Keras reports."""
 
 import keras
 import numpy as np
 
-from snaketune.task import BUILTIN_METRICS
+from snaketune.data.task import BUILTIN_METRICS
 
 
 def output_layer(x, task: str, outputs: int):

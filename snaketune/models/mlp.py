@@ -4,7 +4,7 @@ Dropout] -> the task's head (softmax, sigmoid or linear), Adam."""
 
 def hyperparameters(hp) -> dict:
     """What the model asks of `hp`, every one unconditionally and in Keras Tuner's order, so
-    that its search space is known without TensorFlow (snaketune.builtin_space)."""
+    that its search space is known without TensorFlow (snaketune.models.builtin_space)."""
     return {
         "activation": hp.Choice("activation", ["relu", "tanh", "elu"], default="relu"),
         "num_layers": hp.Int("num_layers", 1, 3, default=2),

@@ -9,7 +9,7 @@ predictions and the final model's test metrics are therefore in the target's own
 the saved model is standard Keras (keras.models.load_model needs nothing registered).
 
 This lives apart from mlp.py, cnn.py and heads.py because their contents are part of every
-trial id of a built-in model (snaketune.config.Study.training_settings): a classification's
+trial id of a built-in model (snaketune.study.config.Study.training_settings): a classification's
 trials must keep their ids. A regression's ids take this file's content as well.
 """
 

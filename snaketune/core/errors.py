@@ -1,0 +1,16 @@
+"""Errors a user can act on: each names the config key or file at fault and what was expected."""
+
+
+class ConfigError(ValueError):
+    """The study's configuration, search space or a file it names is not usable."""
+
+
+class DataError(ValueError):
+    """The data set could not be obtained or does not have the expected layout."""
+
+
+class DamagedInput(RuntimeError):
+    """A file an earlier job built is missing or no longer what that job wrote.
+
+    Not a property of the configuration being trained: the job fails, and the next run
+    builds the file again (see snaketune.trial.integrity)."""

@@ -1,0 +1,2 @@
+"""The report: trial tables, the aggregate over strategies, the Optuna analysis, the summary
+and the plots."""

@@ -1,0 +1,119 @@
+"""What the study built and has since lost or damaged, found before any job runs.
+
+A trial's metrics.csv records the size and sha256 of its model.keras, the final model's
+test_metrics.json its own. Snakemake does not rebuild a deleted file while what was built
+from it is up to date, and sees nothing of a file that was truncated or overwritten. So the
+workflow looks for both while it is parsed (a `stat` per trial file; the final model's
+sha256): a missing file becomes a target of the run, and is built again; a damaged one is
+named with the command that builds it again (the workflow never deletes a result on its
+own). Where a model is read (a promoted Hyperband trial resuming its parent, the final model
+being published), its sha256 is checked in full: a mismatch fails that job, naming the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from snaketune.core.identity import file_sha256 as sha256
+from snaketune.core.errors import DamagedInput
+from snaketune.trial.outcome import read_record
+
+TRIAL_FILES = ("metrics.csv", "history.csv", "model.keras")
+
+
+def model_record(path) -> dict:
+    """What a job records of the model it wrote."""
+    return {"model_bytes": os.path.getsize(path), "model_sha256": sha256(path)}
+
+
+def _sha256_differs(path: Path, record: dict) -> str | None:
+    """The file's sha256 where it is not the one `record` holds (None if it is, or none is held)."""
+    expected = str(record.get("model_sha256") or "")
+    actual = sha256(path) if expected else None
+    return actual if expected and actual != expected else None
+
+
+def verify_model(path, record: dict, rebuild_hint: str) -> None:
+    """Fail, naming the file, unless `path` is the model `record` describes."""
+    path = Path(path)
+    if not path.is_file():
+        raise DamagedInput(f"{path} is missing; {rebuild_hint}")
+    actual = _sha256_differs(path, record)
+    if actual:
+        raise DamagedInput(f"{path} is damaged: its sha256 is {actual}, but the job that wrote it recorded "
+                           f"{record['model_sha256']} ({record.get('model_bytes')} bytes; the file has "
+                           f"{path.stat().st_size}); {rebuild_hint}")
+
+
+def _recorded_size(metrics_path: Path):
+    """The model size a trial's own metrics.csv records (None before sizes were recorded)."""
+    value = read_record(metrics_path).get("model_bytes")
+    return None if value in (None, "") else int(float(value))
+
+
+def check_trials(plan) -> tuple[dict[str, str], dict[str, str]]:
+    """({missing file: why}, {damaged model: why}) of the trials in the study's finished
+    tables. A model is damaged when its size is not the size its trial recorded: a job
+    writes the model before the metrics that record it, and Snakemake removes a job's old
+    outputs before running it again, so a finished trial is never caught half-written."""
+    missing: dict[str, str] = {}
+    damaged: dict[str, str] = {}
+    seen: set[str] = set()
+    for table in plan.tables():
+        path = Path(plan.table_path(table))
+        if not path.is_file():
+            continue
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["trial_id"] in seen:
+                    continue
+                seen.add(row["trial_id"])
+                folder = Path(plan.trial_file(row["trial_id"], ""))
+                what = f"trial {row['trial_id']} ({row['strategy']} trial {row['trial_number']})"
+                absent = [folder / name for name in TRIAL_FILES if not (folder / name).is_file()]
+                for file in absent:
+                    missing[str(file)] = f"{what}: {file.name} is missing"
+                if absent:
+                    continue
+                model = folder / "model.keras"
+                size = model.stat().st_size
+                if row.get("model_bytes") not in (None, "") and size == int(float(row["model_bytes"])):
+                    continue
+                recorded = _recorded_size(folder / "metrics.csv")
+                if recorded is not None and size != recorded:
+                    damaged[str(folder / "metrics.csv")] = f"{what}: model.keras has {size} bytes, its metrics.csv records {recorded}"
+    return missing, damaged
+
+
+def check_final(metrics_path, model_path) -> tuple[dict[str, str], dict[str, str]]:
+    """The same for a final model whose test metrics exist (its sha256 is checked in full)."""
+    metrics_path, model_path = Path(metrics_path), Path(model_path)
+    if not metrics_path.is_file():
+        return {}, {}
+    if not model_path.is_file():
+        return {str(model_path): f"{model_path} is missing"}, {}
+    if _sha256_differs(model_path, json.loads(metrics_path.read_text())):
+        return {}, {str(model_path): f"{model_path} is not the model {metrics_path} records (its sha256 differs)"}
+    return {}, {}
+
+
+def check_built(plan, final: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """({missing file: why}, {damaged file, the target that rebuilds it: why}) of what the
+    study built: its trials and, with `final`, its final model and the published copy."""
+    missing, damaged = check_trials(plan)
+    if not final:
+        return missing, damaged
+    out = Path(plan.out)
+    best = out / "best_params.json"
+    folders = [out / "final"]
+    if Path(plan.plan_file).is_file() and best.is_file():
+        trial = json.loads(best.read_text())["overall"]["trial_id"]
+        folders.append(out / "final" / trial / plan.final_key(trial))
+    for folder in folders:
+        more_missing, more_damaged = check_final(folder / "test_metrics.json", folder / "model.keras")
+        missing.update(more_missing)
+        damaged.update(more_damaged)
+    return missing, damaged
