@@ -99,8 +99,13 @@ def search(spec: dict) -> dict:
                 kwargs["epochs"] = int(hp.values["epochs"])
             began = time.perf_counter()
             history = model.fit(*args, **kwargs)
-            self.fits.append({"values": dict(hp.values), "fit_seconds": time.perf_counter() - began,
-                              "epochs_run": len(history.history.get("loss", []))})
+            self.fits.append(
+                {
+                    "values": dict(hp.values),
+                    "fit_seconds": time.perf_counter() - began,
+                    "epochs_run": len(history.history.get("loss", [])),
+                }
+            )
             return history
 
     class TimedGridSearch(kt.GridSearch):
@@ -130,13 +135,18 @@ def search(spec: dict) -> dict:
     tuner.trial_seconds = {}
     callbacks = []
     if spec.get("patience"):
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=objective["name"], mode=objective["direction"], patience=int(spec["patience"]),
-            restore_best_weights=True,
-        ))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=objective["name"],
+                mode=objective["direction"],
+                patience=int(spec["patience"]),
+                restore_best_weights=True,
+            )
+        )
     started = time.perf_counter()
-    tuner.search(x_train, y_train, epochs=int(spec["epochs"]), validation_data=validation,
-                 callbacks=callbacks, verbose=2)
+    tuner.search(
+        x_train, y_train, epochs=int(spec["epochs"]), validation_data=validation, callbacks=callbacks, verbose=2
+    )
     search_seconds = time.perf_counter() - started
 
     fits = {canonical(f["values"]): f for f in hypermodel.fits}
@@ -144,15 +154,17 @@ def search(spec: dict) -> dict:
     for trial in tuner.oracle.trials.values():
         values = dict(trial.hyperparameters.values)
         fit = fits.get(canonical(values), {})
-        trials.append({
-            "trial_id": trial.trial_id,
-            "values": values,
-            "status": str(trial.status),
-            "score": trial.score,
-            "trial_seconds": tuner.trial_seconds.get(trial.trial_id),
-            "fit_seconds": fit.get("fit_seconds"),
-            "epochs_run": fit.get("epochs_run"),
-        })
+        trials.append(
+            {
+                "trial_id": trial.trial_id,
+                "values": values,
+                "status": str(trial.status),
+                "score": trial.score,
+                "trial_seconds": tuner.trial_seconds.get(trial.trial_id),
+                "fit_seconds": fit.get("fit_seconds"),
+                "epochs_run": fit.get("epochs_run"),
+            }
+        )
     tried = sorted(canonical(t["values"]) for t in trials)
     return {
         "import_seconds": imported - PROCESS_STARTED,
@@ -160,9 +172,9 @@ def search(spec: dict) -> dict:
         "search_seconds": search_seconds,
         "trials": trials,
         "same_configurations": tried == sorted(canonical(v) for v in configurations),
-        "best_score": max((t["score"] for t in trials if t["score"] is not None),
-                          default=None) if objective["direction"] == "max" else
-        min((t["score"] for t in trials if t["score"] is not None), default=None),
+        "best_score": max((t["score"] for t in trials if t["score"] is not None), default=None)
+        if objective["direction"] == "max"
+        else min((t["score"] for t in trials if t["score"] is not None), default=None),
         "steps_per_execution": int(spec.get("steps_per_execution", 1)),
         "tensorflow_threads": "TensorFlow's defaults (every core)",
     }

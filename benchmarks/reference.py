@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MINIMAL = '''\
+MINIMAL = """\
 N = {n}
 
 
@@ -42,9 +42,9 @@ rule job:
         "logs/{{i}}.log",
     shell:
         "touch {{output}} 2> {{log}}"
-'''
+"""
 
-SHAPED = '''\
+SHAPED = """\
 N = {n}
 VALUES = {{f"{{i:012x}}": {{"learning_rate": 1e-4 + i * 1e-7}} for i in range(N)}}
 SETTINGS = {{"epochs": 1, "seed": 0, "objective": "val_accuracy"}}
@@ -120,7 +120,7 @@ rule train:
         "environment.yml"
     script:
         "train.py"
-'''
+"""
 
 ENVIRONMENT = "channels: [conda-forge]\ndependencies: [python]\n"
 TRAIN = "from pathlib import Path\n\nfor path in snakemake.output:\n    Path(path).touch()\n"

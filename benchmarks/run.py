@@ -49,9 +49,9 @@ STUDY = "bench"
 BATCH_SIZES = [32, 64, 128, 256]
 # Targets on the 2-core reference machine (docs/benchmarks.md); reported, never asserted.
 TARGETS = {
-    "ratio_5_epochs": 0.7,          # workflow wall / Keras Tuner wall, 5-epoch set
-    "overhead_seconds": 6.0,        # trial job wall minus its fit
-    "load_seconds": 0.3,            # data loading per trial
+    "ratio_5_epochs": 0.7,  # workflow wall / Keras Tuner wall, 5-epoch set
+    "overhead_seconds": 6.0,  # trial job wall minus its fit
+    "load_seconds": 0.3,  # data loading per trial
     "dry_run_10000_seconds": 30.0,  # snakemake -n, 10,000 trials
 }
 
@@ -104,15 +104,28 @@ def default_space() -> dict:
     return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["space"]
 
 
-def study_config(*, data_path, epochs: int, grid: dict, patience=None, subset=None,
-                 validation_split: float = 0.2, seed: int = 0, space: dict | None = None,
-                 study: str = STUDY) -> dict:
+def study_config(
+    *,
+    data_path,
+    epochs: int,
+    grid: dict,
+    patience=None,
+    subset=None,
+    validation_split: float = 0.2,
+    seed: int = 0,
+    space: dict | None = None,
+    study: str = STUDY,
+) -> dict:
     """A complete study (for `--configfile`, which replaces the default study): the grid only,
     random, Bayesian and the final model off, one TensorFlow thread per trial job."""
     return {
         "study": study,
-        "data": {"path": str(data_path) if data_path else None, "validation_split": validation_split,
-                 "subset": subset, "seed": 0},
+        "data": {
+            "path": str(data_path) if data_path else None,
+            "validation_split": validation_split,
+            "subset": subset,
+            "seed": 0,
+        },
         "model": {"type": "mlp"},
         "training": {"epochs": epochs, "patience": patience, "seed": seed, "objective": "val_accuracy"},
         "space": copy.deepcopy(space if space is not None else default_space()),
@@ -129,9 +142,9 @@ def study_config(*, data_path, epochs: int, grid: dict, patience=None, subset=No
 def grid_configurations(config: dict, space_json: Path | None = None) -> list[dict]:
     """The complete configurations snaketune's grid strategy proposes, in its order: from
     the declared space, or from the `space` checkpoint's space.json when given."""
-    from snaketune.study.config import load_study
     from snaketune.search.space import Space
     from snaketune.search.strategies import make
+    from snaketune.study.config import load_study
 
     study = load_study(copy.deepcopy(config), ROOT / "config" / "schema.yaml")
     space = Space.from_json(space_json.read_text()) if space_json else study.declared_space
@@ -161,20 +174,26 @@ def child_env(forkserver: bool = True) -> dict:
     return env
 
 
-def timed(cmd: list[str], cwd: Path, log: Path, timeout: float | None = None, forkserver: bool = True,
-          env: dict | None = None) -> float:
+def timed(
+    cmd: list[str], cwd: Path, log: Path, timeout: float | None = None, forkserver: bool = True, env: dict | None = None
+) -> float:
     """Run `cmd` in `cwd` with its output in `log`; return its wall seconds, or raise with
     the log's tail."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as fh:
         started = time.perf_counter()
-        result = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
-                                env=env if env is not None else child_env(forkserver), timeout=timeout)
+        result = subprocess.run(
+            cmd,
+            cwd=cwd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env if env is not None else child_env(forkserver),
+            timeout=timeout,
+        )
         seconds = time.perf_counter() - started
     if result.returncode != 0:
         tail = log.read_text()[-4000:]
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({result.returncode}) in {cwd}; "
-                           f"log {log}:\n{tail}")
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({result.returncode}) in {cwd}; log {log}:\n{tail}")
     return seconds
 
 
@@ -215,8 +234,13 @@ def summary(values) -> dict | None:
     values = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if not values:
         return None
-    return {"n": len(values), "mean": statistics.fmean(values), "median": statistics.median(values),
-            "min": min(values), "max": max(values)}
+    return {
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 # -- (a) Keras Tuner in one process ---------------------------------------------------------
@@ -224,8 +248,9 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def run_keras_tuner(workdir: Path, data_dir: Path, configurations: list[dict], config: dict,
-                    logs: Path, steps_per_execution: int = 1) -> dict:
+def run_keras_tuner(
+    workdir: Path, data_dir: Path, configurations: list[dict], config: dict, logs: Path, steps_per_execution: int = 1
+) -> dict:
     """`tuner.search()` over the configurations in a child process; its wall time covers
     Python's start and TensorFlow's import, as a notebook's does."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -242,8 +267,11 @@ def run_keras_tuner(workdir: Path, data_dir: Path, configurations: list[dict], c
     spec_path, result_path = workdir / "spec.json", workdir / "result.json"
     spec_path.write_text(json.dumps(spec, indent=2))
     load = load_average()
-    seconds = timed([sys.executable, str(ROOT / "benchmarks" / "kt_search.py"), str(spec_path),
-                     str(result_path)], workdir, logs / f"keras_tuner_spe{steps_per_execution}.log")
+    seconds = timed(
+        [sys.executable, str(ROOT / "benchmarks" / "kt_search.py"), str(spec_path), str(result_path)],
+        workdir,
+        logs / f"keras_tuner_spe{steps_per_execution}.log",
+    )
     result = json.loads(result_path.read_text())
     fits = [t["fit_seconds"] for t in result["trials"]]
     trials = [t["trial_seconds"] for t in result["trials"]]
@@ -289,8 +317,9 @@ def workflow_trials(workdir: Path, study: str = STUDY) -> list[dict]:
             "job_seconds": float(bench["s"]),
             # the training process's own peak (a job's benchmark file cannot see a process
             # forked by the fork server); the job's, for trials recorded before it
-            "max_rss_mb": float(metrics["peak_rss_mb"]) if metrics.get("peak_rss_mb") else
-            (float(bench["max_rss"]) if "max_rss" in bench else None),
+            "max_rss_mb": float(metrics["peak_rss_mb"])
+            if metrics.get("peak_rss_mb")
+            else (float(bench["max_rss"]) if "max_rss" in bench else None),
             "fit_seconds": float(metrics["fit_seconds"]),
             "history_seconds": float(history["seconds"].sum()) if len(history) else 0.0,
             "load_seconds": float(metrics.get("load_seconds", math.nan)),
@@ -301,8 +330,9 @@ def workflow_trials(workdir: Path, study: str = STUDY) -> list[dict]:
     return rows
 
 
-def run_workflow(workdir: Path, config: dict, cores: int, logs: Path, forkserver: bool = True,
-                 slurm: str = "as-is") -> dict:
+def run_workflow(
+    workdir: Path, config: dict, cores: int, logs: Path, forkserver: bool = True, slurm: str = "as-is"
+) -> dict:
     """`snakemake --cores N` on a study whose data is prepared: the space discovery, every
     trial, the strategy table, the aggregation and the plots. Without the fork server, each
     job imports TensorFlow itself, as under a batch scheduler. `slurm`: the machine with or
@@ -335,7 +365,8 @@ def run_workflow(workdir: Path, config: dict, cores: int, logs: Path, forkserver
         # from the command's start: its first trial job's start (its benchmark record's end
         # less its wall seconds), and what runs after the last trial ends
         "first_trial_started_seconds": (min(t["finished_at"] - t["job_seconds"] for t in trials) - started_at)
-        if trials else None,
+        if trials
+        else None,
         "after_last_trial_seconds": (started_at + seconds - max(t["finished_at"] for t in trials)) if trials else None,
         "load_average_at_start": load,
         "trials_run": len(trials),
@@ -351,14 +382,15 @@ def run_workflow(workdir: Path, config: dict, cores: int, logs: Path, forkserver
         "fit_seconds": summary(t["fit_seconds"] for t in trials),
         "job_seconds": summary(t["job_seconds"] for t in trials),
         "max_rss_mb": summary(t["max_rss_mb"] for t in trials),
-        "best_score": max((t["objective_value"] for t in trials if not math.isnan(t["objective_value"])),
-                          default=None),
+        "best_score": max((t["objective_value"] for t in trials if not math.isnan(t["objective_value"])), default=None),
         "trials": trials,
     }
 
 
-IMPORT_PROBE = ("import time; t = time.perf_counter(); import snakemake.script, pandas, keras, tensorflow, "
-                "keras_tuner; print(time.perf_counter() - t)")
+IMPORT_PROBE = (
+    "import time; t = time.perf_counter(); import snakemake.script, pandas, keras, tensorflow, "
+    "keras_tuner; print(time.perf_counter() - t)"
+)
 
 
 def import_probe(repeats: int = 3) -> dict | None:
@@ -369,13 +401,18 @@ def import_probe(repeats: int = 3) -> dict | None:
     runs = []
     for _ in range(repeats):
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True,
-                             env=child_env(), check=True).stdout
-        runs.append({"process_seconds": time.perf_counter() - started,
-                     "import_seconds": float(out.strip().splitlines()[-1])})
-    return {"repeats": repeats, "load_average_at_start": load_average(),
-            "process_seconds": summary(r["process_seconds"] for r in runs),
-            "import_seconds": summary(r["import_seconds"] for r in runs)}
+        out = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE], capture_output=True, text=True, env=child_env(), check=True
+        ).stdout
+        runs.append(
+            {"process_seconds": time.perf_counter() - started, "import_seconds": float(out.strip().splitlines()[-1])}
+        )
+    return {
+        "repeats": repeats,
+        "load_average_at_start": load_average(),
+        "process_seconds": summary(r["process_seconds"] for r in runs),
+        "import_seconds": summary(r["import_seconds"] for r in runs),
+    }
 
 
 # -- (c) dry runs ---------------------------------------------------------------------------
@@ -383,8 +420,7 @@ def planned_jobs(output: str) -> dict:
     import re
 
     table = output.split("Job stats:")[1].split("\n\n")[0] if "Job stats:" in output else ""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
-            if m.group(1) != "total"}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 def dry_run(n: int, workdir: Path, data_path, cores: int, logs: Path, repeats: int = 3) -> dict:
@@ -414,11 +450,18 @@ def dry_run(n: int, workdir: Path, data_path, cores: int, logs: Path, repeats: i
     # the same without printing each job (whose resources Snakemake evaluates to print them)
     quiet = timed(snakemake_cmd("-n", "--quiet"), workdir, logs / "dry_run_quiet.log")
     planned = {name: planned_jobs((logs / f"dry_run_{name}_0.log").read_text()) for name in commands}
-    return {"trials": n, "seconds": statistics.median(times["study"]), "quiet_seconds": quiet,
-            "load_average_at_start": load, "planned_jobs": planned["study"], "runs": times,
-            "references": {kind: {"seconds": statistics.median(times[kind]),
-                                  "jobs": planned[kind].get(ref.job_rule, 0)}
-                           for kind, ref in reference.REFERENCES.items()}}
+    return {
+        "trials": n,
+        "seconds": statistics.median(times["study"]),
+        "quiet_seconds": quiet,
+        "load_average_at_start": load,
+        "planned_jobs": planned["study"],
+        "runs": times,
+        "references": {
+            kind: {"seconds": statistics.median(times[kind]), "jobs": planned[kind].get(ref.job_rule, 0)}
+            for kind, ref in reference.REFERENCES.items()
+        },
+    }
 
 
 def profile_dry_run(workdir: Path, logs: Path, top: int = 40) -> dict:
@@ -426,8 +469,24 @@ def profile_dry_run(workdir: Path, logs: Path, top: int = 40) -> dict:
     import pstats
 
     stats_path = logs / "dry_run.prof"
-    timed([sys.executable, "-m", "cProfile", "-o", str(stats_path), "-m", "snakemake", "-s",
-           str(ROOT / "Snakefile"), "--configfile", "config.yaml", "-n"], workdir, logs / "dry_run_profiled.log")
+    timed(
+        [
+            sys.executable,
+            "-m",
+            "cProfile",
+            "-o",
+            str(stats_path),
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--configfile",
+            "config.yaml",
+            "-n",
+        ],
+        workdir,
+        logs / "dry_run_profiled.log",
+    )
     report = {}
     for key in ("cumulative", "tottime"):
         text = logs / f"dry_run_profile_{key}.txt"
@@ -442,6 +501,7 @@ def machine() -> dict:
     def version(name):
         try:
             from importlib.metadata import version as v
+
             return v(name)
         except Exception:
             return None
@@ -460,39 +520,69 @@ def machine() -> dict:
     except (ValueError, OSError, AttributeError):
         pass
     return {
-        "hostname": platform.node(), "platform": platform.platform(), "cpu": cpu,
-        "cores": os.cpu_count(), "memory_gb": memory_gb, "python": platform.python_version(),
-        "packages": {n: version(n) for n in ("tensorflow-cpu", "tensorflow", "keras", "keras-tuner",
-                                             "snakemake", "tensorboard", "numpy")},
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "packages": {
+            n: version(n)
+            for n in ("tensorflow-cpu", "tensorflow", "keras", "keras-tuner", "snakemake", "tensorboard", "numpy")
+        },
         "load_average": load_average(),
     }
 
 
-def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, data_path=DEFAULT_MNIST,
-              subset=None, patience=None, dry_run_sizes=(100, 1000, 10000), keras_tuner: bool = True,
-              kt_steps_per_execution: list[int] = (1,), workdir: Path | None = None,
-              profile_dry_run_over: float | None = TARGETS["dry_run_10000_seconds"],
-              import_probe_repeats: int = 3, cold_too: bool = False, dry_run_repeats: int = 3,
-              slurm_modes=("as-is",), log=print) -> dict:
+def benchmark(
+    *,
+    epochs: list[int],
+    grid: dict,
+    cores: list[int],
+    out: Path,
+    data_path=DEFAULT_MNIST,
+    subset=None,
+    patience=None,
+    dry_run_sizes=(100, 1000, 10000),
+    keras_tuner: bool = True,
+    kt_steps_per_execution: list[int] = (1,),
+    workdir: Path | None = None,
+    profile_dry_run_over: float | None = TARGETS["dry_run_10000_seconds"],
+    import_probe_repeats: int = 3,
+    cold_too: bool = False,
+    dry_run_repeats: int = 3,
+    slurm_modes=("as-is",),
+    log=print,
+) -> dict:
     """Run everything; write `<out>/results.json` and per-trial CSVs; return the results."""
     import pandas as pd
 
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
     if keras_tuner and not tensorboard_available():
-        raise RuntimeError("Keras Tuner's Tuner classes import tensorboard, which tensorflow-cpu does "
-                           "not install: pip install -r benchmarks/requirements.txt "
-                           "(or pass --no-keras-tuner)")
+        raise RuntimeError(
+            "Keras Tuner's Tuner classes import tensorboard, which tensorflow-cpu does "
+            "not install: pip install -r benchmarks/requirements.txt "
+            "(or pass --no-keras-tuner)"
+        )
     own_workdir = workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="snaketune-bench-")) if own_workdir else workdir
     results = {
         "started": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(),
-        "settings": {"epochs": epochs, "grid": grid, "configurations": grid_size(grid), "cores": cores,
-                     "data_path": str(data_path) if data_path else None, "subset": subset,
-                     "patience": patience, "dry_run_sizes": list(dry_run_sizes),
-                     "dry_run_repeats": dry_run_repeats, "slurm_modes": list(slurm_modes),
-                     "kt_steps_per_execution": list(kt_steps_per_execution) if keras_tuner else []},
+        "settings": {
+            "epochs": epochs,
+            "grid": grid,
+            "configurations": grid_size(grid),
+            "cores": cores,
+            "data_path": str(data_path) if data_path else None,
+            "subset": subset,
+            "patience": patience,
+            "dry_run_sizes": list(dry_run_sizes),
+            "dry_run_repeats": dry_run_repeats,
+            "slurm_modes": list(slurm_modes),
+            "kt_steps_per_execution": list(kt_steps_per_execution) if keras_tuner else [],
+        },
         "targets": TARGETS,
         "sets": [],
         "dry_runs": [],
@@ -503,8 +593,7 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
             log(f"[imports] a trial process's imports, {import_probe_repeats} times")
             results["import_probe"] = import_probe(import_probe_repeats)
         for n_epochs in epochs:
-            config = study_config(data_path=data_path, epochs=n_epochs, grid=grid, patience=patience,
-                                  subset=subset)
+            config = study_config(data_path=data_path, epochs=n_epochs, grid=grid, patience=patience, subset=subset)
             configurations = grid_configurations(config)
             entry = {"epochs": n_epochs, "configurations": configurations, "workflow": [], "keras_tuner": []}
             results["sets"].append(entry)
@@ -519,26 +608,38 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
                 if keras_tuner and wf_dir == first_dir:
                     # Keras Tuner first, on the arrays the workflow's data rule just prepared
                     for spe in kt_steps_per_execution:
-                        log(f"[epochs {n_epochs}] Keras Tuner, {len(configurations)} trials, one process "
-                            f"(steps_per_execution={spe})")
-                        kt = run_keras_tuner(workdir / f"e{n_epochs}" / f"keras_tuner_spe{spe}",
-                                             data_dir(wf_dir, config), configurations,
-                                             config, set_logs, steps_per_execution=spe)
+                        log(
+                            f"[epochs {n_epochs}] Keras Tuner, {len(configurations)} trials, one process "
+                            f"(steps_per_execution={spe})"
+                        )
+                        kt = run_keras_tuner(
+                            workdir / f"e{n_epochs}" / f"keras_tuner_spe{spe}",
+                            data_dir(wf_dir, config),
+                            configurations,
+                            config,
+                            set_logs,
+                            steps_per_execution=spe,
+                        )
                         entry["keras_tuner"].append(kt)
                         log(f"[epochs {n_epochs}] Keras Tuner: {kt['wall_seconds']:.1f} s")
-                log(f"[epochs {n_epochs}] workflow, {len(configurations)} trials, --cores {n_cores}, "
-                    f"Slurm's client {slurm}")
+                log(
+                    f"[epochs {n_epochs}] workflow, {len(configurations)} trials, --cores {n_cores}, "
+                    f"Slurm's client {slurm}"
+                )
                 wf = run_workflow(wf_dir, config, n_cores, set_logs, slurm=slurm)
                 wf.update(setup)
                 space_json = wf_dir / "results" / config["study"] / "space.json"
-                wf["same_configurations"] = (
-                    sorted(map(json.dumps, grid_configurations(config, space_json)))
-                    == sorted(map(json.dumps, configurations)))
+                wf["same_configurations"] = sorted(map(json.dumps, grid_configurations(config, space_json))) == sorted(
+                    map(json.dumps, configurations)
+                )
                 entry["workflow"].append(wf)
-                log(f"[epochs {n_epochs}] workflow ({n_cores} cores, Slurm's client {slurm}): "
-                    f"{wf['wall_seconds']:.1f} s, first trial started at {_f(wf['first_trial_started_seconds'])} s")
-                pd.DataFrame(wf["trials"]).to_csv(out / f"{name.replace('workflow', f'workflow_trials_e{n_epochs}')}.csv",
-                                                  index=False)
+                log(
+                    f"[epochs {n_epochs}] workflow ({n_cores} cores, Slurm's client {slurm}): "
+                    f"{wf['wall_seconds']:.1f} s, first trial started at {_f(wf['first_trial_started_seconds'])} s"
+                )
+                pd.DataFrame(wf["trials"]).to_csv(
+                    out / f"{name.replace('workflow', f'workflow_trials_e{n_epochs}')}.csv", index=False
+                )
                 if cold_too and slurm == slurm_modes[0]:
                     cold_dir = workdir / f"e{n_epochs}" / f"workflow_c{n_cores}_cold"
                     setup = prepare(cold_dir, config, n_cores, set_logs / f"workflow_c{n_cores}_cold")
@@ -547,17 +648,24 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
                     wf.update(setup)
                     entry["workflow"].append(wf)
                     log(f"[epochs {n_epochs}] workflow ({n_cores} cores, no fork server): {wf['wall_seconds']:.1f} s")
-                    pd.DataFrame(wf["trials"]).to_csv(out / f"workflow_trials_e{n_epochs}_c{n_cores}_cold.csv",
-                                                      index=False)
+                    pd.DataFrame(wf["trials"]).to_csv(
+                        out / f"workflow_trials_e{n_epochs}_c{n_cores}_cold.csv", index=False
+                    )
             for kt in entry["keras_tuner"]:
                 rows = [{**t.pop("values"), **t} for t in [dict(x) for x in kt["trials"]]]
                 pd.DataFrame(rows).to_csv(
-                    out / f"keras_tuner_trials_e{n_epochs}_spe{kt['steps_per_execution']}.csv", index=False)
+                    out / f"keras_tuner_trials_e{n_epochs}_spe{kt['steps_per_execution']}.csv", index=False
+                )
             entry["ratios"] = [
-                {"cores": wf["cores"], "forkserver": wf["forkserver"], "slurm": wf.get("slurm", "as-is"),
-                 "kt_steps_per_execution": kt["steps_per_execution"],
-                 "workflow_over_keras_tuner": wf["wall_seconds"] / kt["wall_seconds"]}
-                for wf in entry["workflow"] for kt in entry["keras_tuner"]
+                {
+                    "cores": wf["cores"],
+                    "forkserver": wf["forkserver"],
+                    "slurm": wf.get("slurm", "as-is"),
+                    "kt_steps_per_execution": kt["steps_per_execution"],
+                    "workflow_over_keras_tuner": wf["wall_seconds"] / kt["wall_seconds"],
+                }
+                for wf in entry["workflow"]
+                for kt in entry["keras_tuner"]
             ]
         for n in dry_run_sizes:
             log(f"[dry run] {n} trials")
@@ -567,8 +675,10 @@ def benchmark(*, epochs: list[int], grid: dict, cores: list[int], out: Path, dat
                 result["profile"] = profile_dry_run(workdir / f"dry_run_{n}", logs / f"dry_run_{n}")
             results["dry_runs"].append(result)
             refs = ", ".join(f"{kind} {ref['seconds']:.1f} s" for kind, ref in result["references"].items())
-            log(f"[dry run] {n} trials: {result['seconds']:.1f} s (median of {dry_run_repeats}); "
-                f"reference workflows: {refs}")
+            log(
+                f"[dry run] {n} trials: {result['seconds']:.1f} s (median of {dry_run_repeats}); "
+                f"reference workflows: {refs}"
+            )
     finally:
         results["finished"] = dt.datetime.now().isoformat(timespec="seconds")
         (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -589,29 +699,40 @@ def _check(ok) -> str:
 
 def report(results: dict) -> str:
     m = results["machine"]
-    lines = [f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
-             f"load average {m['load_average']} at start"]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}, "
+        f"load average {m['load_average']} at start"
+    ]
     if results["sets"]:
-        lines += [f"grid: {results['settings']['grid']} ({results['settings']['configurations']} configurations), "
-                  f"subset {results['settings']['subset']}, patience {results['settings']['patience']}", ""]
+        lines += [
+            f"grid: {results['settings']['grid']} ({results['settings']['configurations']} configurations), "
+            f"subset {results['settings']['subset']}, patience {results['settings']['patience']}",
+            "",
+        ]
         lines += _training_tables(results)
     if results["dry_runs"]:
         lines.append("")
-        lines.append(f"{'dry run trials':>14} {'snakemake -n s':>14} {'-n --quiet s':>12} {'train jobs':>10} "
-                     f"{'minimal s':>9} {'shaped s':>8} {'/ minimal':>9} {'/ shaped':>8}  target")
+        lines.append(
+            f"{'dry run trials':>14} {'snakemake -n s':>14} {'-n --quiet s':>12} {'train jobs':>10} "
+            f"{'minimal s':>9} {'shaped s':>8} {'/ minimal':>9} {'/ shaped':>8}  target"
+        )
         for d in results["dry_runs"]:
             target = _check(d["seconds"] <= TARGETS["dry_run_10000_seconds"]) if d["trials"] == 10000 else ""
             minimal, shaped = (d["references"][k]["seconds"] for k in ("minimal", "shaped"))
-            lines.append(f"{d['trials']:>14} {_f(d['seconds']):>14} {_f(d.get('quiet_seconds')):>12} "
-                         f"{d['planned_jobs'].get('train', 0):>10} {_f(minimal):>9} {_f(shaped):>8} "
-                         f"{_f(d['seconds'] / minimal, 2):>9} {_f(d['seconds'] / shaped, 2):>8}  {target}")
+            lines.append(
+                f"{d['trials']:>14} {_f(d['seconds']):>14} {_f(d.get('quiet_seconds')):>12} "
+                f"{d['planned_jobs'].get('train', 0):>10} {_f(minimal):>9} {_f(shaped):>8} "
+                f"{_f(d['seconds'] / minimal, 2):>9} {_f(d['seconds'] / shaped, 2):>8}  {target}"
+            )
             for key, path in (d.get("profile") or {}).items():
                 lines.append(f"{'':>14} profile by {key} time: {path}")
     noisy = [x for x in _load_averages(results) if x is not None and x > 0.5]
     if noisy:
         lines.append("")
-        lines.append(f"warning: the load average was up to {max(noisy)} when a timing started; "
-                     "other work on the machine skews these figures")
+        lines.append(
+            f"warning: the load average was up to {max(noisy)} when a timing started; "
+            "other work on the machine skews these figures"
+        )
     return "\n".join(lines)
 
 
@@ -622,63 +743,95 @@ def _cores(wf: dict) -> str:
 
 def _training_tables(results: dict) -> list[str]:
     lines = []
-    lines.append(f"{'epochs':>6} {'cores':>5} {'slurm client':>12} {'KT spe':>6} {'KT wall s':>10} "
-                 f"{'workflow s':>10} {'ratio':>6} {'1st trial s':>11} {'after s':>7}  target")
+    lines.append(
+        f"{'epochs':>6} {'cores':>5} {'slurm client':>12} {'KT spe':>6} {'KT wall s':>10} "
+        f"{'workflow s':>10} {'ratio':>6} {'1st trial s':>11} {'after s':>7}  target"
+    )
     for entry in results["sets"]:
         kts = entry["keras_tuner"] or [None]
         for wf in entry["workflow"]:
             for kt in kts:
                 ratio = wf["wall_seconds"] / kt["wall_seconds"] if kt else None
-                target = (_check(ratio <= TARGETS["ratio_5_epochs"])
-                          if ratio is not None and entry["epochs"] == 5 else "")
-                lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} {wf.get('slurm', 'as-is'):>12} "
-                             f"{(kt['steps_per_execution'] if kt else '-'):>6} "
-                             f"{_f(kt['wall_seconds'] if kt else None):>10} {_f(wf['wall_seconds']):>10} "
-                             f"{_f(ratio, 2):>6} {_f(wf.get('first_trial_started_seconds')):>11} "
-                             f"{_f(wf.get('after_last_trial_seconds')):>7}  {target}")
-    lines.append("1st trial s: from the workflow's start to its first trial job's start; after s: from the "
-                 "last trial's end to the workflow's end")
-    clients = {wf["slurm"]: wf["slurm_client"] for e in results["sets"] for wf in e["workflow"] if wf.get("slurm_client")}
+                target = (
+                    _check(ratio <= TARGETS["ratio_5_epochs"]) if ratio is not None and entry["epochs"] == 5 else ""
+                )
+                lines.append(
+                    f"{entry['epochs']:>6} {_cores(wf):>5} {wf.get('slurm', 'as-is'):>12} "
+                    f"{(kt['steps_per_execution'] if kt else '-'):>6} "
+                    f"{_f(kt['wall_seconds'] if kt else None):>10} {_f(wf['wall_seconds']):>10} "
+                    f"{_f(ratio, 2):>6} {_f(wf.get('first_trial_started_seconds')):>11} "
+                    f"{_f(wf.get('after_last_trial_seconds')):>7}  {target}"
+                )
+    lines.append(
+        "1st trial s: from the workflow's start to its first trial job's start; after s: from the "
+        "last trial's end to the workflow's end"
+    )
+    clients = {
+        wf["slurm"]: wf["slurm_client"] for e in results["sets"] for wf in e["workflow"] if wf.get("slurm_client")
+    }
     for mode, client in clients.items():
-        lines.append(f"slurm client {mode}: " + (
-            f"scontrol show config {client['scontrol_show_config_seconds']} s, controller "
-            f"{'answered' if client['controller_answered'] else 'did not answer'}" if client["client"] else "not on PATH")
-            + f"; Slurm executor plugin {'installed' if client['plugin_installed'] else 'not installed'}")
+        lines.append(
+            f"slurm client {mode}: "
+            + (
+                f"scontrol show config {client['scontrol_show_config_seconds']} s, controller "
+                f"{'answered' if client['controller_answered'] else 'did not answer'}"
+                if client["client"]
+                else "not on PATH"
+            )
+            + f"; Slurm executor plugin {'installed' if client['plugin_installed'] else 'not installed'}"
+        )
     lines.append("")
     if any(not wf.get("forkserver", True) for e in results["sets"] for wf in e["workflow"]):
-        lines.append("cores marked * ran without the fork server (SNAKETUNE_FORKSERVER=0): every job imports TensorFlow")
+        lines.append(
+            "cores marked * ran without the fork server (SNAKETUNE_FORKSERVER=0): every job imports TensorFlow"
+        )
     lines.append("")
     lines.append("workflow, per trial job (s):  overhead = job wall (benchmark `s`) - fit_seconds")
-    lines.append(f"{'epochs':>6} {'cores':>5} {'slurm client':>12} {'fit mean':>9} {'ovh mean':>9} {'ovh med':>8} {'ovh max':>8} "
-                 f"{'load mean':>9} {'load max':>9} {'rss max MB':>10} {'outside s':>9}  targets")
+    lines.append(
+        f"{'epochs':>6} {'cores':>5} {'slurm client':>12} {'fit mean':>9} {'ovh mean':>9} {'ovh med':>8} "
+        f"{'ovh max':>8} "
+        f"{'load mean':>9} {'load max':>9} {'rss max MB':>10} {'outside s':>9}  targets"
+    )
     for entry in results["sets"]:
         for wf in entry["workflow"]:
-            ovh, load, fit, rss = (wf["overhead_seconds"] or {}, wf["load_seconds"] or {},
-                                   wf["fit_seconds"] or {}, wf["max_rss_mb"] or {})
+            ovh, load, fit, rss = (
+                wf["overhead_seconds"] or {},
+                wf["load_seconds"] or {},
+                wf["fit_seconds"] or {},
+                wf["max_rss_mb"] or {},
+            )
             checks = []
             if ovh:
                 checks.append(f"overhead {_check(ovh['max'] <= TARGETS['overhead_seconds'])}")
             if load:
                 checks.append(f"load {_check(load['max'] <= TARGETS['load_seconds'])}")
-            lines.append(f"{entry['epochs']:>6} {_cores(wf):>5} {wf.get('slurm', 'as-is'):>12} {_f(fit.get('mean')):>9} "
-                         f"{_f(ovh.get('mean')):>9} {_f(ovh.get('median')):>8} {_f(ovh.get('max')):>8} "
-                         f"{_f(load.get('mean'), 4):>9} {_f(load.get('max'), 4):>9} {_f(rss.get('max'), 0):>10} "
-                         f"{_f(wf['outside_trial_jobs_seconds']):>9}  {', '.join(checks)}")
+            lines.append(
+                f"{entry['epochs']:>6} {_cores(wf):>5} {wf.get('slurm', 'as-is'):>12} {_f(fit.get('mean')):>9} "
+                f"{_f(ovh.get('mean')):>9} {_f(ovh.get('median')):>8} {_f(ovh.get('max')):>8} "
+                f"{_f(load.get('mean'), 4):>9} {_f(load.get('max'), 4):>9} {_f(rss.get('max'), 0):>10} "
+                f"{_f(wf['outside_trial_jobs_seconds']):>9}  {', '.join(checks)}"
+            )
     probe = results.get("import_probe")
     if probe:
-        lines.append(f"a fresh Python importing what a trial job imports: {_f(probe['import_seconds']['median'])} s "
-                     f"(process {_f(probe['process_seconds']['median'])} s, median of {probe['repeats']})")
+        lines.append(
+            f"a fresh Python importing what a trial job imports: {_f(probe['import_seconds']['median'])} s "
+            f"(process {_f(probe['process_seconds']['median'])} s, median of {probe['repeats']})"
+        )
     kt_rows = [(e, kt) for e in results["sets"] for kt in e["keras_tuner"]]
     if kt_rows:
         lines.append("")
         lines.append("Keras Tuner, one process (s):")
-        lines.append(f"{'epochs':>6} {'spe':>4} {'wall':>8} {'import':>7} {'search':>8} {'fit mean':>9} "
-                     f"{'ovh mean':>9} {'best':>7}")
+        lines.append(
+            f"{'epochs':>6} {'spe':>4} {'wall':>8} {'import':>7} {'search':>8} {'fit mean':>9} "
+            f"{'ovh mean':>9} {'best':>7}"
+        )
         for entry, kt in kt_rows:
-            lines.append(f"{entry['epochs']:>6} {kt['steps_per_execution']:>4} {_f(kt['wall_seconds']):>8} "
-                         f"{_f(kt['import_seconds']):>7} {_f(kt['search_seconds']):>8} "
-                         f"{_f((kt['fit_seconds'] or {}).get('mean')):>9} "
-                         f"{_f((kt['overhead_seconds'] or {}).get('mean')):>9} {_f(kt['best_score'], 4):>7}")
+            lines.append(
+                f"{entry['epochs']:>6} {kt['steps_per_execution']:>4} {_f(kt['wall_seconds']):>8} "
+                f"{_f(kt['import_seconds']):>7} {_f(kt['search_seconds']):>8} "
+                f"{_f((kt['fit_seconds'] or {}).get('mean')):>9} "
+                f"{_f((kt['overhead_seconds'] or {}).get('mean')):>9} {_f(kt['best_score'], 4):>7}"
+            )
     return lines
 
 
@@ -693,37 +846,71 @@ def _load_averages(results):
 
 # -- command line ---------------------------------------------------------------------------
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--epochs", type=int, nargs="+", default=[3, 5], help="epochs per trial, one set each")
-    p.add_argument("--configs", type=int, default=12,
-                   help="number of configurations: learning rate x batch size (12: 3 x 4)")
+    p.add_argument(
+        "--configs", type=int, default=12, help="number of configurations: learning rate x batch size (12: 3 x 4)"
+    )
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", help="an explicit grid instead of --configs")
-    p.add_argument("--cores", type=int, nargs="+", default=[os.cpu_count()],
-                   help="--cores for the workflow; several values run it once each (default: all)")
+    p.add_argument(
+        "--cores",
+        type=int,
+        nargs="+",
+        default=[os.cpu_count()],
+        help="--cores for the workflow; several values run it once each (default: all)",
+    )
     p.add_argument("--subset", type=int, help="train on this many MNIST images only (data.subset)")
     p.add_argument("--patience", type=int, help="early-stopping patience on both sides (default: none)")
-    p.add_argument("--data", default=str(DEFAULT_MNIST),
-                   help="the mnist.npz (default ../shared/data/mnist.npz); 'fetch' lets the workflow fetch MNIST")
-    p.add_argument("--dry-run-sizes", type=int, nargs="*", default=[100, 1000, 10000],
-                   help="time `snakemake -n` on studies of these many trials")
-    p.add_argument("--dry-run-repeats", type=int, default=3,
-                   help="time each dry run (and the reference workflows beside it) this many times")
+    p.add_argument(
+        "--data",
+        default=str(DEFAULT_MNIST),
+        help="the mnist.npz (default ../shared/data/mnist.npz); 'fetch' lets the workflow fetch MNIST",
+    )
+    p.add_argument(
+        "--dry-run-sizes",
+        type=int,
+        nargs="*",
+        default=[100, 1000, 10000],
+        help="time `snakemake -n` on studies of these many trials",
+    )
+    p.add_argument(
+        "--dry-run-repeats",
+        type=int,
+        default=3,
+        help="time each dry run (and the reference workflows beside it) this many times",
+    )
     p.add_argument("--only-dry-runs", action="store_true", help="skip the training comparison")
-    p.add_argument("--cold-too", action="store_true",
-                   help="also run each workflow set with the fork server off (SNAKETUNE_FORKSERVER=0)")
+    p.add_argument(
+        "--cold-too",
+        action="store_true",
+        help="also run each workflow set with the fork server off (SNAKETUNE_FORKSERVER=0)",
+    )
     p.add_argument("--no-keras-tuner", action="store_true", help="skip the Keras Tuner side")
-    p.add_argument("--kt-steps-per-execution", type=int, nargs="+", default=[1],
-                   help="Keras Tuner runs with these steps_per_execution (1: Keras' default; "
-                        "32: what snaketune's trials use)")
-    p.add_argument("--import-probe-repeats", type=int, default=3,
-                   help="time a fresh process's imports (a trial job's fixed cost) this many times; 0: skip")
-    p.add_argument("--out", type=Path,
-                   help="results folder (default benchmarks/results/<timestamp>)")
+    p.add_argument(
+        "--kt-steps-per-execution",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="Keras Tuner runs with these steps_per_execution (1: Keras' default; 32: what snaketune's trials use)",
+    )
+    p.add_argument(
+        "--import-probe-repeats",
+        type=int,
+        default=3,
+        help="time a fresh process's imports (a trial job's fixed cost) this many times; 0: skip",
+    )
+    p.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<timestamp>)")
     p.add_argument("--workdir", type=Path, help="keep the studies' working folders here (default: a temporary one)")
-    p.add_argument("--slurm-client", nargs="+", choices=slurm_client.MODES, default=["as-is"],
-                   help="run each workflow set with Slurm's client as the machine has it, installed with no "
-                        "controller answering, or absent from PATH (see benchmarks/slurm_client.py)")
+    p.add_argument(
+        "--slurm-client",
+        nargs="+",
+        choices=slurm_client.MODES,
+        default=["as-is"],
+        help="run each workflow set with Slurm's client as the machine has it, installed with no "
+        "controller answering, or absent from PATH (see benchmarks/slurm_client.py)",
+    )
     return p.parse_args(argv)
 
 
@@ -733,12 +920,21 @@ def main(argv=None) -> dict:
     out = args.out or ROOT / "benchmarks" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     data = None if args.data == "fetch" else Path(args.data).resolve()
     results = benchmark(
-        epochs=[] if args.only_dry_runs else args.epochs, grid=grid, cores=args.cores, out=out,
-        data_path=data, subset=args.subset, patience=args.patience, dry_run_sizes=args.dry_run_sizes,
+        epochs=[] if args.only_dry_runs else args.epochs,
+        grid=grid,
+        cores=args.cores,
+        out=out,
+        data_path=data,
+        subset=args.subset,
+        patience=args.patience,
+        dry_run_sizes=args.dry_run_sizes,
         keras_tuner=not args.no_keras_tuner and not args.only_dry_runs,
-        kt_steps_per_execution=args.kt_steps_per_execution, workdir=args.workdir,
-        import_probe_repeats=args.import_probe_repeats, cold_too=args.cold_too,
-        dry_run_repeats=args.dry_run_repeats, slurm_modes=args.slurm_client,
+        kt_steps_per_execution=args.kt_steps_per_execution,
+        workdir=args.workdir,
+        import_probe_repeats=args.import_probe_repeats,
+        cold_too=args.cold_too,
+        dry_run_repeats=args.dry_run_repeats,
+        slurm_modes=args.slurm_client,
     )
     print()
     print(report(results))

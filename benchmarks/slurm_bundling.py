@@ -40,11 +40,33 @@ def study(trials: int, data_path: str) -> dict:
 
 
 def run(workdir: Path, k: int, cores: int, jobs: int) -> dict:
-    cmd = [shutil.which("snakemake"), "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml",
-           "--profile", str(ROOT / "profiles" / "slurm"), "--jobs", str(jobs), "--cores", str(cores),
-           "--groups", "train=trials", "--group-components", f"trials={k}",
-           "--default-resources", "slurm_partition=debug", "slurm_account=root", "runtime=15", "mem_mb=1000",
-           "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5", "--slurm-keep-successful-logs"]
+    cmd = [
+        shutil.which("snakemake"),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        "config.yaml",
+        "--profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--jobs",
+        str(jobs),
+        "--cores",
+        str(cores),
+        "--groups",
+        "train=trials",
+        "--group-components",
+        f"trials={k}",
+        "--default-resources",
+        "slurm_partition=debug",
+        "slurm_account=root",
+        "runtime=15",
+        "mem_mb=1000",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--latency-wait",
+        "5",
+        "--slurm-keep-successful-logs",
+    ]
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -58,11 +80,18 @@ def run(workdir: Path, k: int, cores: int, jobs: int) -> dict:
     for tid, fit in zip(trials["trial_id"], trials["fit_seconds"]):
         bench = pd.read_csv(out / "benchmarks" / "trials" / f"{tid}.tsv", sep="\t")
         overhead.append(float(bench["s"].iloc[0]) - float(fit))
-    return {"k": k, "wall_seconds": round(seconds, 1), "submitted": submitted.to_dict(),
-            "trials": len(trials), "completed": int((trials["status"] == "completed").sum()),
-            "overhead_mean": round(sum(overhead) / len(overhead), 2), "overhead_max": round(max(overhead), 2),
-            "metrics": trials.set_index("trial_id")[["objective_value", "objective_epoch"]].sort_index()
-            .to_dict(orient="index")}
+    return {
+        "k": k,
+        "wall_seconds": round(seconds, 1),
+        "submitted": submitted.to_dict(),
+        "trials": len(trials),
+        "completed": int((trials["status"] == "completed").sum()),
+        "overhead_mean": round(sum(overhead) / len(overhead), 2),
+        "overhead_max": round(max(overhead), 2),
+        "metrics": trials.set_index("trial_id")[["objective_value", "objective_epoch"]]
+        .sort_index()
+        .to_dict(orient="index"),
+    }
 
 
 def main(argv=None):
@@ -83,9 +112,10 @@ def main(argv=None):
         results.append(run(workdir, k, args.cores, args.jobs))
         print(json.dumps({key: v for key, v in results[-1].items() if key != "metrics"}), flush=True)
     same = all(r["metrics"] == results[0]["metrics"] for r in results)
-    (out / "results.json").write_text(json.dumps({"args": vars(args), "identical_metrics": same,
-                                                  "runs": results}, indent=2))
-    print(f"\n| k | train Slurm jobs | other Slurm jobs | wall (s) | overhead per trial, mean / max (s) |")
+    (out / "results.json").write_text(
+        json.dumps({"args": vars(args), "identical_metrics": same, "runs": results}, indent=2)
+    )
+    print("\n| k | train Slurm jobs | other Slurm jobs | wall (s) | overhead per trial, mean / max (s) |")
     print("|---|---|---|---|---|")
     for r in results:
         train = sum(n for rule, n in r["submitted"].items() if "train" in rule)

@@ -24,9 +24,32 @@ from pathlib import Path
 
 MODES = ("as-is", "unreachable", "absent")
 # What the Slurm client packages put on PATH (slurm-client, slurm-wlm, slurmctld, slurmd).
-COMMANDS = ("sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "scancel", "scontrol", "scrontab",
-            "sdiag", "sh5util", "sinfo", "sprio", "squeue", "sreport", "srun", "sshare", "sstat", "strigger",
-            "sview", "slurmctld", "slurmd", "slurmdbd", "slurmstepd")
+COMMANDS = (
+    "sacct",
+    "sacctmgr",
+    "salloc",
+    "sattach",
+    "sbatch",
+    "sbcast",
+    "scancel",
+    "scontrol",
+    "scrontab",
+    "sdiag",
+    "sh5util",
+    "sinfo",
+    "sprio",
+    "squeue",
+    "sreport",
+    "srun",
+    "sshare",
+    "sstat",
+    "strigger",
+    "sview",
+    "slurmctld",
+    "slurmd",
+    "slurmdbd",
+    "slurmstepd",
+)
 
 
 def plugin_installed() -> bool:
@@ -97,10 +120,15 @@ def describe(env: dict) -> dict:
     if scontrol:
         started = time.perf_counter()
         try:
-            answered = subprocess.run([scontrol, "show", "config"], env=env, capture_output=True,
-                                      timeout=30).returncode == 0
+            answered = (
+                subprocess.run([scontrol, "show", "config"], env=env, capture_output=True, timeout=30).returncode == 0
+            )
         except subprocess.TimeoutExpired:
             answered = False
         seconds = round(time.perf_counter() - started, 2)
-    return {"client": bool(scontrol), "scontrol_show_config_seconds": seconds, "controller_answered": answered,
-            "plugin_installed": plugin_installed()}
+    return {
+        "client": bool(scontrol),
+        "scontrol_show_config_seconds": seconds,
+        "controller_answered": answered,
+        "plugin_installed": plugin_installed(),
+    }

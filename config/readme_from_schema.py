@@ -22,8 +22,7 @@ SCHEMA = HERE / "schema.yaml"
 README = HERE / "README.md"
 BEGIN = "<!-- generated from schema.yaml by config/readme_from_schema.py -->"
 END = "<!-- end generated -->"
-HEADER = ("| key | type | default | allowed | description (from `schema.yaml`) |\n"
-          "|---|---|---|---|---|")
+HEADER = "| key | type | default | allowed | description (from `schema.yaml`) |\n|---|---|---|---|---|"
 
 
 def _literal(value) -> str:
@@ -49,8 +48,12 @@ def _type(node: dict) -> str:
     kinds = kind if isinstance(kind, list) else [kind]
     words = []
     for k in kinds:
-        if k == "object" and "properties" in node and set(node.get("required", [])) >= set(node["properties"]) \
-                and len(node["properties"]) <= 3:
+        if (
+            k == "object"
+            and "properties" in node
+            and set(node.get("required", [])) >= set(node["properties"])
+            and len(node["properties"]) <= 3
+        ):
             words.append("{" + ", ".join(node["properties"]) + "}")
         elif k == "object" and isinstance(node.get("additionalProperties"), dict) and "properties" not in node:
             words.append("mapping of names to " + _type(node["additionalProperties"]))
@@ -108,8 +111,11 @@ def rows(schema: dict) -> list[tuple[str, dict, bool]]:
             out.append((path, child, name in required))
             if "properties" in child:
                 walk(child, path + ".")
-            elif isinstance(child.get("additionalProperties"), dict) and "type" not in child["additionalProperties"] \
-                    and "oneOf" in child["additionalProperties"]:
+            elif (
+                isinstance(child.get("additionalProperties"), dict)
+                and "type" not in child["additionalProperties"]
+                and "oneOf" in child["additionalProperties"]
+            ):
                 out.append((f"{path}.<name>", child["additionalProperties"], False))
 
     walk(schema, "")
@@ -132,7 +138,7 @@ def rewrite(readme: str, section: str) -> str:
     start, end = readme.find(BEGIN), readme.find(END)
     if start < 0 or end < start:
         raise ValueError(f"config/README.md has no section between {BEGIN!r} and {END!r}")
-    rest = readme[end + len(END):]
+    rest = readme[end + len(END) :]
     return readme[:start] + section + (rest[1:] if rest.startswith("\n") else rest)
 
 
@@ -148,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = rewrite(current, render(load_schema()))
     if args.check:
         if wanted != current:
-            print("config/README.md is not what config/schema.yaml gives: run python config/readme_from_schema.py",
-                  file=sys.stderr)
+            print(
+                "config/README.md is not what config/schema.yaml gives: run python config/readme_from_schema.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if wanted != current:

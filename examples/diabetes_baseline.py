@@ -17,5 +17,7 @@ from snaketune.data.tabular import read  # noqa: E402  (the study's own reading 
 config = yaml.safe_load((Path(__file__).parent / "diabetes_regression.yaml").read_text())["data"]
 arrays, _ = read(config["csv"], config["target"], test_split=config["test_split"], seed=config.get("seed", 0))
 model = LinearRegression().fit(arrays["x_train"], arrays["y_train"])
-print(f"linear regression, test MAE: {mean_absolute_error(arrays['y_test'], model.predict(arrays['x_test'])):.2f} "
-      f"({len(arrays['y_train'])} training rows, {len(arrays['y_test'])} test rows)")
+print(
+    f"linear regression, test MAE: {mean_absolute_error(arrays['y_test'], model.predict(arrays['x_test'])):.2f} "
+    f"({len(arrays['y_train'])} training rows, {len(arrays['y_test'])} test rows)"
+)

@@ -32,8 +32,11 @@ class DigitsHyperModel(keras_tuner.HyperModel):
         x = keras.layers.Flatten()(keras.layers.MaxPooling2D()(x))
         x = keras.layers.Dropout(hp.Float("dropout", 0.0, 0.4, step=0.2))(x)
         model = keras.Model(inputs, keras.layers.Dense(self.classes, activation="softmax")(x))
-        model.compile(optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         return model
 
     def fit(self, hp, model, x, y, **kwargs):

@@ -19,14 +19,21 @@ def build_model(hp):
     model.add(layers.Flatten())
     # Tune the number of layers, and the units of each separately.
     for i in range(hp.Int("num_layers", 1, 3)):
-        model.add(layers.Dense(units=hp.Int(f"units_{i}", min_value=32, max_value=512, step=32),
-                               activation=hp.Choice("activation", ["relu", "tanh"])))
+        model.add(
+            layers.Dense(
+                units=hp.Int(f"units_{i}", min_value=32, max_value=512, step=32),
+                activation=hp.Choice("activation", ["relu", "tanh"]),
+            )
+        )
     if hp.Boolean("dropout"):
         model.add(layers.Dropout(rate=0.25))
     model.add(layers.Dense(10, activation="softmax"))
     learning_rate = hp.Float("lr", min_value=1e-4, max_value=1e-2, sampling="log")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -45,6 +52,11 @@ def load_mnist():
     def one_hot(labels):
         return keras.utils.to_categorical(labels, 10)
 
-    return {"x_train": images(x[:-10000]), "y_train": one_hot(y[:-10000]),
-            "x_val": images(x[-10000:]), "y_val": one_hot(y[-10000:]),
-            "x_test": images(x_test), "y_test": one_hot(y_test)}
+    return {
+        "x_train": images(x[:-10000]),
+        "y_train": one_hot(y[:-10000]),
+        "x_val": images(x[-10000:]),
+        "y_val": one_hot(y[-10000:]),
+        "x_test": images(x_test),
+        "y_test": one_hot(y_test),
+    }

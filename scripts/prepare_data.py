@@ -8,6 +8,16 @@ from snaketune.data.sources import from_config, prepare
 data = dict(snakemake.params.data)
 arrays, source, images, extra = from_config(data, snakemake.params.arrays_sha256)
 where = f"data.path '{data['path']}'" if data["path"] else source
-info = prepare(arrays, snakemake.output[0], data["validation_split"], data["subset"], data["seed"], source,
-               where=where, task=data["task"], images=images, extra=extra)
+info = prepare(
+    arrays,
+    snakemake.output[0],
+    data["validation_split"],
+    data["subset"],
+    data["seed"],
+    source,
+    where=where,
+    task=data["task"],
+    images=images,
+    extra=extra,
+)
 print(info)

@@ -5,9 +5,11 @@ start(snakemake)
 
 from snaketune.trial.final import publish
 
-print(publish(
-    metrics_path=snakemake.input.metrics,
-    model_path=snakemake.input.model,
-    metrics_out=snakemake.output.metrics,
-    model_out=snakemake.output.model,
-))
+print(
+    publish(
+        metrics_path=snakemake.input.metrics,
+        model_path=snakemake.input.model,
+        metrics_out=snakemake.output.metrics,
+        model_out=snakemake.output.model,
+    )
+)

@@ -5,18 +5,21 @@ from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.workflow import attempts
+from snaketune.search.schedule import split
 from snaketune.trial.devices import run_training
 from snaketune.trial.outcome import read_record
-from snaketune.search.schedule import split
+from snaketune.workflow import attempts
 
 p = snakemake.params
 out_dir = os.path.dirname(snakemake.output.metrics)
 names = [os.path.basename(path) for path in snakemake.output]
 # what the console's one-line message leaves out: what this attempt was given (memory and
 # runtime double on a retry)
-print(f"resources: mem_mb={snakemake.resources.get('mem_mb')}, runtime={snakemake.resources.get('runtime')} min, "
-      f"threads={snakemake.threads}", flush=True)
+print(
+    f"resources: mem_mb={snakemake.resources.get('mem_mb')}, runtime={snakemake.resources.get('runtime')} min, "
+    f"threads={snakemake.threads}",
+    flush=True,
+)
 attempt = snakemake.resources.get("attempt", 1)
 if attempt > 1 and attempts.restore(out_dir, names):
     # a retry of a bundle of trials in which this one had finished (snaketune/workflow/attempts.py)
@@ -42,6 +45,8 @@ else:
     print(record)
     attempts.keep(out_dir, names)
 # the log's last line: the trial's result, for a reader of the console's "its result ends <log>"
-print(f"result: {record['status']}, {record['objective']} {record['objective_value']:.4f} at epoch "
-      f"{record['objective_epoch']}, {record['fit_seconds']:.1f} s of fitting"
-      + (f" ({record['error']})" if record["error"] else ""))
+print(
+    f"result: {record['status']}, {record['objective']} {record['objective_value']:.4f} at epoch "
+    f"{record['objective_epoch']}, {record['fit_seconds']:.1f} s of fitting"
+    + (f" ({record['error']})" if record["error"] else "")
+)

@@ -44,8 +44,15 @@ def guide_mnist(tmp_path_factory, mnist_path):
         return np.eye(10, dtype="float32")[labels]
 
     path = tmp_path_factory.mktemp("guide") / "mnist_guide.npz"
-    np.savez(path, x_train=images(x[:384]), y_train=one_hot(y[:384]), x_val=images(x[-128:]),
-             y_val=one_hot(y[-128:]), x_test=images(x_test[:128]), y_test=one_hot(y_test[:128]))
+    np.savez(
+        path,
+        x_train=images(x[:384]),
+        y_train=one_hot(y[:384]),
+        x_val=images(x[-128:]),
+        y_val=one_hot(y[-128:]),
+        x_test=images(x_test[:128]),
+        y_test=one_hot(y_test[:128]),
+    )
     return path
 
 
@@ -80,8 +87,9 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 
 def snakemake(workdir, *args, check=True):
-    result = subprocess.run(snakemake_cmd("--configfile", "config.yaml", *args), cwd=workdir,
-                            capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        snakemake_cmd("--configfile", "config.yaml", *args), cwd=workdir, capture_output=True, text=True, timeout=1200
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result

@@ -7,8 +7,14 @@ from pathlib import Path
 
 
 def whoami(tag):
-    return {"tag": tag, "pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(),
-            "env": os.environ.get("SNAKETUNE_TEST_VALUE"), "tensorflow_imported": "tensorflow" in sys.modules}
+    return {
+        "tag": tag,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "cwd": os.getcwd(),
+        "env": os.environ.get("SNAKETUNE_TEST_VALUE"),
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }
 
 
 def speak(text):
@@ -40,8 +46,14 @@ def settings():
     """What the forked process runs under: each should be the job's, not the server's."""
     import resource
 
-    return {"pid": os.getpid(), "ppid": os.getppid(), "umask": _umask(), "nice": os.getpriority(os.PRIO_PROCESS, 0),
-            "affinity": sorted(os.sched_getaffinity(0)), "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE))}
+    return {
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "umask": _umask(),
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "nofile": list(resource.getrlimit(resource.RLIMIT_NOFILE)),
+    }
 
 
 def _umask():

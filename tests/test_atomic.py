@@ -40,7 +40,9 @@ def test_the_data_and_the_rename_reach_the_disk_before_a_write_returns(tmp_path,
     # file's data is flushed before the rename, the folder's entry after it.
     events = []
     fsync, replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), fsync(fd)))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))), fsync(fd))
+    )
     monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", str(b))), replace(a, b)))
     write_text(tmp_path / "summary.md", "# done\n")
     target = str(tmp_path / "summary.md")
@@ -66,14 +68,17 @@ def _unsafe_writes(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
     temporaries = {
         item.optional_vars.id
-        for node in ast.walk(tree) if isinstance(node, ast.With)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.With)
         for item in node.items
-        if isinstance(item.context_expr, ast.Call) and getattr(item.context_expr.func, "id", "") == "atomic_path"
+        if isinstance(item.context_expr, ast.Call)
+        and getattr(item.context_expr.func, "id", "") == "atomic_path"
         and isinstance(item.optional_vars, ast.Name)
     }
     atomic_api = {
         alias.asname or alias.name
-        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "snaketune.core.atomic"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "snaketune.core.atomic"
         for alias in node.names
     }
     unsafe = []
@@ -82,12 +87,16 @@ def _unsafe_writes(path: Path) -> list[str]:
             continue
         name = getattr(node.func, "attr", getattr(node.func, "id", ""))
         if name == "open":
-            mode = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            mode = (
+                node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            )
             if not (isinstance(mode, ast.Constant) and any(c in str(mode.value) for c in "wax")):
                 continue
         elif name not in WRITERS or (isinstance(node.func, ast.Name) and name in atomic_api):
             continue
-        if name in ("write_text", "write_bytes", "to_csv", "savefig", "tofile") and isinstance(node.func, ast.Attribute):
+        if name in ("write_text", "write_bytes", "to_csv", "savefig", "tofile") and isinstance(
+            node.func, ast.Attribute
+        ):
             target = node.func.value if name in ("write_text", "write_bytes") else (node.args[0] if node.args else None)
         else:
             target = node.args[0] if node.args else None
@@ -101,8 +110,12 @@ def _unsafe_writes(path: Path) -> list[str]:
 
 
 def test_the_package_and_scripts_write_files_only_through_atomic_paths():
-    sources = [p for folder in ("snaketune", "scripts") for p in sorted((ROOT / folder).rglob("*.py"))
-               if str(p.relative_to(ROOT)) not in EXEMPT]
+    sources = [
+        p
+        for folder in ("snaketune", "scripts")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+        if str(p.relative_to(ROOT)) not in EXEMPT
+    ]
     assert sources
     unsafe = [line for path in sources for line in _unsafe_writes(path)]
     assert not unsafe, "files written in place:\n" + "\n".join(unsafe)

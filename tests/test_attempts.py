@@ -2,8 +2,8 @@
 
 import os
 
-from snaketune.workflow import attempts
 from snaketune.core.identity import file_sha256
+from snaketune.workflow import attempts
 
 NAMES = ["metrics.csv", "history.csv", "model.keras"]
 
@@ -77,8 +77,11 @@ def test_a_keep_killed_before_its_rename_leaves_nothing_that_a_later_attempt_kee
     from conftest import ROOT
 
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    for later_attempt in (attempts.forget, lambda trial: attempts.keep(trial, NAMES),
-                          lambda trial: attempts.restore(trial, NAMES)):
+    for later_attempt in (
+        attempts.forget,
+        lambda trial: attempts.keep(trial, NAMES),
+        lambda trial: attempts.restore(trial, NAMES),
+    ):
         trial = finished_trial(tmp_path / f"t{len(list(tmp_path.iterdir()))}")
         killed = subprocess.run([sys.executable, "-c", KILLED_KEEP, str(trial), *NAMES])
         assert killed.returncode == -signal.SIGKILL

@@ -20,7 +20,9 @@ def test_the_default_grid_has_exactly_the_asked_configurations():
 
 def test_a_grid_from_the_command_line():
     assert run.parse_grid(["learning_rate=0.01,0.001", "units=64,128"]) == {
-        "learning_rate": [0.01, 0.001], "units": [64, 128]}
+        "learning_rate": [0.01, 0.001],
+        "units": [64, 128],
+    }
     with pytest.raises(ValueError):
         run.parse_grid(["learning_rate"])
 
@@ -47,10 +49,21 @@ def smoke(tmp_path_factory, mnist_path):
     """The whole harness on 2 configurations of 300 images, 1 epoch, and a 20-trial dry run;
     Keras Tuner's side only where tensorboard is installed (benchmarks/requirements.txt)."""
     out = tmp_path_factory.mktemp("bench")
-    results = run.benchmark(epochs=[1], grid=run.default_grid(2), cores=[2], out=out, data_path=mnist_path,
-                            subset=300, dry_run_sizes=[20], keras_tuner=run.tensorboard_available(),
-                            workdir=out / "work", import_probe_repeats=1, cold_too=True, dry_run_repeats=2,
-                            log=lambda *_: None)
+    results = run.benchmark(
+        epochs=[1],
+        grid=run.default_grid(2),
+        cores=[2],
+        out=out,
+        data_path=mnist_path,
+        subset=300,
+        dry_run_sizes=[20],
+        keras_tuner=run.tensorboard_available(),
+        workdir=out / "work",
+        import_probe_repeats=1,
+        cold_too=True,
+        dry_run_repeats=2,
+        log=lambda *_: None,
+    )
     return out, results
 
 
@@ -94,9 +107,11 @@ def test_the_harness_times_dry_runs(smoke):
 
 
 @pytest.mark.workflow
-@pytest.mark.skipif(not run.tensorboard_available(),
-                    reason="Keras Tuner's tuner.search() imports tensorboard, which requirements.txt does not "
-                           "install: pip install -r benchmarks/requirements.txt")
+@pytest.mark.skipif(
+    not run.tensorboard_available(),
+    reason="Keras Tuner's tuner.search() imports tensorboard, which requirements.txt does not "
+    "install: pip install -r benchmarks/requirements.txt",
+)
 def test_the_harness_compares_with_keras_tuner(smoke):
     out, results = smoke
     (kt,) = results["sets"][0]["keras_tuner"]

@@ -5,11 +5,11 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from snaketune.trial import model_check
-from snaketune.data.sources import check_file
+
 from snaketune.core.errors import ConfigError
+from snaketune.data.sources import check_file
+from snaketune.trial import model_check
 
 
 @pytest.fixture
@@ -21,14 +21,21 @@ def model_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("message, named", [
-    ("build_model raised RuntimeError: no", "config: model.build_model: 'f.py:g' raised RuntimeError: no"),
-    ("build_model must return a keras.Model, got str",
-     "config: model.build_model: 'f.py:g' must return a keras.Model, got str"),
-    ("build_model: hp.Int('u', ...): space.u: min (3) is greater than max (1)",
-     "config: model.build_model: 'f.py:g': hp.Int('u', ...): space.u: min (3) is greater than max (1)"),
-    ("config: space.u: build_model never asks for 'u'", "config: space.u: build_model never asks for 'u'"),
-])
+@pytest.mark.parametrize(
+    "message, named",
+    [
+        ("build_model raised RuntimeError: no", "config: model.build_model: 'f.py:g' raised RuntimeError: no"),
+        (
+            "build_model must return a keras.Model, got str",
+            "config: model.build_model: 'f.py:g' must return a keras.Model, got str",
+        ),
+        (
+            "build_model: hp.Int('u', ...): space.u: min (3) is greater than max (1)",
+            "config: model.build_model: 'f.py:g': hp.Int('u', ...): space.u: min (3) is greater than max (1)",
+        ),
+        ("config: space.u: build_model never asks for 'u'", "config: space.u: build_model never asks for 'u'"),
+    ],
+)
 def test_discovery_errors_name_the_file_and_function(message, named):
     assert model_check._named("f.py:g", message) == named
 
@@ -46,8 +53,9 @@ def test_a_failing_build_model_is_reported_and_not_remembered(model_dir):
     cache = model_dir / "cache"
     with pytest.raises(ConfigError) as error:
         check("m/broken.py:raises", {}, cache)
-    assert str(error.value) == ("config: model.build_model: 'm/broken.py:raises' raised RuntimeError: "
-                                "this layer stack cannot be built")
+    assert str(error.value) == (
+        "config: model.build_model: 'm/broken.py:raises' raised RuntimeError: this layer stack cannot be built"
+    )
     assert not list(cache.glob("*"))  # nothing remembered, no result file left behind
 
 
@@ -74,26 +82,52 @@ def test_a_good_build_model_is_discovered_once_per_content(model_dir, monkeypatc
 
 def _npz(path, y_train, y_test):
     rng = np.random.default_rng(0)
-    np.savez(path, x_train=rng.integers(0, 255, (len(y_train), 8, 8), dtype=np.uint8), y_train=y_train,
-             x_test=rng.integers(0, 255, (len(y_test), 8, 8), dtype=np.uint8), y_test=y_test)
+    np.savez(
+        path,
+        x_train=rng.integers(0, 255, (len(y_train), 8, 8), dtype=np.uint8),
+        y_train=y_train,
+        x_test=rng.integers(0, 255, (len(y_test), 8, 8), dtype=np.uint8),
+        y_test=y_test,
+    )
     data = {**MNIST, "path": str(path)}
     return data, check_file(path, "t")
 
 
-@pytest.mark.parametrize("function, labels, objective, needle", [
-    ("uncompiled", "3 classes", VAL_ACCURACY, "returns a model that is not compiled: call model.compile("),
-    ("ten_classes", "20 classes", VAL_ACCURACY,
-     "outputs 10 values per sample, but the targets have 20 classes (labels 0..19): end it with Dense(20, "),
-    ("softmax_regressor", "real numbers", {"name": "val_mae", "direction": "min"},
-     "ends in a softmax, but the targets are real numbers (regression)"),
-    ("ten_classes", "10 classes", {"name": "val_auc", "direction": "max"},
-     "training.objective: the model does not report 'val_auc'; it reports accuracy, loss, val_accuracy, val_loss"),
-])
-def test_a_model_that_does_not_fit_the_study_is_refused_before_any_trial(model_dir, function, labels, objective,
-                                                                        needle):
+@pytest.mark.parametrize(
+    "function, labels, objective, needle",
+    [
+        ("uncompiled", "3 classes", VAL_ACCURACY, "returns a model that is not compiled: call model.compile("),
+        (
+            "ten_classes",
+            "20 classes",
+            VAL_ACCURACY,
+            "outputs 10 values per sample, but the targets have 20 classes (labels 0..19): end it with Dense(20, ",
+        ),
+        (
+            "softmax_regressor",
+            "real numbers",
+            {"name": "val_mae", "direction": "min"},
+            "ends in a softmax, but the targets are real numbers (regression)",
+        ),
+        (
+            "ten_classes",
+            "10 classes",
+            {"name": "val_auc", "direction": "max"},
+            "training.objective: the model does not report 'val_auc'; "
+            "it reports accuracy, loss, val_accuracy, val_loss",
+        ),
+    ],
+)
+def test_a_model_that_does_not_fit_the_study_is_refused_before_any_trial(
+    model_dir, function, labels, objective, needle
+):
     n = 60
-    y = {"3 classes": np.arange(n) % 3, "20 classes": np.arange(n) % 20, "10 classes": np.arange(n) % 10,
-         "real numbers": np.linspace(0, 1, n)}[labels]
+    y = {
+        "3 classes": np.arange(n) % 3,
+        "20 classes": np.arange(n) % 20,
+        "10 classes": np.arange(n) % 10,
+        "real numbers": np.linspace(0, 1, n),
+    }[labels]
     data, summary = _npz(model_dir / "d.npz", y, y[:20])
     with pytest.raises(ConfigError) as error:
         check(f"m/broken.py:{function}", {}, model_dir / "cache", data, summary, objective)

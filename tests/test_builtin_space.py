@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from snaketune.models.builtin_space import discover
 from snaketune.core.errors import ConfigError
+from snaketune.models.builtin_space import discover
 from snaketune.search.space import Space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,10 +26,17 @@ DECLARED = {
         {},
         {"batch_size": {"type": "choice", "values": [32, 64]}},
         # another type, a fixed value, a bare value, no default, no step, a log int
-        {"units": {"type": "choice", "values": [64, 128]}, "dropout": 0.1, "activation": "tanh",
-         "learning_rate": {"type": "float", "min": 0.001, "max": 0.01},
-         "num_layers": {"type": "int", "min": 1, "max": 4, "sampling": "log"}},
-        {"dropout": {"type": "float", "min": 0.0, "max": 1.0, "step": 0.3}, "num_layers": {"type": "fixed", "value": 1}},
+        {
+            "units": {"type": "choice", "values": [64, 128]},
+            "dropout": 0.1,
+            "activation": "tanh",
+            "learning_rate": {"type": "float", "min": 0.001, "max": 0.01},
+            "num_layers": {"type": "int", "min": 1, "max": 4, "sampling": "log"},
+        },
+        {
+            "dropout": {"type": "float", "min": 0.0, "max": 1.0, "step": 0.3},
+            "num_layers": {"type": "fixed", "value": 1},
+        },
     ],
     "cnn": [
         _yaml_space("examples/mnist_cnn.yaml"),
@@ -45,8 +52,7 @@ def _keras_tuner_way(model_type, declared):
     return _discover({"type": model_type}, declared, None)
 
 
-@pytest.mark.parametrize("model_type,declared",
-                         [(m, d) for m, spaces in DECLARED.items() for d in spaces])
+@pytest.mark.parametrize("model_type,declared", [(m, d) for m, spaces in DECLARED.items() for d in spaces])
 def test_the_same_space_as_keras_tuner_finds_by_building_the_model(model_type, declared):
     expected = _keras_tuner_way(model_type, declared)
     found = discover(model_type, Space.from_config(declared))
@@ -64,16 +70,26 @@ def test_a_declared_name_the_model_never_asks_for_is_refused_the_same_way():
 
 
 def test_conditional_declarations_are_left_to_keras_tuner():
-    declared = {"num_layers": {"type": "int", "min": 1, "max": 3},
-                "units": {"type": "int", "min": 32, "max": 64, "step": 32,
-                          "conditions": [{"name": "num_layers", "values": [2, 3]}]}}
+    declared = {
+        "num_layers": {"type": "int", "min": 1, "max": 3},
+        "units": {
+            "type": "int",
+            "min": 32,
+            "max": 64,
+            "step": 32,
+            "conditions": [{"name": "num_layers", "values": [2, 3]}],
+        },
+    }
     assert discover("mlp", Space.from_config(declared)) is None
 
 
 def test_no_tensorflow_is_imported():
-    code = ("import sys, yaml; from snaketune.models.builtin_space import discover; from snaketune.search.space import Space; "
-            "discover('mlp', Space.from_config(yaml.safe_load(open('config/config.yaml'))['space'])); "
-            "discover('cnn', Space.from_config({})); "
-            "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))")
+    code = (
+        "import sys, yaml; from snaketune.models.builtin_space import discover; "
+        "from snaketune.search.space import Space; "
+        "discover('mlp', Space.from_config(yaml.safe_load(open('config/config.yaml'))['space'])); "
+        "discover('cnn', Space.from_config({})); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

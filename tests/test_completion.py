@@ -13,10 +13,10 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from conftest import ROOT
 from snakemake.exceptions import WorkflowError
 from snakemake.settings.types import DAGSettings, RemoteExecutionSettings
 
-from conftest import ROOT
 from snaketune.workflow.completion import check_complete, without_force
 
 WORKFLOW = f"""
@@ -46,8 +46,9 @@ onsuccess:
 
 def snakemake(tmp_path, *args):
     (tmp_path / "Snakefile").write_text(WORKFLOW)
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
 
 
 def runs(tmp_path):
@@ -137,8 +138,7 @@ with SnakemakeApi(OutputSettings()) as api:
         print("raised:", error)
 print("the program goes on")
 """
-    result = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "raised: snaketune: Snakemake reported success, yet 1 requested file" in result.stdout
     assert "run the workflow again." in result.stdout
@@ -154,7 +154,9 @@ def test_immediate_submit_ends_before_any_job_and_is_not_an_early_end(tmp_path):
 
     def workflow(**remote):
         return SimpleNamespace(
-            is_main_process=True, touch=False, dag_settings=DAGSettings(),
+            is_main_process=True,
+            touch=False,
+            dag_settings=DAGSettings(),
             remote_execution_settings=RemoteExecutionSettings(**remote),
             dag=SimpleNamespace(targetjobs=[SimpleNamespace(input=[], output=[str(tmp_path / "a.txt")])]),
         )

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from snaketune.study.config import load_study
 from snaketune.core.errors import ConfigError
+from snaketune.study.config import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -43,35 +43,54 @@ def test_objective_direction_is_inferred_like_keras_tuner():
     assert study_with(training__objective="val_loss").objective.direction == "min"
 
 
-@pytest.mark.parametrize("changes, needle", [
-    ({"strategies__random__trails": 3}, "'strategies.random.trails'"),
-    ({"colour": "red"}, "unknown key 'colour'"),
-    ({"strategies__annealing": {"trials": 3}}, "'strategies.annealing'"),
-    ({"training__epochs": "five"}, "training.epochs: expected integer"),
-    ({"training__epochs": 0}, "training.epochs"),
-    ({"strategies__random__trials": 0}, "strategies.random.trials"),
-    ({"model__type": "transformer"}, "model.type: expected one of mlp, cnn"),
-    ({"model__build_model": "missing/file.py:build_model", "model__type": DELETE}, "file 'missing/file.py' not found"),
-    ({"model__build_model": "examples/build_model.py:build_model"}, "exclude each other"),
-    ({"model__build_model": "no-function-here", "model__type": DELETE}, "model.build_model"),
-    ({"strategies__grid__values": {}}, "strategies.grid.values"),
-    ({"strategies__grid__values": {"learning_rate": []}}, "strategies.grid.values.learning_rate"),
-    ({"strategies__grid__values": {"learning_rate": [0.5]}}, "0.5 is not a value of space.learning_rate"),
-    ({"strategies__grid__values": {"batch_size": [48]}}, "48 is not a value of space.batch_size"),
-    ({"space__units": {"type": "int", "min": 512, "max": 64}}, "space.units: min (512) is greater than max (64)"),
-    ({"space__learning_rate": {"type": "float", "min": 0, "max": 0.1, "sampling": "log"}}, "space.learning_rate: log sampling"),
-    ({"space__activation": {"type": "choice", "values": []}}, "space.activation.values"),
-    ({"training__objective": "f1"}, "training.objective"),
-    ({"data__validation_split": 1.5}, "data.validation_split"),
-    ({"data__path": "nowhere/mnist.npz"}, "data.path: file 'nowhere/mnist.npz' not found"),
-    ({"study": "my study"}, "config: study: 'my study' does not match"),
-    ({"study": ".."}, "config: study: '..' does not match"),
-    ({"strategies__random__trials": 10.0}, "strategies.random.trials: expected integer"),
-    ({"strategies__random__seed": -1}, "strategies.random.seed"),
-    ({"space__units": {"type": "int", "min": 64, "max": 512, "step": 64,
-                       "conditions": [{"name": "nope", "values": [1]}]}}, "parent 'nope' must be a hyperparameter declared"),
-    ({"space__activation": {"type": "choice", "values": "relu"}}, "space.activation.values: expected a list"),
-])
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        ({"strategies__random__trails": 3}, "'strategies.random.trails'"),
+        ({"colour": "red"}, "unknown key 'colour'"),
+        ({"strategies__annealing": {"trials": 3}}, "'strategies.annealing'"),
+        ({"training__epochs": "five"}, "training.epochs: expected integer"),
+        ({"training__epochs": 0}, "training.epochs"),
+        ({"strategies__random__trials": 0}, "strategies.random.trials"),
+        ({"model__type": "transformer"}, "model.type: expected one of mlp, cnn"),
+        (
+            {"model__build_model": "missing/file.py:build_model", "model__type": DELETE},
+            "file 'missing/file.py' not found",
+        ),
+        ({"model__build_model": "examples/build_model.py:build_model"}, "exclude each other"),
+        ({"model__build_model": "no-function-here", "model__type": DELETE}, "model.build_model"),
+        ({"strategies__grid__values": {}}, "strategies.grid.values"),
+        ({"strategies__grid__values": {"learning_rate": []}}, "strategies.grid.values.learning_rate"),
+        ({"strategies__grid__values": {"learning_rate": [0.5]}}, "0.5 is not a value of space.learning_rate"),
+        ({"strategies__grid__values": {"batch_size": [48]}}, "48 is not a value of space.batch_size"),
+        ({"space__units": {"type": "int", "min": 512, "max": 64}}, "space.units: min (512) is greater than max (64)"),
+        (
+            {"space__learning_rate": {"type": "float", "min": 0, "max": 0.1, "sampling": "log"}},
+            "space.learning_rate: log sampling",
+        ),
+        ({"space__activation": {"type": "choice", "values": []}}, "space.activation.values"),
+        ({"training__objective": "f1"}, "training.objective"),
+        ({"data__validation_split": 1.5}, "data.validation_split"),
+        ({"data__path": "nowhere/mnist.npz"}, "data.path: file 'nowhere/mnist.npz' not found"),
+        ({"study": "my study"}, "config: study: 'my study' does not match"),
+        ({"study": ".."}, "config: study: '..' does not match"),
+        ({"strategies__random__trials": 10.0}, "strategies.random.trials: expected integer"),
+        ({"strategies__random__seed": -1}, "strategies.random.seed"),
+        (
+            {
+                "space__units": {
+                    "type": "int",
+                    "min": 64,
+                    "max": 512,
+                    "step": 64,
+                    "conditions": [{"name": "nope", "values": [1]}],
+                }
+            },
+            "parent 'nope' must be a hyperparameter declared",
+        ),
+        ({"space__activation": {"type": "choice", "values": "relu"}}, "space.activation.values: expected a list"),
+    ],
+)
 def test_bad_config_names_the_key(changes, needle, monkeypatch):
     monkeypatch.chdir(ROOT)
     with pytest.raises(ConfigError) as error:
@@ -81,8 +100,12 @@ def test_bad_config_names_the_key(changes, needle, monkeypatch):
 
 def test_at_least_one_strategy_must_be_enabled():
     with pytest.raises(ConfigError, match="enable at least one"):
-        study_with(strategies__grid__enabled=False, strategies__random__enabled=False,
-                   strategies__bayesian__enabled=False, strategies__hyperband__enabled=False)
+        study_with(
+            strategies__grid__enabled=False,
+            strategies__random__enabled=False,
+            strategies__bayesian__enabled=False,
+            strategies__hyperband__enabled=False,
+        )
 
 
 def test_gp_without_pytorch_is_refused_before_any_job(monkeypatch):
@@ -119,9 +142,13 @@ def test_space_errors_are_config_errors_naming_the_key():
 
 def _npz(path, y_test=None):
     rng = np.random.default_rng(0)
-    np.savez_compressed(path, x_train=rng.integers(0, 255, (40, 8, 8), dtype=np.uint8), y_train=np.arange(40) % 4,
-                        x_test=np.zeros((10, 8, 8), dtype=np.uint8),
-                        y_test=np.arange(10) % 4 if y_test is None else y_test)
+    np.savez_compressed(
+        path,
+        x_train=rng.integers(0, 255, (40, 8, 8), dtype=np.uint8),
+        y_train=np.arange(40) % 4,
+        x_test=np.zeros((10, 8, 8), dtype=np.uint8),
+        y_test=np.arange(10) % 4 if y_test is None else y_test,
+    )
     return path
 
 
@@ -129,7 +156,9 @@ def test_a_bad_data_file_stops_the_study_naming_the_file(tmp_path):
     path = _npz(tmp_path / "d.npz", y_test=np.array([0] * 9 + [4]))
     with pytest.raises(ConfigError) as error:
         study_with(data__path=str(path))
-    assert str(error.value).startswith(f"config: data.path: '{path}': y_test has label 4, but y_train's labels only go up to 3")
+    assert str(error.value).startswith(
+        f"config: data.path: '{path}': y_test has label 4, but y_train's labels only go up to 3"
+    )
 
 
 def test_a_split_that_leaves_no_validation_data_stops_the_study(tmp_path):
@@ -148,11 +177,14 @@ def test_data_sha256_is_checked_and_changes_no_trial(tmp_path):
     assert str(error.value).startswith(f"config: data.sha256: '{path}' has sha256 {actual}, expected {'1' * 64}")
 
 
-@pytest.mark.parametrize("changes, needle", [
-    ({"data__sha256": "1" * 64}, "config: data.sha256: given without data.path"),
-    ({"data__sha256": "not-a-sum"}, "config: data.sha256: 'not-a-sum' does not match"),
-    ({"data__sha256": 12}, "config: data.sha256: expected ['string', 'null'], got 12"),
-])
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        ({"data__sha256": "1" * 64}, "config: data.sha256: given without data.path"),
+        ({"data__sha256": "not-a-sum"}, "config: data.sha256: 'not-a-sum' does not match"),
+        ({"data__sha256": 12}, "config: data.sha256: expected ['string', 'null'], got 12"),
+    ],
+)
 def test_bad_data_sha256(changes, needle):
     with pytest.raises(ConfigError) as error:
         study_with(**changes)
@@ -191,18 +223,25 @@ def _merge(into, new):
             into[key] = value
 
 
-@pytest.mark.parametrize("overrides, key, expected", [
-    ({"strategies": {"random": {"trials": 12}}}, ("strategies", "random", "trials"), 12),             # integer
-    ({"data": {"validation_split": 0.25}}, ("data", "validation_split"), 0.25),                        # float
-    ({"final": {"enabled": False}}, ("final", "enabled"), False),                                      # boolean
-    ({"data": {"subset": None}}, ("data", "subset"), None),                                            # null
-    ({"data": {"subset": 800}}, ("data", "subset"), 800),
-    ({"space": {"units": {"max": 1024}}}, ("space", "units", "max"), 1024),
-    ({"space": {"lr": {"type": "float", "min": "1e-4", "max": 0.1}}}, ("space", "lr", "min"), 1e-4),   # exponent
-    ({"space": {"act": {"type": "choice", "values": ["relu", "tanh"]}}}, ("space", "act", "values"), ["relu", "tanh"]),
-    ({"space": {"bs": {"type": "choice", "values": [32, 64]}}}, ("space", "bs", "values"), [32, 64]),
-    ({"training": {"objective": "val_loss"}}, ("training", "objective"), "val_loss"),                # text stays text
-])
+@pytest.mark.parametrize(
+    "overrides, key, expected",
+    [
+        ({"strategies": {"random": {"trials": 12}}}, ("strategies", "random", "trials"), 12),  # integer
+        ({"data": {"validation_split": 0.25}}, ("data", "validation_split"), 0.25),  # float
+        ({"final": {"enabled": False}}, ("final", "enabled"), False),  # boolean
+        ({"data": {"subset": None}}, ("data", "subset"), None),  # null
+        ({"data": {"subset": 800}}, ("data", "subset"), 800),
+        ({"space": {"units": {"max": 1024}}}, ("space", "units", "max"), 1024),
+        ({"space": {"lr": {"type": "float", "min": "1e-4", "max": 0.1}}}, ("space", "lr", "min"), 1e-4),  # exponent
+        (
+            {"space": {"act": {"type": "choice", "values": ["relu", "tanh"]}}},
+            ("space", "act", "values"),
+            ["relu", "tanh"],
+        ),
+        ({"space": {"bs": {"type": "choice", "values": [32, 64]}}}, ("space", "bs", "values"), [32, 64]),
+        ({"training": {"objective": "val_loss"}}, ("training", "objective"), "val_loss"),  # text stays text
+    ],
+)
 def test_every_nested_config_override_is_typed_as_in_the_yaml_file(overrides, key, expected):
     node = overridden(**overrides).config
     for part in key:
@@ -216,8 +255,12 @@ def test_a_bad_override_is_still_named_with_its_key():
 
 
 def test_typing_keeps_text_that_only_looks_like_yaml():
-    assert typed({"a": "x: y", "b": "[1, 2]", "c": "0x10", "d": "yes"}) == {"a": "x: y", "b": "[1, 2]", "c": 16,
-                                                                          "d": True}
+    assert typed({"a": "x: y", "b": "[1, 2]", "c": "0x10", "d": "yes"}) == {
+        "a": "x: y",
+        "b": "[1, 2]",
+        "c": 16,
+        "d": True,
+    }
 
 
 def test_keys_the_schema_says_are_text_stay_text():
@@ -228,12 +271,18 @@ def test_keys_the_schema_says_are_text_stay_text():
     assert typed({"data": {"path": "null"}}, schema) == {"data": {"path": None}}
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("study: a\nstudy: b\nstrategies: {}\n", "line 2: duplicate key 'study' (first at line 1)"),
-    ("study: a\ntraining:\n  epochs: 2\n  seed: 1\n  epochs: 3\n", "line 5: duplicate key 'training.epochs' (first at line 3)"),
-    ("study: a\ntraining:\n\tepochs: 2\n", "line 3, column 1"),
-    ('{"study": "a", "study": "b"}', "duplicate key 'study'"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("study: a\nstudy: b\nstrategies: {}\n", "line 2: duplicate key 'study' (first at line 1)"),
+        (
+            "study: a\ntraining:\n  epochs: 2\n  seed: 1\n  epochs: 3\n",
+            "line 5: duplicate key 'training.epochs' (first at line 3)",
+        ),
+        ("study: a\ntraining:\n\tepochs: 2\n", "line 3, column 1"),
+        ('{"study": "a", "study": "b"}', "duplicate key 'study'"),
+    ],
+)
 def test_a_config_file_with_a_duplicated_key_or_a_tab_is_refused_naming_the_line(tmp_path, text, needle):
     path = tmp_path / "study.yaml"
     path.write_text(text)
@@ -251,7 +300,11 @@ def test_the_shipped_configs_pass_the_strict_reading():
 
 def test_space_may_be_left_out(monkeypatch):
     monkeypatch.chdir(ROOT)
-    study = study_with(space=DELETE, model__type=DELETE, model__build_model="examples/build_model.py:build_model",
-                       strategies={"random": {"trials": 2}})
+    study = study_with(
+        space=DELETE,
+        model__type=DELETE,
+        model__build_model="examples/build_model.py:build_model",
+        strategies={"random": {"trials": 2}},
+    )
     assert study.config["space"] == {}
     assert study_with(space=DELETE, strategies={"random": {"trials": 2}}).config["space"] == {}

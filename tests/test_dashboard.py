@@ -34,9 +34,11 @@ def dashboard(tiny_study):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([executable, str(workdir / "results" / "tiny" / "optuna.journal"),
-                               "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [executable, str(workdir / "results" / "tiny" / "optuna.journal"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):  # until it answers (generously: a loaded machine is slow to start it)
@@ -59,8 +61,12 @@ def dashboard(tiny_study):
 def chromium(*args) -> subprocess.CompletedProcess:
     # --virtual-time-budget lets the page's scripts run to completion before the DOM is taken,
     # in the browser's own clock rather than the machine's
-    return subprocess.run([_needed("chromium"), "--headless", "--no-sandbox", "--disable-gpu",
-                           "--virtual-time-budget=20000", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [_needed("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_journal_holds_one_study_per_strategy(dashboard, tiny_study):

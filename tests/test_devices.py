@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from snaketune.trial.devices import DeviceSlot, slots, visible_devices
 
 # A stand-in training job: takes a slot, says which devices it got, holds the slot until
@@ -35,8 +35,12 @@ def machine(tmp_path, monkeypatch):
     holders = []
 
     def start(gpu=1, share=1):
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(gpu), str(share)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(gpu), str(share)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         holders.append(proc)
         return proc
 
@@ -141,8 +145,12 @@ def devices_of_a_job_run_by(tmp_path, *mode):
     (tmp_path / "Snakefile").write_text(GPU_JOB_SNAKEFILE)
     (tmp_path / "gpu_job.py").write_text(GPU_JOB_SCRIPT)
     (tmp_path / "devices.txt").unlink(missing_ok=True)
-    subprocess.run([sys.executable, "-m", "snakemake", "devices.txt", "--cores", "1", *mode, "--quiet", "all"],
-                   cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "devices.txt", "--cores", "1", *mode, "--quiet", "all"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     return (tmp_path / "devices.txt").read_text()
 
 

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -100,10 +99,19 @@ def broken_links(path: Path, root: Path = ROOT) -> list:
 
 # --- Links --------------------------------------------------------------------------------
 
+
 def test_the_docs_exist():
     names = {p.name for p in DOCS}
-    assert {"outputs.md", "strategies.md", "models-and-data.md", "rerunning.md", "clusters.md",
-            "how-it-works.md", "tests.md", "benchmarks.md"} <= names, names
+    assert {
+        "outputs.md",
+        "strategies.md",
+        "models-and-data.md",
+        "rerunning.md",
+        "clusters.md",
+        "how-it-works.md",
+        "tests.md",
+        "benchmarks.md",
+    } <= names, names
 
 
 @pytest.mark.parametrize("path", LINKED, ids=lambda p: str(p.relative_to(ROOT)))
@@ -114,9 +122,11 @@ def test_every_relative_link_resolves(path):
 def test_the_link_check_sees_a_broken_link_and_a_wrong_anchor(tmp_path):
     (tmp_path / "other.md").write_text("# Other\n\n## A `code` heading, with punctuation!\n")
     page = tmp_path / "page.md"
-    page.write_text("# Page\n\n[ok](other.md#a-code-heading-with-punctuation) [ok](#page)\n"
-                    "[gone](missing.md) [bad](other.md#a-code-heading) [bad](#nowhere)\n"
-                    "`[code](not-checked.md)`\n```\n[fenced](not-checked.md)\n```\n")
+    page.write_text(
+        "# Page\n\n[ok](other.md#a-code-heading-with-punctuation) [ok](#page)\n"
+        "[gone](missing.md) [bad](other.md#a-code-heading) [bad](#nowhere)\n"
+        "`[code](not-checked.md)`\n```\n[fenced](not-checked.md)\n```\n"
+    )
     found = broken_links(page, root=tmp_path)
     assert [f.split(": ", 1)[1] for f in found] == [
         "missing.md (no such file)",
@@ -127,12 +137,15 @@ def test_the_link_check_sees_a_broken_link_and_a_wrong_anchor(tmp_path):
 
 def test_slugs_follow_githubs_rules():
     assert slug("Bring your own `build_model(hp)` or `HyperModel`") == "bring-your-own-build_modelhp-or-hypermodel"
-    assert slug("Measured: one core against two, and Keras Tuner with the workflow's `steps_per_execution`") \
+    assert (
+        slug("Measured: one core against two, and Keras Tuner with the workflow's `steps_per_execution`")
         == "measured-one-core-against-two-and-keras-tuner-with-the-workflows-steps_per_execution"
+    )
     assert slug("Dry runs: the DAG's cost with trials") == "dry-runs-the-dags-cost-with-trials"
 
 
 # --- The README ---------------------------------------------------------------------------
+
 
 def test_the_readme_is_a_front_door():
     lines = README.read_text().split("\n")
@@ -151,22 +164,25 @@ def quick_start_blocks(text: str) -> list:
 @pytest.mark.parametrize("command", QUICK_START)
 def test_the_readme_keeps_its_quick_start_commands(command):
     fenced = quick_start_blocks(README.read_text())
-    assert any(line.split("#")[0].strip() == command for line in fenced), \
+    assert any(line.split("#")[0].strip() == command for line in fenced), (
         f"the Quick start's fenced block no longer runs: {command}"
+    )
 
 
 # --- config/README.md from config/schema.yaml ---------------------------------------------
 
+
 def generated_section(text: str) -> str:
     start, end = text.index(GEN.BEGIN), text.index(GEN.END)
-    return text[start:end + len(GEN.END)] + "\n"
+    return text[start : end + len(GEN.END)] + "\n"
 
 
 def test_config_readme_is_what_the_schema_gives():
     """After a change to config/schema.yaml: python config/readme_from_schema.py."""
     current = CONFIG_README.read_text()
-    assert generated_section(current) == GEN.render(GEN.load_schema()), \
+    assert generated_section(current) == GEN.render(GEN.load_schema()), (
         "config/README.md's key reference differs from config/schema.yaml: run python config/readme_from_schema.py"
+    )
     assert GEN.rewrite(current, GEN.render(GEN.load_schema())) == current
 
 
@@ -193,8 +209,10 @@ def schema_keys() -> set:
 
 
 NOT_KEYS = {"model.fit", "model.keras", "space.json"}  # Keras' Model.fit, file names
-KEY = re.compile(r"`((?:study|replicates|data|model|training|space|strategies|final|resources)"
-                 r"(?:\.(?:<name>|[a-z_][a-z0-9_]*))+)")
+KEY = re.compile(
+    r"`((?:study|replicates|data|model|training|space|strategies|final|resources)"
+    r"(?:\.(?:<name>|[a-z_][a-z0-9_]*))+)"
+)
 
 
 def named_keys(text: str) -> set:
@@ -222,22 +240,35 @@ def test_the_key_check_sees_a_key_that_is_not_in_the_schema():
 
 # --- Dated measurements -------------------------------------------------------------------
 
-DATED = [re.compile(p) for p in (r"\bcommit [0-9a-f]{7,40}\b", r"\bat [0-9a-f]{7}\b(?![-\w])",
-                                 r"\b\d+ min \d+ s\b", r"\bmeasured on\b", r"\b20\d\d-\d\d-\d\d\b")]
+DATED = [
+    re.compile(p)
+    for p in (
+        r"\bcommit [0-9a-f]{7,40}\b",
+        r"\bat [0-9a-f]{7}\b(?![-\w])",
+        r"\b\d+ min \d+ s\b",
+        r"\bmeasured on\b",
+        r"\b20\d\d-\d\d-\d\d\b",
+    )
+]
 
 
 def dated(text: str) -> list:
     return [m.group(0) for pattern in DATED for m in pattern.finditer(text)]
 
 
-@pytest.mark.parametrize("path", [p for p in LINKED if p.name != "benchmarks.md"],
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "path", [p for p in LINKED if p.name != "benchmarks.md"], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_dated_measurements_are_only_in_benchmarks(path):
     assert dated(path.read_text()) == []
 
 
 def test_the_dated_check_sees_a_timing():
-    assert dated("took 9 min 9 s at 6e2332e, measured on the 2-core machine on 2026-12-02") == \
-        ["at 6e2332e", "9 min 9 s", "measured on", "2026-12-02"]
+    assert dated("took 9 min 9 s at 6e2332e, measured on the 2-core machine on 2026-12-02") == [
+        "at 6e2332e",
+        "9 min 9 s",
+        "measured on",
+        "2026-12-02",
+    ]
     assert dated("at commit 6e2332e") == ["commit 6e2332e"]
     assert dated("a key at 4294967295, the sha256 at hand") == []

@@ -6,12 +6,12 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
+
+from snaketune.models import load_user_object
 from snaketune.report.aggregate import collect
 from snaketune.report.analysis import frozen_trials
 from snaketune.search.kt_space import discover
-from snaketune.models import load_user_object
 from snaketune.search.objective import Objective
 from snaketune.search.space import Space
 from snaketune.search.strategies import Finished, make
@@ -36,8 +36,14 @@ def conditions(space):
 
 def test_every_layers_units_is_found_and_gated_by_the_number_of_layers(layers_space):
     assert conditions(layers_space) == {
-        "num_layers": [], "units_0": [], "activation": [], "dropout": [], "lr": [],
-        "units_1": [("num_layers", [2, 3])], "units_2": [("num_layers", [3])]}
+        "num_layers": [],
+        "units_0": [],
+        "activation": [],
+        "dropout": [],
+        "lr": [],
+        "units_1": [("num_layers", [2, 3])],
+        "units_2": [("num_layers", [3])],
+    }
     # space.json says so
     written = {p["name"]: p.get("conditions", []) for p in json.loads(layers_space.to_json())}
     assert written["units_2"] == [{"name": "num_layers", "values": [3]}]
@@ -52,8 +58,9 @@ def test_nested_cases_are_found_under_their_switch():
 @pytest.mark.parametrize("name", ["random", "bayesian", "tpe", "gp"])
 def test_every_strategy_searches_each_layer_only_where_it_exists(layers_space, name):
     config = {"trials": 24, "batch": 4, "seed": 1}
-    config.update({"num_initial_points": 4} if name == "bayesian" else {} if name == "random"
-                  else {"n_startup_trials": 4})
+    config.update(
+        {"num_initial_points": 4} if name == "bayesian" else {} if name == "random" else {"n_startup_trials": 4}
+    )
     strategy = make(name, config, Objective("val_accuracy", "max"))
     history, proposals = [], []
     for round_ in range(4 if name != "random" else 1):
@@ -70,19 +77,34 @@ def test_every_strategy_searches_each_layer_only_where_it_exists(layers_space, n
 
 
 def test_a_trial_records_what_its_model_never_asked_for(tiny_data, tmp_path):
-    settings = {"model": {"build_model": f"{MODELS}:asks_less"}, "epochs": 1, "patience": None, "seed": 0,
-                "objective": {"name": "val_accuracy", "direction": "max"}}
+    settings = {
+        "model": {"build_model": f"{MODELS}:asks_less"},
+        "epochs": 1,
+        "patience": None,
+        "seed": 0,
+        "objective": {"name": "val_accuracy", "direction": "max"},
+    }
     values = {"first": True, "second": True, "width": 16}
-    record = run_trial(study="s", trial_id="abcdef012345", values=values, settings=settings, data_dir=tiny_data,
-                       out_dir=tmp_path / "abcdef012345")
+    record = run_trial(
+        study="s",
+        trial_id="abcdef012345",
+        values=values,
+        settings=settings,
+        data_dir=tiny_data,
+        out_dir=tmp_path / "abcdef012345",
+    )
     assert record["status"] == "completed", record["error"]
     assert record["unused"] == "width"
     space = space_of("asks_less")
     assert [p.conditions for p in space] == [(), (), ()]  # two switches together: no single gate
-    table = collect("random", [(0, None, "abcdef012345", values, {}, "all")],
-                    [str(tmp_path / "abcdef012345" / "metrics.csv")], space)
+    table = collect(
+        "random",
+        [(0, None, "abcdef012345", values, {}, "all")],
+        [str(tmp_path / "abcdef012345" / "metrics.csv")],
+        space,
+    )
     assert pd.isna(table.loc[0, "width"]) and table.loc[0, "first"] == True  # noqa: E712
-    trial, = frozen_trials(table, space, Objective("val_accuracy", "max"))
+    (trial,) = frozen_trials(table, space, Objective("val_accuracy", "max"))
     assert set(trial.params) == {"first", "second"}
 
 

@@ -7,7 +7,6 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -24,19 +23,23 @@ def small(name: str, mnist_path) -> dict:
         model["hypermodel"] = str(ROOT / model["hypermodel"])
     if name == "mnist_cnn":
         data.update(path=str(mnist_path), subset=300)
-    config["strategies"] = {k: {**v, "trials": 2} if "trials" in v else v for k, v in config["strategies"].items()
-                            if k != "bayesian"}
+    config["strategies"] = {
+        k: {**v, "trials": 2} if "trials" in v else v for k, v in config["strategies"].items() if k != "bayesian"
+    }
     config["training"]["epochs"] = 2
     config["final"] = {**config.get("final", {}), "epochs": None}
     return config
 
 
-@pytest.mark.parametrize("name, task, objective, test_metrics", [
-    ("mnist_cnn", "classification", "val_accuracy", {"test_loss", "test_accuracy"}),
-    ("diabetes_regression", "regression", "val_mae", {"test_loss", "test_mae"}),
-    ("breast_cancer_auc", "binary", "val_auc", {"test_loss", "test_accuracy", "test_auc"}),
-    ("digits_hypermodel", "classification", "val_accuracy", {"test_loss", "test_accuracy"}),
-])
+@pytest.mark.parametrize(
+    "name, task, objective, test_metrics",
+    [
+        ("mnist_cnn", "classification", "val_accuracy", {"test_loss", "test_accuracy"}),
+        ("diabetes_regression", "regression", "val_mae", {"test_loss", "test_mae"}),
+        ("breast_cancer_auc", "binary", "val_auc", {"test_loss", "test_accuracy", "test_auc"}),
+        ("digits_hypermodel", "classification", "val_accuracy", {"test_loss", "test_accuracy"}),
+    ],
+)
 def test_an_example_runs_end_to_end(name, task, objective, test_metrics, tmp_path, mnist_path):
     write_config(tmp_path, small(name, mnist_path))
     snakemake(tmp_path, "--cores", "2")

@@ -52,8 +52,10 @@ def test_a_call_whose_function_returns_nothing_runs_it_once(runtime_dir, tmp_pat
 
 def test_the_forked_process_writes_to_the_jobs_own_output(runtime_dir, tmp_path):
     log = tmp_path / "job.log"
-    code = (f"from snaketune.workflow.joblog import redirect; redirect({str(log)!r}); "
-            f"from snaketune.core.forkserver import call; call('{TARGETS}:speak', text='hello')")
+    code = (
+        f"from snaketune.workflow.joblog import redirect; redirect({str(log)!r}); "
+        f"from snaketune.core.forkserver import call; call('{TARGETS}:speak', text='hello')"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ | {"PYTHONPATH": os.getcwd()})
     text = log.read_text()
     assert "out: hello" in text and "err: hello" in text
@@ -123,9 +125,11 @@ def test_starting_a_server_removes_the_files_of_servers_killed_hard(runtime_dir,
     monkeypatch.setenv("SLURM_JOB_ID", "200")
     killed = forkserver.call(f"{TARGETS}:whoami", tag="a")["ppid"]
     # the server's own lines name its pid; what TensorFlow prints at import may come first
-    sock = next(p for p in runtime_dir.glob("snaketune-forkserver-*/*.sock")
-                if any(line.startswith(f"forkserver {killed}:")
-                       for line in p.with_suffix(".log").read_text().splitlines()))
+    sock = next(
+        p
+        for p in runtime_dir.glob("snaketune-forkserver-*/*.sock")
+        if any(line.startswith(f"forkserver {killed}:") for line in p.with_suffix(".log").read_text().splitlines())
+    )
     os.kill(killed, signal.SIGKILL)
     while _alive(killed):
         time.sleep(0.1)
@@ -140,16 +144,21 @@ def test_a_trial_trains_in_a_forked_process_exactly_as_in_a_fresh_one(runtime_di
     kwargs = dict(study="tiny", trial_id="t", values=values, settings=tiny_settings, data_dir=str(tiny_data))
     forked = forkserver.call("snaketune.trial.train:run_trial", out_dir=str(tmp_path / "forked"), **kwargs)
     code = f"from snaketune.trial.train import run_trial; run_trial(out_dir={str(tmp_path / 'fresh')!r}, **{kwargs!r})"
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                   env=os.environ | {"SNAKETUNE_FORKSERVER": "0", "PYTHONPATH": os.getcwd()})
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        env=os.environ | {"SNAKETUNE_FORKSERVER": "0", "PYTHONPATH": os.getcwd()},
+    )
     assert forked["status"] == "completed" and forked["peak_rss_mb"] > 100
     histories = [pd.read_csv(tmp_path / side / "history.csv").drop(columns="seconds") for side in ("forked", "fresh")]
     assert len(histories[0]) == 1
     pd.testing.assert_frame_equal(*histories)
 
 
-def test_a_forked_process_that_cannot_take_the_jobs_place_leaves_the_call_to_the_job_saying_so(runtime_dir, monkeypatch,
-                                                                                               capfd):
+def test_a_forked_process_that_cannot_take_the_jobs_place_leaves_the_call_to_the_job_saying_so(
+    runtime_dir, monkeypatch, capfd
+):
     # The job's working directory is gone by the time the forked process changes into it:
     # nothing has run, so the job runs the function itself (its own directory may be gone too).
     monkeypatch.setattr(os, "getcwd", lambda: "/nonexistent/working/directory")
@@ -174,12 +183,14 @@ def test_two_identities_run_side_by_side(runtime_dir, monkeypatch):
 def test_the_identity_holds_the_preloaded_packages_versions(monkeypatch):
     before = forkserver._identity()
     real = forkserver.metadata.version
-    monkeypatch.setattr(forkserver.metadata, "version",
-                        lambda name: "99.0" if name == "keras" else real(name))
+    monkeypatch.setattr(forkserver.metadata, "version", lambda name: "99.0" if name == "keras" else real(name))
     assert forkserver._identity() != before
 
 
-JOB = f"import json, sys; from snaketune.core.forkserver import call; print(json.dumps(call('{TARGETS}:whoami', tag=sys.argv[1])))"
+JOB = (
+    "import json, sys; from snaketune.core.forkserver import call; "
+    f"print(json.dumps(call('{TARGETS}:whoami', tag=sys.argv[1])))"
+)
 
 
 @pytest.fixture(scope="module")
@@ -192,11 +203,20 @@ def two_jobs_at_once(tmp_path_factory):
     env |= {"XDG_RUNTIME_DIR": str(runtime), "SNAKETUNE_FORKSERVER_IDLE": "2", "PYTHONPATH": os.getcwd()}
     folder = runtime / f"snaketune-forkserver-{os.getuid()}"
     folder.mkdir(mode=0o700)
-    identity = subprocess.run([sys.executable, "-c", "from snaketune.core.forkserver import _identity; print(_identity())"],
-                              env=env, capture_output=True, text=True, check=True).stdout.strip()
+    identity = subprocess.run(
+        [sys.executable, "-c", "from snaketune.core.forkserver import _identity; print(_identity())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     stale = socket_left_by_a_dead_server(folder / f"{identity}.sock")
-    jobs = [subprocess.Popen([sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True) for tag in ("a", "b")]
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for tag in ("a", "b")
+    ]
     outputs = [job.communicate(timeout=600) for job in jobs]
     return folder, stale, jobs, outputs
 
@@ -238,11 +258,20 @@ def test_a_server_warmed_by_a_job_that_has_ended_serves_the_jobs_after_it(tmp_pa
     runtime.chmod(0o700)
     env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
     env |= {"XDG_RUNTIME_DIR": str(runtime), "SNAKETUNE_FORKSERVER_IDLE": "2", "PYTHONPATH": os.getcwd()}
-    warmed = subprocess.run([sys.executable, "-c", "from snaketune.core.forkserver import warm; warm()"], env=env,
-                            capture_output=True, text=True, check=True)
+    warmed = subprocess.run(
+        [sys.executable, "-c", "from snaketune.core.forkserver import warm; warm()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     server = int(warmed.stderr.split("started server ")[1].split()[0])
-    jobs = [subprocess.Popen([sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+    jobs = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for tag in ("a", "b")
+    ]
     outputs = [job.communicate(timeout=600) for job in jobs]
     assert [job.returncode for job in jobs] == [0, 0], outputs
     import json
@@ -343,12 +372,22 @@ def test_a_server_whose_imports_hang_holds_no_job_past_the_deadline(tmp_path_fac
     (hanging / "keras" / "__init__.py").write_text("import threading\nthreading.Event().wait()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
     env |= {"XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": os.pathsep.join([os.getcwd(), str(hanging)])}
-    warmed = subprocess.run([sys.executable, "-c", "from snaketune.core.forkserver import warm; warm()"], env=env,
-                            capture_output=True, text=True, check=True)
+    warmed = subprocess.run(
+        [sys.executable, "-c", "from snaketune.core.forkserver import warm; warm()"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     server = int(warmed.stderr.split("started server ")[1].split()[0])
     try:
-        job = subprocess.run([sys.executable, "-c", JOB_WITH_PID, "late"], capture_output=True, text=True, timeout=120,
-                             env=env | {"SNAKETUNE_FORKSERVER_START_TIMEOUT": "1"})
+        job = subprocess.run(
+            [sys.executable, "-c", JOB_WITH_PID, "late"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env | {"SNAKETUNE_FORKSERVER_START_TIMEOUT": "1"},
+        )
         assert _alive(server), "the server ended: the job's deadline was not what let it go"
     finally:
         os.kill(server, signal.SIGKILL)
@@ -359,8 +398,10 @@ def test_a_server_whose_imports_hang_holds_no_job_past_the_deadline(tmp_path_fac
     assert len(said) == 1 and "starting for over 1 s" in said[0], job.stderr
 
 
-JOB_WITH_PID = ("import json, os, sys; from snaketune.core.forkserver import call; "
-                f"print(json.dumps(dict(call('{TARGETS}:whoami', tag=sys.argv[1]), job=os.getpid())))")
+JOB_WITH_PID = (
+    "import json, os, sys; from snaketune.core.forkserver import call; "
+    f"print(json.dumps(dict(call('{TARGETS}:whoami', tag=sys.argv[1]), job=os.getpid())))"
+)
 
 
 # -- the forked process runs as the job would ------------------------------------------------
@@ -384,8 +425,14 @@ def test_a_forked_process_runs_under_the_jobs_umask_limits_nice_value_and_affini
 
     from conftest import ROOT
 
-    done = subprocess.run([sys.executable, "-c", SETTINGS_JOB], cwd=ROOT, env=dict(os.environ), capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", SETTINGS_JOB],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     before, job, after = seen["before"], seen["job"], seen["after"]

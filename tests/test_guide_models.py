@@ -6,14 +6,13 @@ dataclass, layers of the user's own, and Keras Tuner's errors (imports TensorFlo
 import keras
 import pandas as pd
 import pytest
+from conftest import ROOT
 from keras_tuner import errors
 
-from conftest import ROOT
-from snaketune.data import sources as data
-from snaketune.trial import model_check
 from snaketune import models
-from snaketune.trial import train
 from snaketune.core.errors import ConfigError
+from snaketune.data import sources as data
+from snaketune.trial import model_check, train
 from snaketune.trial.final import retrain_and_test
 from snaketune.trial.train import run_trial
 
@@ -39,8 +38,9 @@ def spec(key, file, name, args=None):
 def check(model_spec, guide_mnist, cache):
     """The check before any job, on a few samples of the guide's data."""
     source = {"path": str(guide_mnist), "loader": None, "csv": None, "task": None}
-    return model_check.check_user_model(model_spec, {}, source, data.check_file(guide_mnist, "data.path"), VAL_ACCURACY,
-                                   cache)
+    return model_check.check_user_model(
+        model_spec, {}, source, data.check_file(guide_mnist, "data.path"), VAL_ACCURACY, cache
+    )
 
 
 def settings_for(model_spec):
@@ -48,8 +48,15 @@ def settings_for(model_spec):
 
 
 def trial(model_spec, values, guide_data, out_dir, schedule=None):
-    return run_trial(study="s", trial_id=out_dir.name, values=values, settings=settings_for(model_spec),
-                     data_dir=guide_data, out_dir=out_dir, schedule=schedule)
+    return run_trial(
+        study="s",
+        trial_id=out_dir.name,
+        values=values,
+        settings=settings_for(model_spec),
+        data_dir=guide_data,
+        out_dir=out_dir,
+        schedule=schedule,
+    )
 
 
 def dense_params(inputs, units, classes=10):
@@ -62,9 +69,13 @@ def test_a_sequential_without_input_is_checked_trained_and_retrained(guide_mnist
     record = trial(model_spec, {"units": 8}, guide_data, tmp_path / "t")
     assert record["status"] == "completed", record["error"]
     assert record["params"] == dense_params(28 * 28, 8)  # counted once its first fit built it
-    final = retrain_and_test(best={"trial_id": "t", "hyperparameters": {"units": 8}, "objective_epoch": 1},
-                             settings=settings_for(model_spec), data_dir=guide_data,
-                             model_path=tmp_path / "model.keras", metrics_path=tmp_path / "test_metrics.json")
+    final = retrain_and_test(
+        best={"trial_id": "t", "hyperparameters": {"units": 8}, "objective_epoch": 1},
+        settings=settings_for(model_spec),
+        data_dir=guide_data,
+        model_path=tmp_path / "model.keras",
+        metrics_path=tmp_path / "test_metrics.json",
+    )
     assert final["train_samples"] == 384 + 128 and 0 <= final["test_accuracy"] <= 1
     assert keras.models.load_model(tmp_path / "model.keras").count_params() == dense_params(28 * 28, 8)
 
@@ -77,13 +88,17 @@ def test_a_subclassed_model_is_checked_and_trained(guide_mnist, guide_data, tmp_
     assert record["params"] == dense_params(28 * 28, 16)
 
 
-@pytest.mark.parametrize("model_spec", [
-    spec("build_model", GUIDE, "sequential_of_5"),
-    spec("build_model", GUIDE, "subclassed_of_5"),
-    # built by its own fit, on images it crops first
-    spec("hypermodel", GUIDE, "Cropped", {"classes": 5}),
-    spec("hypermodel", GUIDE, "Cropped", {"classes": 5, "subclassed": True}),
-], ids=["sequential", "subclassed", "hypermodel", "hypermodel's subclassed"])
+@pytest.mark.parametrize(
+    "model_spec",
+    [
+        spec("build_model", GUIDE, "sequential_of_5"),
+        spec("build_model", GUIDE, "subclassed_of_5"),
+        # built by its own fit, on images it crops first
+        spec("hypermodel", GUIDE, "Cropped", {"classes": 5}),
+        spec("hypermodel", GUIDE, "Cropped", {"classes": 5, "subclassed": True}),
+    ],
+    ids=["sequential", "subclassed", "hypermodel", "hypermodel's subclassed"],
+)
 def test_the_output_of_a_model_built_on_the_data_is_checked_against_the_targets(model_spec, guide_mnist, tmp_path):
     with pytest.raises(ConfigError) as error:
         check(model_spec, guide_mnist, tmp_path / "cache")
@@ -93,10 +108,20 @@ def test_the_output_of_a_model_built_on_the_data_is_checked_against_the_targets(
 
 def test_hyperband_resumes_a_sequential_without_input(guide_data, tmp_path):
     model_spec = spec("build_model", GUIDE, "sequential")
-    parent = trial(model_spec, {"units": 8, "batch_size": 128}, guide_data, tmp_path / "parent",
-                   schedule={"epochs": 1, "initial_epoch": 0})
-    child = trial(model_spec, {"units": 8, "batch_size": 128}, guide_data, tmp_path / "child",
-                  schedule={"epochs": 2, "initial_epoch": 1, "parent": "parent"})
+    parent = trial(
+        model_spec,
+        {"units": 8, "batch_size": 128},
+        guide_data,
+        tmp_path / "parent",
+        schedule={"epochs": 1, "initial_epoch": 0},
+    )
+    child = trial(
+        model_spec,
+        {"units": 8, "batch_size": 128},
+        guide_data,
+        tmp_path / "child",
+        schedule={"epochs": 2, "initial_epoch": 1, "parent": "parent"},
+    )
     assert parent["status"] == child["status"] == "completed", (parent["error"], child["error"])
     assert pd.read_csv(tmp_path / "child" / "history.csv")["epoch"].tolist() == [1, 2]
     assert child["params"] == parent["params"] == dense_params(28 * 28, 8)
@@ -122,8 +147,9 @@ def test_a_hypermodel_fit_with_the_guides_signatures_and_preprocessing(name, gui
 
 
 def test_a_model_file_with_a_dataclass_and_postponed_annotations_loads(guide_data, tmp_path):
-    record = trial(spec("build_model", MODELS / "dataclass_model.py", "build_model"), {"units": 8}, guide_data,
-                   tmp_path / "t")
+    record = trial(
+        spec("build_model", MODELS / "dataclass_model.py", "build_model"), {"units": 8}, guide_data, tmp_path / "t"
+    )
     assert record["status"] == "completed", record["error"]
 
 
@@ -135,12 +161,21 @@ def test_a_custom_layer_trains_resumes_and_its_final_model_loads(name, guide_dat
     assert parent["status"] == "completed", parent["error"]
     # The next round's job is a fresh process: Keras has not seen the file's registration yet.
     monkeypatch.delitem(keras.saving.get_custom_objects(), "snaketune_tests>Shift", raising=False)
-    child = trial(model_spec, values, guide_data, tmp_path / "child",
-                  schedule={"epochs": 2, "initial_epoch": 1, "parent": "parent"})
+    child = trial(
+        model_spec,
+        values,
+        guide_data,
+        tmp_path / "child",
+        schedule={"epochs": 2, "initial_epoch": 1, "parent": "parent"},
+    )
     assert child["status"] == "completed", child["error"]
-    retrain_and_test(best={"trial_id": "parent", "hyperparameters": values, "objective_epoch": 1},
-                     settings=settings_for(model_spec), data_dir=guide_data, model_path=tmp_path / "model.keras",
-                     metrics_path=tmp_path / "test_metrics.json")
+    retrain_and_test(
+        best={"trial_id": "parent", "hyperparameters": values, "objective_epoch": 1},
+        settings=settings_for(model_spec),
+        data_dir=guide_data,
+        model_path=tmp_path / "model.keras",
+        metrics_path=tmp_path / "test_metrics.json",
+    )
     monkeypatch.delitem(keras.saving.get_custom_objects(), "snaketune_tests>Shift", raising=False)
     final = train.load_model(tmp_path / "model.keras", model_spec)
     assert {"Scale": "unregistered", "Shift": "registered"}[type(final.layers[1]).__name__] == name
@@ -149,14 +184,21 @@ def test_a_custom_layer_trains_resumes_and_its_final_model_loads(name, guide_dat
 SAVING = "but saving it (each trial saves its model) raised NotImplementedError: Object "
 
 
-@pytest.mark.parametrize("file, name, needle", [
-    (LAYERS, "unsaveable", SAVING + "Block was created by passing non-serializable argument values"),
-    (LAYERS, "local_layer", "but does not load again (Hyperband resumes a trial from its saved model): "
-                            "keras.models.load_model raised TypeError: Could not locate class 'Double'"),
-    (GUIDE, "subclassed_without_get_config", SAVING + "Unconfigured was created by passing"),
-], ids=["layer without get_config", "class local to build_model", "Model without get_config"])
-def test_a_custom_layer_keras_cannot_save_and_load_is_refused_by_the_check(file, name, needle, guide_mnist,
-                                                                          tmp_path):
+@pytest.mark.parametrize(
+    "file, name, needle",
+    [
+        (LAYERS, "unsaveable", SAVING + "Block was created by passing non-serializable argument values"),
+        (
+            LAYERS,
+            "local_layer",
+            "but does not load again (Hyperband resumes a trial from its saved model): "
+            "keras.models.load_model raised TypeError: Could not locate class 'Double'",
+        ),
+        (GUIDE, "subclassed_without_get_config", SAVING + "Unconfigured was created by passing"),
+    ],
+    ids=["layer without get_config", "class local to build_model", "Model without get_config"],
+)
+def test_a_custom_layer_keras_cannot_save_and_load_is_refused_by_the_check(file, name, needle, guide_mnist, tmp_path):
     with pytest.raises(ConfigError) as error:
         check(spec("build_model", file, name), guide_mnist, tmp_path / "cache")
     message = str(error.value)
@@ -165,11 +207,17 @@ def test_a_custom_layer_keras_cannot_save_and_load_is_refused_by_the_check(file,
     assert "get_config()" in message and "@keras.saving.register_keras_serializable()" in message
 
 
-@pytest.mark.parametrize("model_spec", [
-    *(spec("build_model", MODELS / "keras_tuner_errors.py", name)
-      for name in ("fatal", "fatal_value", "fatal_type", "fatal_runtime")),
-    spec("hypermodel", MODELS / "keras_tuner_errors.py", "FatalInFit"),
-], ids=["FatalError", "FatalValueError", "FatalTypeError", "FatalRuntimeError", "in fit"])
+@pytest.mark.parametrize(
+    "model_spec",
+    [
+        *(
+            spec("build_model", MODELS / "keras_tuner_errors.py", name)
+            for name in ("fatal", "fatal_value", "fatal_type", "fatal_runtime")
+        ),
+        spec("hypermodel", MODELS / "keras_tuner_errors.py", "FatalInFit"),
+    ],
+    ids=["FatalError", "FatalValueError", "FatalTypeError", "FatalRuntimeError", "in fit"],
+)
 def test_a_keras_tuner_fatal_error_fails_the_job_with_its_message(model_spec, guide_data, tmp_path):
     # Keras Tuner stops the search on it; a failed trial would be cached and the next run
     # would not show it again.
@@ -180,8 +228,9 @@ def test_a_keras_tuner_fatal_error_fails_the_job_with_its_message(model_spec, gu
 
 @pytest.mark.parametrize("name", ["failed", "failed_from_os_error"])
 def test_a_failed_trial_error_fails_the_trial_and_the_study_goes_on(name, guide_data, tmp_path):
-    record = trial(spec("build_model", MODELS / "keras_tuner_errors.py", name), {"units": 8}, guide_data,
-                   tmp_path / "t")
+    record = trial(
+        spec("build_model", MODELS / "keras_tuner_errors.py", name), {"units": 8}, guide_data, tmp_path / "t"
+    )
     assert record["status"] == "failed" and record["error"].startswith("FailedTrialError: ")
     assert (tmp_path / "t" / "metrics.csv").exists()
 
@@ -196,7 +245,8 @@ def test_a_function_of_the_users_named_as_one_of_keras_does_not_replace_it_when_
         "def build_model(hp):\n"
         "    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])\n"
         "    model.compile(optimizer='adam', loss='mse')\n"
-        "    return model\n")
+        "    return model\n"
+    )
     model_spec = spec("build_model", module, "build_model")
     import keras_tuner
 

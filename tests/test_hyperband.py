@@ -6,8 +6,8 @@ from collections import defaultdict
 import pytest
 
 from snaketune.search.objective import Objective
-from snaketune.search.space import Space
 from snaketune.search.schedule import KERAS_TUNER_NAMES
+from snaketune.search.space import Space
 from snaketune.search.strategies import Finished
 from snaketune.search.strategies.hyperband import Bracket, Hyperband
 
@@ -16,12 +16,12 @@ EPOCHS, INITIAL_EPOCH, PARENT = (KERAS_TUNER_NAMES[k] for k in ("epochs", "initi
 
 
 def hyperband(max_epochs, factor=3, iterations=1, seed=0):
-    return Hyperband({"max_epochs": max_epochs, "factor": factor, "iterations": iterations, "seed": seed},
-                     OBJECTIVE)
+    return Hyperband({"max_epochs": max_epochs, "factor": factor, "iterations": iterations, "seed": seed}, OBJECTIVE)
 
 
 def hyperparameters(values):
     return {k: v for k, v in values.items() if not k.startswith("tuner/")}
+
 
 OBJECTIVE = Objective("val_accuracy", "max")
 
@@ -41,9 +41,14 @@ def keras_tuner_run(max_epochs, factor, iterations):
 
     hps = kt.HyperParameters()
     hps.Int("units", 1, 100000)
-    oracle = kt.oracles.HyperbandOracle(objective=kt.Objective(OBJECTIVE.name, OBJECTIVE.direction),
-                                        max_epochs=max_epochs, factor=factor, hyperband_iterations=iterations,
-                                        seed=1, hyperparameters=hps)
+    oracle = kt.oracles.HyperbandOracle(
+        objective=kt.Objective(OBJECTIVE.name, OBJECTIVE.direction),
+        max_epochs=max_epochs,
+        factor=factor,
+        hyperband_iterations=iterations,
+        seed=1,
+        hyperparameters=hps,
+    )
     trials, by_id, iteration, previous_bracket = [], {}, 0, None
     while True:
         tid = f"t{len(trials):04d}"
@@ -64,8 +69,14 @@ def keras_tuner_run(max_epochs, factor, iterations):
         trial.hyperparameters.values = dict(values)
         trial.score = value
         oracle.trials[tid] = trial
-        record = {"id": tid, "values": values, "iteration": iteration, "bracket": bracket,
-                  "round": values["tuner/round"], "score": value}
+        record = {
+            "id": tid,
+            "values": values,
+            "iteration": iteration,
+            "bracket": bracket,
+            "round": values["tuner/round"],
+            "score": value,
+        }
         by_id[tid] = record
         trials.append(record)
 
@@ -81,26 +92,38 @@ def test_brackets_rounds_trial_counts_and_epochs_equal_keras_tuners(max_epochs, 
     rungs = defaultdict(list)
     for t in kt_trials:
         rungs[t["iteration"], t["bracket"], t["round"]].append(t)
-    assert [(b.iteration, b.number) for b in ours.brackets()] == list(dict.fromkeys(
-        (t["iteration"], t["bracket"]) for t in kt_trials))
+    assert [(b.iteration, b.number) for b in ours.brackets()] == list(
+        dict.fromkeys((t["iteration"], t["bracket"]) for t in kt_trials)
+    )
 
     for bracket in ours.brackets():
         series = ours.for_series(bracket.name)
         assert series.rounds() == bracket.number + 1 and not series.from_history(0) and series.from_history(1)
         first = rungs[bracket.iteration, bracket.number, 0]
         assert len(first) == series.size(0)
-        assert {(t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in first} == {(0, ours.epochs(bracket.number, 0))}
+        assert {(t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in first} == {
+            (0, ours.epochs(bracket.number, 0))
+        }
         history = []
         for round_ in range(1, bracket.number + 1):
             before = rungs[bracket.iteration, bracket.number, round_ - 1]
-            history += [Finished(t["id"], hyperparameters(t["values"]), {}, round_ - 1,
-                                 "failed" if t["score"] is None else "completed",
-                                 math.nan if t["score"] is None else t["score"]) for t in before]
+            history += [
+                Finished(
+                    t["id"],
+                    hyperparameters(t["values"]),
+                    {},
+                    round_ - 1,
+                    "failed" if t["score"] is None else "completed",
+                    math.nan if t["score"] is None else t["score"],
+                )
+                for t in before
+            ]
             promoted = series.propose(None, history, series.size(round_))
             theirs = rungs[bracket.iteration, bracket.number, round_]
             assert [p.schedule["parent"] for p in promoted] == [t["values"][PARENT] for t in theirs], (bracket, round_)
-            assert [(p.schedule["initial_epoch"], p.schedule["epochs"]) for p in promoted] == \
-                [(t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in theirs]
+            assert [(p.schedule["initial_epoch"], p.schedule["epochs"]) for p in promoted] == [
+                (t["values"][INITIAL_EPOCH], t["values"][EPOCHS]) for t in theirs
+            ]
             assert [p.values for p in promoted] == [hyperparameters(t["values"]) for t in theirs]
             # the next round promotes from what this one really trained, as Keras Tuner does
             rungs[bracket.iteration, bracket.number, round_] = theirs
@@ -115,8 +138,13 @@ def test_a_failed_round_promotes_fewer_as_keras_tuner_does():
 
 
 def test_first_rounds_are_distinct_and_raising_iterations_keeps_them():
-    space = Space.from_config({"units": {"type": "int", "min": 1, "max": 1000},
-                               "lr": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"}})
+    space = Space.from_config(
+        {
+            "units": {"type": "int", "min": 1, "max": 1000},
+            "lr": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"},
+        }
+    )
+
     def first_rounds(strategy):
         return {b: strategy.for_series(b).propose(space, [], strategy.for_series(b).size(0)) for b in strategy.series()}
 
@@ -135,10 +163,24 @@ def test_a_promoted_trial_resumes_its_parents_model_and_history(tiny_data, tiny_
     from snaketune.trial.train import run_trial
 
     config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
-    parent = run_trial(study="tiny", trial_id="parent", values=config, schedule={"epochs": 1, "initial_epoch": 0},
-                       settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "parent")
-    child = run_trial(study="tiny", trial_id="child", values=config, schedule={"epochs": 3, "initial_epoch": 1, "parent": "parent"},
-                      settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "child")
+    parent = run_trial(
+        study="tiny",
+        trial_id="parent",
+        values=config,
+        schedule={"epochs": 1, "initial_epoch": 0},
+        settings=tiny_settings,
+        data_dir=tiny_data,
+        out_dir=tmp_path / "parent",
+    )
+    child = run_trial(
+        study="tiny",
+        trial_id="child",
+        values=config,
+        schedule={"epochs": 3, "initial_epoch": 1, "parent": "parent"},
+        settings=tiny_settings,
+        data_dir=tiny_data,
+        out_dir=tmp_path / "child",
+    )
     assert parent["status"] == child["status"] == "completed", child["error"]
     assert (parent["epochs_run"], parent["cumulative_epochs"]) == (1, 1)
     assert (child["epochs_run"], child["cumulative_epochs"]) == (2, 3)
@@ -156,7 +198,8 @@ def test_a_promoted_trial_resumes_its_parents_model_and_history(tiny_data, tiny_
 
 @pytest.mark.parametrize("damage", ["truncated", "missing", "overwritten"])
 def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_configuration(
-        damage, tiny_data, tiny_settings, tmp_path):
+    damage, tiny_data, tiny_settings, tmp_path
+):
     # A parent's model that is missing or not what its job wrote (its sha256 is in the
     # parent's metrics) is no property of the child's configuration: the job fails, naming
     # the file and the command that trains the parent again, and the child records nothing.
@@ -164,8 +207,15 @@ def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_config
     from snaketune.trial.train import run_trial
 
     config = {"learning_rate": 0.01, "batch_size": 32, "units": 32}
-    run_trial(study="tiny", trial_id="parent", values=config, schedule={"epochs": 1, "initial_epoch": 0},
-              settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "parent")
+    run_trial(
+        study="tiny",
+        trial_id="parent",
+        values=config,
+        schedule={"epochs": 1, "initial_epoch": 0},
+        settings=tiny_settings,
+        data_dir=tiny_data,
+        out_dir=tmp_path / "parent",
+    )
     model = tmp_path / "parent" / "model.keras"
     if damage == "truncated":
         model.write_bytes(model.read_bytes()[:100])
@@ -176,8 +226,15 @@ def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_config
         data[-10] ^= 0xFF  # same size: only the sha256 tells
         model.write_bytes(bytes(data))
     with pytest.raises(DamagedInput) as error:
-        run_trial(study="tiny", trial_id="child", values=config, schedule={"epochs": 3, "initial_epoch": 1, "parent": "parent"},
-                  settings=tiny_settings, data_dir=tiny_data, out_dir=tmp_path / "child")
+        run_trial(
+            study="tiny",
+            trial_id="child",
+            values=config,
+            schedule={"epochs": 3, "initial_epoch": 1, "parent": "parent"},
+            settings=tiny_settings,
+            data_dir=tiny_data,
+            out_dir=tmp_path / "child",
+        )
     assert str(model) in str(error.value)
     assert f"--forcerun {tmp_path / 'parent' / 'metrics.csv'}" in str(error.value)
     assert not (tmp_path / "child" / "metrics.csv").exists()
@@ -195,9 +252,13 @@ def hyperband_study(tmp_path_factory, mnist_path):
     from conftest import TINY, snakemake, write_config
 
     workdir = tmp_path_factory.mktemp("hyperband")
-    config = {**TINY, "data": {**TINY["data"], "path": str(mnist_path)},
-              "strategies": {"random": TINY["strategies"]["random"], "hyperband": dict(HYPERBAND)},
-              "final": {"enabled": False}, "replicates": 2}
+    config = {
+        **TINY,
+        "data": {**TINY["data"], "path": str(mnist_path)},
+        "strategies": {"random": TINY["strategies"]["random"], "hyperband": dict(HYPERBAND)},
+        "final": {"enabled": False},
+        "replicates": 2,
+    }
     write_config(workdir, config)
     snakemake(workdir, "--cores", "2")
     return workdir, config
@@ -227,7 +288,6 @@ def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperb
     assert history["epoch"].tolist() == [1, 2, 3]
     pd.testing.assert_frame_equal(history.iloc[:1], parent_history)
     assert "tuner/" not in promoted["hyperparameters"]
-
 
 
 def test_replicates_run_each_strategy_with_other_seeds_and_are_compared_with_their_spread(hyperband_study):

@@ -10,7 +10,6 @@ import subprocess
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.workflow
@@ -33,15 +32,27 @@ def guide_studies(tmp_path_factory, guide_mnist):
     runs = {}
     for name, model in STUDIES.items():
         workdir = tmp_path_factory.mktemp(f"guide_{name}")
-        write_config(workdir, {
-            "study": name, "data": {"path": str(guide_mnist)}, "model": model,
-            "training": {"epochs": 1, "patience": None},
-            "strategies": {"random": {"trials": 3 if name == "layers" else 2, "seed": 2}},
-        })
-        runs[name] = (workdir, subprocess.Popen(snakemake_cmd("--configfile", "config.yaml", "--cores", "1"),
-                                                cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                text=True))
-    for name, (workdir, run) in runs.items():
+        write_config(
+            workdir,
+            {
+                "study": name,
+                "data": {"path": str(guide_mnist)},
+                "model": model,
+                "training": {"epochs": 1, "patience": None},
+                "strategies": {"random": {"trials": 3 if name == "layers" else 2, "seed": 2}},
+            },
+        )
+        runs[name] = (
+            workdir,
+            subprocess.Popen(
+                snakemake_cmd("--configfile", "config.yaml", "--cores", "1"),
+                cwd=workdir,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        )
+    for name, (_, run) in runs.items():
         output, _ = run.communicate(timeout=1200)
         assert run.returncode == 0, f"study {name} failed:\n{output[-6000:]}"
     return {name: workdir / "results" / name for name, (workdir, _) in runs.items()}

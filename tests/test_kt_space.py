@@ -3,8 +3,8 @@
 import pytest
 
 from snaketune.core.errors import ConfigError
-from snaketune.search.kt_space import discover, to_keras_tuner
 from snaketune.models import load_user_object, resolve
+from snaketune.search.kt_space import discover, to_keras_tuner
 from snaketune.search.space import Space
 
 
@@ -15,8 +15,13 @@ def test_builtin_mlp_declares_the_key_hyperparameters():
 
 
 def test_yaml_narrows_fixes_and_adds_fit_arguments():
-    declared = Space.from_config({"units": {"type": "choice", "values": [64, 128]}, "num_layers": 1,
-                                  "batch_size": {"type": "choice", "values": [32, 64]}})
+    declared = Space.from_config(
+        {
+            "units": {"type": "choice", "values": [64, 128]},
+            "num_layers": 1,
+            "batch_size": {"type": "choice", "values": [32, 64]},
+        }
+    )
     space = discover(resolve({"type": "mlp"}).build, declared)
     assert space["units"].type == "choice" and list(space["units"].values) == [64, 128]
     assert space["num_layers"].type == "fixed"
@@ -35,10 +40,13 @@ def test_a_yaml_name_the_model_never_asks_for_is_an_error():
         discover(resolve({"type": "mlp"}).build, Space.from_config({"unitz": {"type": "int", "min": 1, "max": 4}}))
 
 
-@pytest.mark.parametrize("function, needle", [
-    ("raises", "build_model raised RuntimeError"),
-    ("not_a_model", "must return a keras.Model, got str"),
-])
+@pytest.mark.parametrize(
+    "function, needle",
+    [
+        ("raises", "build_model raised RuntimeError"),
+        ("not_a_model", "must return a keras.Model, got str"),
+    ],
+)
 def test_a_broken_build_model_is_a_config_error(function, needle):
     path = __import__("pathlib").Path(__file__).parent / "models" / "broken.py"
     with pytest.raises(ConfigError, match=needle):
@@ -48,15 +56,17 @@ def test_a_broken_build_model_is_a_config_error(function, needle):
 def test_round_trip_through_keras_tuner_keeps_each_hyperparameter():
     from snaketune.search.kt_space import from_keras_tuner
 
-    space = Space.from_config({
-        "lr": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log", "default": 1e-3},
-        "units": {"type": "int", "min": 32, "max": 128, "step": 32},
-        "act": {"type": "choice", "values": ["relu", "tanh"]},
-        "bn": {"type": "boolean"},
-        "drop": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
-        "filters": {"type": "float", "min": 8.0, "max": 64.0, "step": 2, "sampling": "log"},
-        "layers": 2,
-    })
+    space = Space.from_config(
+        {
+            "lr": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log", "default": 1e-3},
+            "units": {"type": "int", "min": 32, "max": 128, "step": 32},
+            "act": {"type": "choice", "values": ["relu", "tanh"]},
+            "bn": {"type": "boolean"},
+            "drop": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
+            "filters": {"type": "float", "min": 8.0, "max": 64.0, "step": 2, "sampling": "log"},
+            "layers": 2,
+        }
+    )
     again = from_keras_tuner(to_keras_tuner(space))
     assert again.names == space.names
     for name in space.names:

@@ -13,9 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def _lint(root: Path) -> subprocess.CompletedProcess:
     # import-linter's own command (lint-imports), run by this Python wherever its script lies
     command = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
-    return subprocess.run([sys.executable, "-c", command, "--no-cache"], cwd=root,
-                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", command, "--no-cache"],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_every_import_points_down_the_layers():

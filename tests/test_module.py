@@ -10,7 +10,6 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.workflow
@@ -53,14 +52,18 @@ def build_model(hp):
 
 def written_by_a_run(root):
     """The files a run would leave in a folder it works in: results/ and Snakemake's .snakemake/."""
-    return {str(path.relative_to(root)): path.stat().st_mtime_ns
-            for folder in ("results", ".snakemake") if (root / folder).exists()
-            for path in (root / folder).rglob("*")}
+    return {
+        str(path.relative_to(root)): path.stat().st_mtime_ns
+        for folder in ("results", ".snakemake")
+        if (root / folder).exists()
+        for path in (root / folder).rglob("*")
+    }
 
 
 def run(project, *args, check=True):
-    result = subprocess.run([shutil.which("snakemake"), *args], cwd=project,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [shutil.which("snakemake"), *args], cwd=project, capture_output=True, text=True, timeout=600
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
     return result
@@ -72,14 +75,18 @@ def test_a_study_runs_from_the_users_own_folder(tmp_path, mnist_path):
     (project / "models").mkdir()
     (project / "Snakefile").write_text(SNAKEFILE.format(snakefile=ROOT / "Snakefile"))
     (project / "models" / "net.py").write_text(MODEL)
-    (project / "config" / "config.yaml").write_text(yaml.safe_dump({
-        "study": "mine",
-        "data": {"path": str(mnist_path), "validation_split": 0.25, "subset": 200},
-        "model": {"build_model": "models/net.py:build_model"},
-        "training": {"epochs": 1, "patience": None},
-        "space": {},
-        "strategies": {"grid": {"values": {"learning_rate": [0.01, 0.003]}}},
-    }))
+    (project / "config" / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "study": "mine",
+                "data": {"path": str(mnist_path), "validation_split": 0.25, "subset": 200},
+                "model": {"build_model": "models/net.py:build_model"},
+                "training": {"epochs": 1, "patience": None},
+                "space": {},
+                "strategies": {"grid": {"values": {"learning_rate": [0.01, 0.003]}}},
+            }
+        )
+    )
     before = written_by_a_run(ROOT)
 
     run(project, "--cores", "2")
@@ -97,8 +104,16 @@ def test_a_study_runs_from_the_users_own_folder(tmp_path, mnist_path):
     assert "Nothing to be done" in result.stdout + result.stderr
     # The workflow's onstart check, called from the user's handler: trials bundled into
     # scheduler jobs with a strategy that has rounds stop before the first job.
-    result = run(project, "--cores", "1", "--groups", "train=trials",
-                 "--config", 'strategies={"bayesian": {"trials": 2}}', check=False)
+    result = run(
+        project,
+        "--cores",
+        "1",
+        "--groups",
+        "train=trials",
+        "--config",
+        'strategies={"bayesian": {"trials": 2}}',
+        check=False,
+    )
     assert result.returncode != 0
     assert "trials bundled into scheduler jobs" in result.stdout + result.stderr
     assert written_by_a_run(ROOT) == before

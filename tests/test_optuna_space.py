@@ -4,41 +4,46 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from snaketune.search.optuna_space import distribution, frozen_trial, from_optuna, suggest, to_optuna
+from snaketune.search.optuna_space import distribution, from_optuna, frozen_trial, suggest, to_optuna
 from snaketune.search.space import Space
 
-SPACE = Space.from_config({
-    "units": {"type": "int", "min": 32, "max": 512, "step": 32},
-    "layers": {"type": "int", "min": 1, "max": 3},
-    "width": {"type": "int", "min": 8, "max": 1024, "sampling": "log"},
-    "filters": {"type": "int", "min": 16, "max": 128, "step": 2, "sampling": "log"},
-    "dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
-    "odd": {"type": "float", "min": 0.0, "max": 1.0, "step": 0.3},
-    "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"},
-    "momentum": {"type": "float", "min": 0.5, "max": 0.99},
-    "activation": {"type": "choice", "values": ["relu", "tanh"]},
-    "batch_size": {"type": "choice", "values": [32, 64, 128]},
-    "batchnorm": {"type": "boolean"},
-    "optimizer": {"type": "choice", "values": ["adam", "sgd"], "default": "adam"},
-    "beta": {"type": "float", "min": 0.8, "max": 0.99, "conditions": [{"name": "optimizer", "values": ["adam"]}]},
-    "seed_layer": 7,
-})
+SPACE = Space.from_config(
+    {
+        "units": {"type": "int", "min": 32, "max": 512, "step": 32},
+        "layers": {"type": "int", "min": 1, "max": 3},
+        "width": {"type": "int", "min": 8, "max": 1024, "sampling": "log"},
+        "filters": {"type": "int", "min": 16, "max": 128, "step": 2, "sampling": "log"},
+        "dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
+        "odd": {"type": "float", "min": 0.0, "max": 1.0, "step": 0.3},
+        "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"},
+        "momentum": {"type": "float", "min": 0.5, "max": 0.99},
+        "activation": {"type": "choice", "values": ["relu", "tanh"]},
+        "batch_size": {"type": "choice", "values": [32, 64, 128]},
+        "batchnorm": {"type": "boolean"},
+        "optimizer": {"type": "choice", "values": ["adam", "sgd"], "default": "adam"},
+        "beta": {"type": "float", "min": 0.8, "max": 0.99, "conditions": [{"name": "optimizer", "values": ["adam"]}]},
+        "seed_layer": 7,
+    }
+)
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("units", IntDistribution(32, 512, step=32)),
-    ("layers", IntDistribution(1, 3)),
-    ("width", IntDistribution(8, 1024, log=True)),
-    ("filters", IntDistribution(0, 3)),  # the rungs 16, 32, 64, 128
-    ("dropout", FloatDistribution(0.0, 0.5, step=0.1)),
-    ("odd", FloatDistribution(0.0, 0.9, step=0.3)),  # the last rung, a whole number of steps
-    ("learning_rate", FloatDistribution(1e-4, 1e-1, log=True)),
-    ("momentum", FloatDistribution(0.5, 0.99)),
-    ("activation", CategoricalDistribution(["relu", "tanh"])),
-    ("batch_size", CategoricalDistribution([32, 64, 128])),
-    ("batchnorm", CategoricalDistribution([False, True])),
-    ("seed_layer", None),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("units", IntDistribution(32, 512, step=32)),
+        ("layers", IntDistribution(1, 3)),
+        ("width", IntDistribution(8, 1024, log=True)),
+        ("filters", IntDistribution(0, 3)),  # the rungs 16, 32, 64, 128
+        ("dropout", FloatDistribution(0.0, 0.5, step=0.1)),
+        ("odd", FloatDistribution(0.0, 0.9, step=0.3)),  # the last rung, a whole number of steps
+        ("learning_rate", FloatDistribution(1e-4, 1e-1, log=True)),
+        ("momentum", FloatDistribution(0.5, 0.99)),
+        ("activation", CategoricalDistribution(["relu", "tanh"])),
+        ("batch_size", CategoricalDistribution([32, 64, 128])),
+        ("batchnorm", CategoricalDistribution([False, True])),
+        ("seed_layer", None),
+    ],
+)
 def test_each_type_is_optunas_own_distribution(name, expected):
     assert distribution(SPACE[name]) == expected
 

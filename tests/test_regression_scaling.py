@@ -10,10 +10,15 @@ import pytest
 from snaketune.data.sources import prepare, target_stats
 from snaketune.trial.train import run_trial
 
-VALUES = {"learning_rate": 0.01, "batch_size": 16, "num_layers": 1, "units": 16, "activation": "relu",
-          "dropout": 0.0}
-SETTINGS = {"model": {"type": "mlp"}, "data": {"path": "x", "validation_split": 0.25, "subset": None, "seed": 0},
-            "epochs": 2, "patience": None, "seed": 0, "objective": {"name": "val_mae", "direction": "min"}}
+VALUES = {"learning_rate": 0.01, "batch_size": 16, "num_layers": 1, "units": 16, "activation": "relu", "dropout": 0.0}
+SETTINGS = {
+    "model": {"type": "mlp"},
+    "data": {"path": "x", "validation_split": 0.25, "subset": None, "seed": 0},
+    "epochs": 2,
+    "patience": None,
+    "seed": 0,
+    "objective": {"name": "val_mae", "direction": "min"},
+}
 # The same relation in three units: 1 (a spread of ~1, what an unscaled linear output fits
 # best), 1000 (grams of a target in kilograms) and 1/1000, small enough that Adam's epsilon
 # would slow the steps if it were not scaled with the gradients.
@@ -31,16 +36,30 @@ def regression(tmp_path, unit: float):
     x = rng.normal(size=(200, 5)).astype("float32")
     y = (x @ np.array([1.0, -0.5, 0.3, 0.0, 0.8]) + 0.5 + 0.1 * rng.normal(size=200)) * unit
     data_dir = tmp_path / f"data_{unit}"
-    prepare({"x_train": x[:160], "y_train": y[:160], "x_test": x[160:], "y_test": y[160:]}, data_dir,
-            validation_split=0.25, subset=None, seed=0, source="t", task="regression", images=False)
+    prepare(
+        {"x_train": x[:160], "y_train": y[:160], "x_test": x[160:], "y_test": y[160:]},
+        data_dir,
+        validation_split=0.25,
+        subset=None,
+        seed=0,
+        source="t",
+        task="regression",
+        images=False,
+    )
     return data_dir
 
 
 def test_the_builtin_mlp_fits_a_regression_alike_in_any_unit(tmp_path):
     val_mae = {}
     for unit in UNITS:
-        record = run_trial(study="s", trial_id=str(unit), values=VALUES, settings=SETTINGS,
-                           data_dir=regression(tmp_path, unit), out_dir=tmp_path / str(unit))
+        record = run_trial(
+            study="s",
+            trial_id=str(unit),
+            values=VALUES,
+            settings=SETTINGS,
+            data_dir=regression(tmp_path, unit),
+            out_dir=tmp_path / str(unit),
+        )
         assert record["status"] == "completed", record["error"]
         history = pd.read_csv(tmp_path / str(unit) / "history.csv")
         val_mae[unit] = history["val_mae"].to_numpy() / unit  # in the unit 1's terms
@@ -61,9 +80,13 @@ def test_the_final_model_tests_in_the_targets_units_and_reloads(tmp_path):
     mean, std = target_stats(data_dir)
     y_train = np.load(data_dir / "y_train.npy")
     np.testing.assert_allclose([mean[0], std[0]], [y_train.mean(), y_train.std()], rtol=1e-6)
-    record = retrain_and_test(best={"trial_id": "t", "hyperparameters": VALUES, "objective_epoch": 2},
-                              settings=SETTINGS, data_dir=data_dir, model_path=tmp_path / "model.keras",
-                              metrics_path=tmp_path / "test_metrics.json")
+    record = retrain_and_test(
+        best={"trial_id": "t", "hyperparameters": VALUES, "objective_epoch": 2},
+        settings=SETTINGS,
+        data_dir=data_dir,
+        model_path=tmp_path / "model.keras",
+        metrics_path=tmp_path / "test_metrics.json",
+    )
     assert json.loads((tmp_path / "test_metrics.json").read_text())["test_mae"] == record["test_mae"]
     # Reloaded with Keras alone (no layer of snaketune's to register), its predictions are in
     # the target's units: their MAE on the test rows is the one recorded.

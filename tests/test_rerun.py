@@ -14,7 +14,6 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from conftest import planned_jobs, snakemake, write_config
 
 
@@ -83,14 +82,22 @@ def test_raising_the_random_budget_by_one_trains_one_model_and_aggregates_again(
 
 def test_a_nested_override_on_the_command_line_is_typed_as_in_the_yaml_file(copied):
     # docs/rerunning.md's --config: nested values reach the workflow as text and are typed as YAML.
-    jobs, output = dry_run(copied, None, "--config", 'strategies={"random": {"trials": 3}}',
-                           'data={"validation_split": 0.25, "subset": 400}', 'final={"enabled": true}')
+    jobs, output = dry_run(
+        copied,
+        None,
+        "--config",
+        'strategies={"random": {"trials": 3}}',
+        'data={"validation_split": 0.25, "subset": 400}',
+        'final={"enabled": true}',
+    )
     assert jobs.get("train") == 1 and "strategy_round" not in jobs, output[-2000:]
 
 
 @pytest.mark.parametrize("strategy", ["bayesian", "tpe", "gp"])
 def test_raising_a_model_based_budget_adds_a_round_and_retrains_nothing(copied, strategy):
-    jobs, _ = dry_run(copied, lambda c: c["strategies"][strategy].update(trials=c["strategies"][strategy]["trials"] + 2))
+    jobs, _ = dry_run(
+        copied, lambda c: c["strategies"][strategy].update(trials=c["strategies"][strategy]["trials"] + 2)
+    )
     assert jobs.get("strategy_round") == 1 and "train" not in jobs, jobs
 
 
@@ -234,14 +241,26 @@ def test_a_change_to_the_workflows_own_code_retrains_nothing(tmp_path, mnist_pat
         shutil.copytree(ROOT / name, workflow / name, ignore=shutil.ignore_patterns("__pycache__"))
     study = tmp_path / "study"
     study.mkdir()
-    write_config(study, {**TINY, "data": {**TINY["data"], "path": str(mnist_path)}, "final": {"enabled": False},
-                         "strategies": {"random": TINY["strategies"]["random"]}})
+    write_config(
+        study,
+        {
+            **TINY,
+            "data": {**TINY["data"], "path": str(mnist_path)},
+            "final": {"enabled": False},
+            "strategies": {"random": TINY["strategies"]["random"]},
+        },
+    )
 
     def snakemake_here(*args):
         import subprocess
 
-        result = subprocess.run([shutil.which("snakemake"), "-s", str(workflow / "Snakefile"), "--configfile",
-                                 "config.yaml", *args], cwd=study, capture_output=True, text=True, timeout=1200)
+        result = subprocess.run(
+            [shutil.which("snakemake"), "-s", str(workflow / "Snakefile"), "--configfile", "config.yaml", *args],
+            cwd=study,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return result.stdout + result.stderr
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, TINY, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.workflow
@@ -35,7 +34,8 @@ def fingerprint(folder: Path) -> dict:
     """path -> (mtime_ns, sha256) of every file under `folder`."""
     return {
         str(p.relative_to(folder)): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -71,9 +71,14 @@ class Run:
         self.workdir = workdir
         self.output = workdir / f"snakemake-{time.monotonic_ns()}.out"
         with self.output.open("w") as sink:
-            self.process = subprocess.Popen(snakemake_cmd("--configfile", "config.yaml", "--cores", "2"),
-                                            cwd=workdir, stdout=sink, stderr=subprocess.STDOUT,
-                                            start_new_session=True, env={**os.environ, **(env or {})})
+            self.process = subprocess.Popen(
+                snakemake_cmd("--configfile", "config.yaml", "--cores", "2"),
+                cwd=workdir,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **(env or {})},
+            )
 
     def kill_when(self, condition, timeout=600) -> None:
         deadline = time.monotonic() + timeout
@@ -110,9 +115,13 @@ def resume(workdir: Path, metadata: str) -> None:
 def trial_in_fit(out: Path, run: "Run"):
     def condition():
         for log in (out / "logs" / "trials").glob("*.log"):
-            if "fit: epochs" in log.read_text(errors="replace") and not (out / "trials" / log.stem / "metrics.csv").exists():
+            if (
+                "fit: epochs" in log.read_text(errors="replace")
+                and not (out / "trials" / log.stem / "metrics.csv").exists()
+            ):
                 return bool(finished_trials(out, run.text()))  # and at least one trial finished before
         return False
+
     return condition
 
 
@@ -138,7 +147,7 @@ def killed_and_resumed(request, tiny_study, tmp_path_factory):
     runs; what each kill left, to check after."""
     metadata = request.param
     workdir, out = fresh_study(tiny_study, tmp_path_factory, f"killed_{metadata}")
-    kills, finished = {}, {}
+    kills = {}
 
     run = Run(workdir)
     run.kill_when(trial_in_fit(out, run))
@@ -168,7 +177,9 @@ def test_trials_finished_before_a_kill_are_never_retrained(killed_and_resumed, m
     assert before, f"no trial had finished when the run was killed during {moment}"
     out = workdir / "results" / "tiny"
     for trial, files in before.items():
-        assert fingerprint(out / "trials" / trial) == files, f"trial {trial}, finished before the kill during {moment}, changed"
+        assert fingerprint(out / "trials" / trial) == files, (
+            f"trial {trial}, finished before the kill during {moment}, changed"
+        )
 
 
 def test_a_killed_and_resumed_study_equals_an_uninterrupted_one(killed_and_resumed, tiny_study):
@@ -178,7 +189,9 @@ def test_a_killed_and_resumed_study_equals_an_uninterrupted_one(killed_and_resum
     assert (resumed / "best_params.json").read_text() == (uninterrupted / "best_params.json").read_text()
     assert comparable_final(resumed) == comparable_final(uninterrupted)
     # no temporaries left (a model's is .model.keras.<hex>.keras)
-    assert not list(resumed.rglob(".*.tmp")) and not list(resumed.rglob(".*.csv")) and not list(resumed.rglob(".*.keras"))
+    assert (
+        not list(resumed.rglob(".*.tmp")) and not list(resumed.rglob(".*.csv")) and not list(resumed.rglob(".*.keras"))
+    )
     assert "Nothing to be done" in (snakemake(workdir, "-n").stdout)
     shutil.rmtree(workdir / ".snakemake")
     assert "Nothing to be done" in (snakemake(workdir, "-n").stdout)
@@ -202,7 +215,9 @@ def stop_everything(run: Run, runtime: Path) -> list[int]:
     processes it forked (trials and rounds, outside the group): nothing of the run writes."""
     os.killpg(run.process.pid, signal.SIGSTOP)
     stopped = []
-    servers = [pid for pid, (_, cmd) in processes().items() if "snaketune.core.forkserver" in cmd and str(runtime) in cmd]
+    servers = [
+        pid for pid, (_, cmd) in processes().items() if "snaketune.core.forkserver" in cmd and str(runtime) in cmd
+    ]
     for pid in servers:
         os.kill(pid, signal.SIGSTOP)
         stopped.append(pid)
@@ -278,14 +293,22 @@ def test_a_trial_process_killed_hard_is_retried_with_twice_the_memory(tmp_path, 
         "data": {**TINY["data"], "path": str(mnist_path)},
         "model": {"build_model": f"{ROOT / 'tests' / 'models' / 'broken.py'}:dies_once_at_32_units"},
         "space": {},
-        "strategies": {"grid": {"values": {"units": [32]}}, "random": {"enabled": False, "trials": 1},
-                       "bayesian": {"enabled": False, "trials": 1}},
+        "strategies": {
+            "grid": {"values": {"units": [32]}},
+            "random": {"enabled": False, "trials": 1},
+            "bayesian": {"enabled": False, "trials": 1},
+        },
         "final": {"enabled": False},
     }
     write_config(tmp_path, config)
-    result = subprocess.run(snakemake_cmd("--configfile", "config.yaml", "--cores", "1", "--retries", "1"),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "SNAKETUNE_TEST_MARKER": str(marker)})
+    result = subprocess.run(
+        snakemake_cmd("--configfile", "config.yaml", "--cores", "1", "--retries", "1"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SNAKETUNE_TEST_MARKER": str(marker)},
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert marker.exists()  # the first attempt died

@@ -2,8 +2,14 @@ import pytest
 
 from snaketune.workflow.resources import STARTUP_MINUTES, training_resources
 
-RESOURCES = {"trial_threads": 1, "trial_mem_mb": 1600, "trial_runtime": None, "minutes_per_epoch": 2, "gpu": 0,
-             "trials_per_gpu": 1}
+RESOURCES = {
+    "trial_threads": 1,
+    "trial_mem_mb": 1600,
+    "trial_runtime": None,
+    "minutes_per_epoch": 2,
+    "gpu": 0,
+    "trials_per_gpu": 1,
+}
 
 
 def test_a_retry_gets_twice_the_memory_and_time():
@@ -49,12 +55,16 @@ def test_trial_jobs_start_longest_first(tmp_path, mnist_path):
 
     from conftest import TINY, snakemake, write_config
 
-    config = {**TINY, "data": {**TINY["data"], "path": str(mnist_path), "subset": 200},
-              "space": {**TINY["space"], "batch_size": {"type": "choice", "values": [16, 32, 64, 128]}},
-              "strategies": {"grid": {"values": {"batch_size": [64, 128, 16, 32]}},
-                             **{name: {**TINY["strategies"][name], "enabled": False}
-                                for name in TINY["strategies"] if name != "grid"}},
-              "final": {"enabled": False}}
+    config = {
+        **TINY,
+        "data": {**TINY["data"], "path": str(mnist_path), "subset": 200},
+        "space": {**TINY["space"], "batch_size": {"type": "choice", "values": [16, 32, 64, 128]}},
+        "strategies": {
+            "grid": {"values": {"batch_size": [64, 128, 16, 32]}},
+            **{name: {**TINY["strategies"][name], "enabled": False} for name in TINY["strategies"] if name != "grid"},
+        },
+        "final": {"enabled": False},
+    }
     write_config(tmp_path, config)
     output = snakemake(tmp_path, "--cores", "1").stderr
     started = [int(b) for b in re.findall(r"^Job \d+: trial [0-9a-f]{12}: \{.*'batch_size': (\d+)", output, re.M)]

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import MNIST, ROOT, TINY, snakemake, write_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
@@ -35,13 +34,23 @@ DAEMONS = ("slurmctld", "slurmd", "slurmdbd", "munged", "mariadbd")
 # The profile as a user runs it, with what a user sets on the command line (partition and
 # account) and a first status check after 2 s instead of 40 s, for speed.
 SLURM_RUN = (
-    "--profile", str(ROOT / "profiles" / "slurm"),
-    "--jobs", "4",
-    "--default-resources", "slurm_partition=debug", "slurm_account=root", "runtime=15", "mem_mb=2000",
-    "--slurm-init-seconds-before-status-checks", "2",
-    "--latency-wait", "5",
+    "--profile",
+    str(ROOT / "profiles" / "slurm"),
+    "--jobs",
+    "4",
+    "--default-resources",
+    "slurm_partition=debug",
+    "slurm_account=root",
+    "runtime=15",
+    "mem_mb=2000",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
+    "--latency-wait",
+    "5",
 )
-SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*?/(?:rule|group)_(\w+?)/(\S*?)/?\d+\.log\)")
+SUBMITTED = re.compile(
+    r"has been submitted with SLURM jobid (\d+) \(log: \S*?/(?:rule|group)_(\w+?)/(\S*?)/?\d+\.log\)"
+)
 # trials bundled into Slurm jobs: at most 2 CPUs a job (the test node has 2)
 BUNDLED = ("--groups", "train=trials", "--cores", "2")
 # the unprivileged user who submits the study (created if missing, and kept)
@@ -92,8 +101,9 @@ def unprivileged(slurm_cluster):
     try:
         pwd.getpwnam(USER)
     except KeyError:
-        made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", USER],
-                              capture_output=True, text=True)
+        made = subprocess.run(
+            ["useradd", "--create-home", "--shell", "/bin/bash", USER], capture_output=True, text=True
+        )
         if made.returncode != 0:
             pytest.fail(f"could not create the unprivileged user {USER}: {made.stderr}")
     user = pwd.getpwnam(USER)
@@ -105,11 +115,31 @@ def unprivileged(slurm_cluster):
             if not mode & stat.S_IXOTH and folder not in changed:
                 changed[folder] = mode
                 folder.chmod(mode | stat.S_IXOTH)
-    env = {"HOME": user.pw_dir, "USER": USER, "LOGNAME": USER, "SHELL": "/bin/bash", "LANG": "C.UTF-8",
-           "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin"}
-    works = subprocess.run(["runuser", "-u", USER, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                            str(python), "-c", "import snakemake, snakemake_executor_plugin_slurm, numpy, snaketune"],
-                           cwd=ROOT, capture_output=True, text=True)
+    env = {
+        "HOME": user.pw_dir,
+        "USER": USER,
+        "LOGNAME": USER,
+        "SHELL": "/bin/bash",
+        "LANG": "C.UTF-8",
+        "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin",
+    }
+    works = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            USER,
+            "--",
+            "env",
+            "-i",
+            *(f"{k}={v}" for k, v in env.items()),
+            str(python),
+            "-c",
+            "import snakemake, snakemake_executor_plugin_slurm, numpy, snaketune",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     try:
         assert works.returncode == 0, f"{USER} cannot run {python} with the project's packages:\n{works.stderr}"
         yield user, env
@@ -128,17 +158,35 @@ def snakemake_as(user, env, workdir: Path, runtime: Path | None, *args, check=Tr
     and nowhere else: not where slurmd starts the jobs. Without, XDG_RUNTIME_DIR names a
     folder that does not exist."""
     shell = {**env, "XDG_RUNTIME_DIR": str(runtime or "/nonexistent")}
-    cmd = ["runuser", "-u", user.pw_name, "--", "env", "-i", *(f"{k}={v}" for k, v in shell.items()),
-           sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml", *args]
+    cmd = [
+        "runuser",
+        "-u",
+        user.pw_name,
+        "--",
+        "env",
+        "-i",
+        *(f"{k}={v}" for k, v in shell.items()),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        "config.yaml",
+        *args,
+    ]
     if runtime:
-        login = (f"mount -t tmpfs -o mode=0755 tmpfs {runtime.parent} && mkdir -m 0700 {runtime} && "
-                 f"chown {user.pw_uid}:{user.pw_gid} {runtime} && \"$@\"; status=$?; "
-                 f"test -d {runtime} && echo '{RUNTIME_STILL_THERE}' >&2; exit $status")
+        login = (
+            f"mount -t tmpfs -o mode=0755 tmpfs {runtime.parent} && mkdir -m 0700 {runtime} && "
+            f'chown {user.pw_uid}:{user.pw_gid} {runtime} && "$@"; status=$?; '
+            f"test -d {runtime} && echo '{RUNTIME_STILL_THERE}' >&2; exit $status"
+        )
         cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", login, "login", *cmd]
     result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1200)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} as {user.pw_name} failed:\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} as {user.pw_name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        )
     return result
 
 
@@ -150,8 +198,12 @@ def submissions(output: str) -> list[tuple[str, str, str]]:
 def sacct(job_ids) -> pd.DataFrame:
     """Slurm's accounting record of the jobs; it can trail a job's end by a second or two."""
     for _ in range(30):
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,ReqMem,User", "-j", ",".join(job_ids)],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-o", "JobID,State,ReqMem,User", "-j", ",".join(job_ids)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         rows = [line.split("|") for line in out.splitlines() if line]
         if len(rows) == len(job_ids) and not any(r[1] in ("PENDING", "RUNNING") for r in rows):
             break
@@ -160,7 +212,8 @@ def sacct(job_ids) -> pd.DataFrame:
 
 
 def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(
-        slurm_cluster, unprivileged, tiny_study, shared_dir):
+    slurm_cluster, unprivileged, tiny_study, shared_dir
+):
     """Submitted by an unprivileged user from a shell whose XDG_RUNTIME_DIR exists, as
     /run/user/<uid> does on a login node, and is missing where the jobs run, as on compute
     nodes without the user's login session."""
@@ -183,7 +236,8 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(
     states = sacct([job for job, _, _ in jobs])
     # a run that exits 0 must have finished the study
     assert result.returncode == 0 and (workdir / "results" / "tiny" / "summary.md").exists(), (
-        f"{states}\n{output[-8000:]}")
+        f"{states}\n{output[-8000:]}"
+    )
     assert set(states["user"]) == {USER}, states
     assert set(states["state"]) == {"COMPLETED"}, states
     # the jobs did not find the runtime folder, and trained in their own process, saying so
@@ -202,8 +256,9 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(
     assert len(merged) == len(trials)
     for column in ("objective_value", "objective_epoch", "params", "status"):
         assert merged[f"{column}_slurm"].tolist() == merged[f"{column}_local"].tolist(), column
-    final, local_final = (json.loads((d / "results" / "tiny" / "final" / "test_metrics.json").read_text())
-                          for d in (workdir, local_dir))
+    final, local_final = (
+        json.loads((d / "results" / "tiny" / "final" / "test_metrics.json").read_text()) for d in (workdir, local_dir)
+    )
     for key in ("trial_id", "epochs", "test_accuracy", "test_loss"):
         assert final[key] == local_final[key], key
     # resumed from the files alone, as after the login node lost .snakemake/: nothing to do
@@ -213,7 +268,8 @@ def test_every_trial_runs_as_a_slurm_job_with_the_results_of_a_local_run(
 
 
 def test_a_trial_killed_in_a_bundle_is_retried_and_reported_alone_and_the_others_keep_their_results(
-        slurm_cluster, mnist_path, shared_dir):
+    slurm_cluster, mnist_path, shared_dir
+):
     tmp_path = shared_dir
     config = {
         **TINY,
@@ -239,8 +295,11 @@ def test_a_trial_killed_in_a_bundle_is_retried_and_reported_alone_and_the_others
     assert [int(re.sub(r"\D", "", m)) for m in states["req_mem"]] == [3200, 6400], states
 
     out = tmp_path / "results" / "dies"
-    trials = {tid: pd.read_csv(path)["units"].iloc[0]
-              for path in out.glob("trials/*/metrics.csv") for tid in [path.parent.name]}
+    trials = {
+        tid: pd.read_csv(path)["units"].iloc[0]
+        for path in out.glob("trials/*/metrics.csv")
+        for tid in [path.parent.name]
+    }
     assert sorted(trials.values()) == [16, 32]  # --keep-going: the other two trials finished
     dead = ({path.stem for path in (out / "logs" / "trials").glob("*.log")} - set(trials)).pop()
     assert dead in output  # the failed bundle is reported with the log of the trial that died

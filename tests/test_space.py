@@ -16,7 +16,12 @@ def test_float_step_reaches_the_max_the_user_wrote():
 
 
 def test_int_linear_and_log_steps():
-    assert parse_hyperparameter("u", {"type": "int", "min": 32, "max": 128, "step": 32}).grid_values() == [32, 64, 96, 128]
+    assert parse_hyperparameter("u", {"type": "int", "min": 32, "max": 128, "step": 32}).grid_values() == [
+        32,
+        64,
+        96,
+        128,
+    ]
     log = parse_hyperparameter("u", {"type": "int", "min": 16, "max": 256, "step": 2, "sampling": "log"})
     assert log.grid_values() == [16, 32, 64, 128, 256]
 
@@ -29,43 +34,54 @@ def test_log_float_samples_stay_in_range_and_spread_over_decades():
 
 
 def test_defaults_follow_keras_tuner():
-    space = Space.from_config({
-        "a": {"type": "int", "min": 2, "max": 5},
-        "b": {"type": "float", "min": 0.5, "max": 1.0},
-        "c": {"type": "choice", "values": ["x", "y"]},
-        "d": {"type": "boolean"},
-        "e": 7,
-    })
+    space = Space.from_config(
+        {
+            "a": {"type": "int", "min": 2, "max": 5},
+            "b": {"type": "float", "min": 0.5, "max": 1.0},
+            "c": {"type": "choice", "values": ["x", "y"]},
+            "d": {"type": "boolean"},
+            "e": 7,
+        }
+    )
     assert space.defaults() == {"a": 2, "b": 0.5, "c": "x", "d": False, "e": 7}
 
 
 def test_conditional_hyperparameters_are_active_only_under_their_parent():
-    space = Space.from_config({
-        "deep": {"type": "boolean"},
-        "extra": {"type": "int", "min": 1, "max": 3, "conditions": [{"name": "deep", "values": [True]}]},
-    })
+    space = Space.from_config(
+        {
+            "deep": {"type": "boolean"},
+            "extra": {"type": "int", "min": 1, "max": 3, "conditions": [{"name": "deep", "values": [True]}]},
+        }
+    )
     assert space.complete({"deep": False}) == {"deep": False}
     assert space.complete({"deep": True}) == {"deep": True, "extra": 1}
 
 
 def test_json_round_trip():
-    space = Space.from_config({"lr": {"type": "float", "min": 1e-3, "max": 1e-1, "sampling": "log"},
-                               "act": {"type": "choice", "values": ["relu", "tanh"]}})
+    space = Space.from_config(
+        {
+            "lr": {"type": "float", "min": 1e-3, "max": 1e-1, "sampling": "log"},
+            "act": {"type": "choice", "values": ["relu", "tanh"]},
+        }
+    )
     again = Space.from_json(space.to_json())
     assert again.names == space.names and again["lr"] == space["lr"] and again["act"] == space["act"]
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ({"type": "choice", "values": []}, "space.h.values"),
-    ({"type": "int", "min": 5, "max": 1}, "min (5) is greater than max (1)"),
-    ({"type": "float", "min": 0.0, "max": 1.0, "sampling": "log"}, "log sampling needs min > 0"),
-    ({"type": "float", "min": 0, "max": 1, "step": -0.1}, "space.h.step"),
-    ({"type": "int", "min": 0.5, "max": 3}, "space.h.min: expected an integer"),
-    ({"type": "real", "min": 0, "max": 1}, "space.h.type"),
-    ({"type": "int", "min": 0, "max": 3, "stepp": 1}, "unknown key(s) ['stepp']"),
-    ({"type": "choice", "values": [1, 2], "default": 3}, "space.h.default"),
-    ({"type": "int", "min": "a", "max": 3}, "space.h.min: expected a number"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ({"type": "choice", "values": []}, "space.h.values"),
+        ({"type": "int", "min": 5, "max": 1}, "min (5) is greater than max (1)"),
+        ({"type": "float", "min": 0.0, "max": 1.0, "sampling": "log"}, "log sampling needs min > 0"),
+        ({"type": "float", "min": 0, "max": 1, "step": -0.1}, "space.h.step"),
+        ({"type": "int", "min": 0.5, "max": 3}, "space.h.min: expected an integer"),
+        ({"type": "real", "min": 0, "max": 1}, "space.h.type"),
+        ({"type": "int", "min": 0, "max": 3, "stepp": 1}, "unknown key(s) ['stepp']"),
+        ({"type": "choice", "values": [1, 2], "default": 3}, "space.h.default"),
+        ({"type": "int", "min": "a", "max": 3}, "space.h.min: expected a number"),
+    ],
+)
 def test_bad_hyperparameters_name_the_key(spec, needle):
     with pytest.raises(ConfigError) as error:
         parse_hyperparameter("h", spec)

@@ -2,20 +2,22 @@ import itertools
 
 import pytest
 
-from snaketune.search.objective import Objective
 from snaketune.core.identity import trial_id
+from snaketune.search.objective import Objective
 from snaketune.search.space import Space
 from snaketune.search.strategies import STRATEGIES, Finished, make
 from snaketune.search.strategies.grid import GridSearch
 from snaketune.search.strategies.random_search import RandomSearch
 
-SPACE = Space.from_config({
-    "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log", "default": 1e-3},
-    "batch_size": {"type": "choice", "values": [32, 64, 128], "default": 64},
-    "units": {"type": "int", "min": 32, "max": 256, "step": 32, "default": 64},
-    "activation": {"type": "choice", "values": ["relu", "tanh"]},
-    "dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
-})
+SPACE = Space.from_config(
+    {
+        "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log", "default": 1e-3},
+        "batch_size": {"type": "choice", "values": [32, 64, 128], "default": 64},
+        "units": {"type": "int", "min": 32, "max": 256, "step": 32, "default": 64},
+        "activation": {"type": "choice", "values": ["relu", "tanh"]},
+        "dropout": {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1},
+    }
+)
 
 
 def grid(values: dict) -> list[dict]:
@@ -30,7 +32,8 @@ def test_grid_is_the_cartesian_product_with_the_rest_at_defaults():
     grid_ = grid({"learning_rate": [0.1, 0.01, 0.001], "batch_size": [32, 64, 128]})
     assert len(grid_) == 9
     assert {(g["learning_rate"], g["batch_size"]) for g in grid_} == set(
-        itertools.product([0.1, 0.01, 0.001], [32, 64, 128]))
+        itertools.product([0.1, 0.01, 0.001], [32, 64, 128])
+    )
     assert all(g["units"] == 64 and g["activation"] == "relu" and g["dropout"] == 0.0 for g in grid_)
 
 
@@ -80,8 +83,12 @@ MODEL_BASED = [_available(name) for name in ("bayesian", "tpe", "gp")]
 
 
 def model_based(name, seed=3, startup=2):
-    config = {"trials": 10, "batch": 2, "seed": seed,
-              **({"num_initial_points": startup} if name == "bayesian" else {"n_startup_trials": startup})}
+    config = {
+        "trials": 10,
+        "batch": 2,
+        "seed": seed,
+        **({"num_initial_points": startup} if name == "bayesian" else {"n_startup_trials": startup}),
+    }
     return make(name, config, Objective("val_accuracy", "max"))
 
 

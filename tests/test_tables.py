@@ -9,42 +9,65 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snaketune.study import config
-
-from snaketune.data import tabular
-from snaketune.study.config import ConfigError
 from snaketune.core.errors import DataError
+from snaketune.data import tabular
 from snaketune.data.task import check
+from snaketune.study import config
+from snaketune.study.config import ConfigError
 
 TABLES = Path(__file__).parent / "data" / "tables"
 
 
 def data_config(csv, target, **changes):
     """A `data:` section as the config check gets it (the schema's defaults filled in)."""
-    return {"path": None, "loader": None, "csv": str(csv), "sha256": None, "target": target, "features": None,
-            "test": None, "inputs": [], "task": None, "validation_split": 0.25, "subset": None, "test_split": 0.2,
-            "seed": 0, **changes}
+    return {
+        "path": None,
+        "loader": None,
+        "csv": str(csv),
+        "sha256": None,
+        "target": target,
+        "features": None,
+        "test": None,
+        "inputs": [],
+        "task": None,
+        "validation_split": 0.25,
+        "subset": None,
+        "test_split": 0.2,
+        "seed": 0,
+        **changes,
+    }
 
 
 REFUSED = [
-    ("stray_question_mark.csv", "label",
-     "column 'age' holds numbers but for 1 of its 24 values, '?' (line 11), for which the whole column would be read "
-     "as text codes: correct those values, or drop or fill their rows where they stand for a missing value"),
+    (
+        "stray_question_mark.csv",
+        "label",
+        "column 'age' holds numbers but for 1 of its 24 values, '?' (line 11), "
+        "for which the whole column would be read "
+        "as text codes: correct those values, or drop or fill their rows where they stand for a missing value",
+    ),
     # the target: read as text, its 24 prices would have been a 24-class classification
     ("target_typo.csv", "price", "column 'price' holds numbers but for 1 of its 24 values, '21.5o' (line 16)"),
-    ("thousands_separators.csv", "label",
-     "column 'income' holds numbers written with separators, '1,024' (line 4), '1,061' (line 5), '1,098' (line 6), "
-     "'1,135' (line 7), '1,172' (line 8) and 17 more, which would be read as text"),
-    ("date_column.csv", "label",
-     "column 'sold' holds dates, '2024-03-01' (line 2), '2024-03-04' (line 3), '2024-03-07' (line 4), '2024-03-10' "
-     "(line 5), '2024-03-13' (line 6) and 19 more, which a model cannot take as they are"),
+    (
+        "thousands_separators.csv",
+        "label",
+        "column 'income' holds numbers written with separators, '1,024' (line 4), '1,061' (line 5), '1,098' (line 6), "
+        "'1,135' (line 7), '1,172' (line 8) and 17 more, which would be read as text",
+    ),
+    (
+        "date_column.csv",
+        "label",
+        "column 'sold' holds dates, '2024-03-01' (line 2), '2024-03-04' (line 3), '2024-03-07' (line 4), '2024-03-10' "
+        "(line 5), '2024-03-13' (line 6) and 19 more, which a model cannot take as they are",
+    ),
     ("semicolons_decimal_commas.csv", "label", "column 'price' holds numbers written with separators, '10,0' (line 2)"),
 ]
 FIXES = {
     "thousands_separators.csv": "pandas.read_csv('{path}', thousands=',').to_csv('{path}', index=False)",
     "date_column.csv": "turn them into numbers in the file",
-    "semicolons_decimal_commas.csv":
-        "pandas.read_csv('{path}', sep=';', decimal=',', thousands='.').to_csv('{path}', index=False)",
+    "semicolons_decimal_commas.csv": (
+        "pandas.read_csv('{path}', sep=';', decimal=',', thousands='.').to_csv('{path}', index=False)"
+    ),
 }
 
 
@@ -82,8 +105,13 @@ def test_the_offending_values_are_listed_up_to_five(tmp_path):
     for line in (3, 9, 12, 20, 21, 30, 33):
         rows[line] = f"n/k{line},{line % 2}"
     (tmp_path / "t.csv").write_text("size,label\n" + "\n".join(rows) + "\n")
-    with pytest.raises(DataError, match=re.escape("but for 7 of its 40 values, 'n/k3' (line 5), 'n/k9' (line 11), "
-                                                  "'n/k12' (line 14), 'n/k20' (line 22), 'n/k21' (line 23) and 2 more")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "but for 7 of its 40 values, 'n/k3' (line 5), 'n/k9' (line 11), "
+            "'n/k12' (line 14), 'n/k20' (line 22), 'n/k21' (line 23) and 2 more"
+        ),
+    ):
         tabular.read(tmp_path / "t.csv", "label")
 
 
@@ -100,8 +128,13 @@ def test_a_stray_value_in_the_test_file_is_named_with_that_file(tmp_path):
     lines = (TABLES / "semicolons.csv").read_text().splitlines()
     lines[3] = "32;green;?;yes"
     (tmp_path / "test.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=re.escape(f"data.test: '{tmp_path / 'test.csv'}': column 'price' holds "
-                                                  "numbers but for 1 of its 24 values, '?' (line 4)")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            f"data.test: '{tmp_path / 'test.csv'}': column 'price' holds "
+            "numbers but for 1 of its 24 values, '?' (line 4)"
+        ),
+    ):
         tabular.read(tmp_path / "train.csv", "label", test=tmp_path / "test.csv")
 
 
@@ -115,9 +148,13 @@ def test_a_semicolon_file_reads_as_the_comma_file_does():
 
 def test_a_file_whose_delimiter_is_none_of_the_known_is_refused_naming_what_was_seen(tmp_path):
     (tmp_path / "t.csv").write_text("age colour label\n" + "".join(f"{i} red {i % 2}\n" for i in range(20)))
-    with pytest.raises(DataError, match=re.escape(
+    with pytest.raises(
+        DataError,
+        match=re.escape(
             f"data.csv: '{tmp_path / 't.csv'}': read as one column, its header 'age colour label': no delimiter "
-            "among comma, semicolon, tab and | separates its columns")):
+            "among comma, semicolon, tab and | separates its columns"
+        ),
+    ):
         tabular.read(tmp_path / "t.csv", "label")
 
 
@@ -137,8 +174,13 @@ def test_a_shuffled_index_is_an_index_too(tmp_path):
 
 def test_another_column_without_a_name_is_refused_unless_the_features_leave_it_out(tmp_path):
     (tmp_path / "t.csv").write_text("age,,label\n" + "".join(f"{i},{['a', 'b'][i % 2]},{i % 2}\n" for i in range(20)))
-    with pytest.raises(DataError, match=re.escape("column 2 has no name in the header (pandas calls it 'Unnamed: 1'), "
-                                                  "so what it holds is unknown: name it in the header, or list")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "column 2 has no name in the header (pandas calls it 'Unnamed: 1'), "
+            "so what it holds is unknown: name it in the header, or list"
+        ),
+    ):
         tabular.read(tmp_path / "t.csv", "label")
     arrays, described = tabular.read(tmp_path / "t.csv", "label", features=["age"])
     assert described["features"] == ["age"] and "dropped_columns" not in described
@@ -152,7 +194,9 @@ def test_labels_written_as_floats_are_classes():
     # unless the config says they are numbers
     kept, _ = tabular.read(TABLES / "float_labels.csv", "label", task="regression")
     assert kept["y_train"].dtype == np.float32
-    assert config.check_data(data_config(TABLES / "float_labels.csv", "label", task="regression"))["task"] == "regression"
+    assert (
+        config.check_data(data_config(TABLES / "float_labels.csv", "label", task="regression"))["task"] == "regression"
+    )
 
 
 def test_real_valued_targets_stay_a_regression():
@@ -174,23 +218,31 @@ def test_whole_numbers_other_than_every_label_from_0_stay_numbers_unless_the_tas
 
 @pytest.mark.parametrize("task", ["regression", "multilabel"])
 def test_a_text_target_is_never_regressed_on_its_codes(task):
-    with pytest.raises(DataError, match=re.escape(
+    with pytest.raises(
+        DataError,
+        match=re.escape(
             f"data.task: {task}, but the target column 'colour' of '{TABLES / 'semicolons.csv'}' holds text ('blue', "
-            "'green', 'red'): text is class labels, a classification; a regression needs numbers")):
+            "'green', 'red'): text is class labels, a classification; a regression needs numbers"
+        ),
+    ):
         tabular.read(TABLES / "semicolons.csv", "colour", task=task)
     arrays, _ = tabular.read(TABLES / "semicolons.csv", "colour", task="classification")
     assert check(arrays, "t", "classification")["num_classes"] == 3
 
 
-@pytest.mark.parametrize("name, target, named", [
-    ("index_column.csv", "label", {"dropped_columns": ["Unnamed: 0"]}),
-    ("float_labels.csv", "label", {"labels_from_floats": True}),
-    ("semicolons.csv", "price", {}),
-])
+@pytest.mark.parametrize(
+    "name, target, named",
+    [
+        ("index_column.csv", "label", {"dropped_columns": ["Unnamed: 0"]}),
+        ("float_labels.csv", "label", {"labels_from_floats": True}),
+        ("semicolons.csv", "price", {}),
+    ],
+)
 def test_what_the_reader_does_differently_than_before_is_part_of_the_datas_identity(name, target, named):
     # an earlier snaketune kept the index as a feature and regressed on float labels: those
     # studies' data and trials are made anew, no other study's identity changes
     data = data_config(TABLES / name, target)
-    identity = config.Study(config={"data": data}, declared_space=None,
-                            data_summary=config.check_data(data)).data_identity()
+    identity = config.Study(
+        config={"data": data}, declared_space=None, data_summary=config.check_data(data)
+    ).data_identity()
     assert {k: identity[k] for k in ("dropped_columns", "labels_from_floats") if k in identity} == named

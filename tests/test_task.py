@@ -5,46 +5,63 @@ import json
 import numpy as np
 import pytest
 
-from snaketune.data import sources as data
-
-from snaketune.data import loader
-
-from snaketune.data import tabular
 from snaketune.core.errors import DataError
+from snaketune.data import loader, tabular
+from snaketune.data import sources as data
 from snaketune.data.task import check, infer_task
 
 
-@pytest.mark.parametrize("y, task", [
-    (np.arange(30) % 10, "classification"),
-    (np.arange(30) % 2, "binary"),
-    ((np.arange(30) % 2).astype(np.float32).reshape(-1, 1), "binary"),
-    (np.arange(30) % 2 == 0, "binary"),
-    (np.stack([np.arange(30) % 2, np.arange(30) % 3 == 0], axis=1).astype(int), "multilabel"),
-    (np.linspace(0, 1, 30), "regression"),
-    (np.arange(60).reshape(30, 2), "regression"),
-])
+@pytest.mark.parametrize(
+    "y, task",
+    [
+        (np.arange(30) % 10, "classification"),
+        (np.arange(30) % 2, "binary"),
+        ((np.arange(30) % 2).astype(np.float32).reshape(-1, 1), "binary"),
+        (np.arange(30) % 2 == 0, "binary"),
+        (np.stack([np.arange(30) % 2, np.arange(30) % 3 == 0], axis=1).astype(int), "multilabel"),
+        (np.linspace(0, 1, 30), "regression"),
+        (np.arange(60).reshape(30, 2), "regression"),
+    ],
+)
 def test_the_task_is_inferred_from_the_targets(y, task):
     assert infer_task(y) == task
 
 
 def arrays(n=30, y=None, **changes):
     rng = np.random.default_rng(0)
-    given = {"x_train": rng.normal(size=(n, 4)).astype(np.float32), "y_train": np.arange(n) % 3 if y is None else y,
-             "x_test": rng.normal(size=(10, 4)).astype(np.float32), "y_test": np.arange(10) % 3}
+    given = {
+        "x_train": rng.normal(size=(n, 4)).astype(np.float32),
+        "y_train": np.arange(n) % 3 if y is None else y,
+        "x_test": rng.normal(size=(10, 4)).astype(np.float32),
+        "y_test": np.arange(10) % 3,
+    }
     given.update(changes)
     return {k: v for k, v in given.items() if v is not None}
 
 
-@pytest.mark.parametrize("given, task, needle", [
-    (arrays(y=np.linspace(0, 1, 30)), "classification", "must hold integer class labels 0..k-1 for a classification"),
-    (arrays(), "binary", "must hold only 0 and 1 for a binary task"),
-    (arrays(y=np.stack([np.arange(30) % 3] * 2, axis=1), y_test=np.stack([np.arange(10) % 3] * 2, axis=1)),
-     "classification", "one label per sample"),
-    (arrays(x_val=np.zeros((5, 4))), None, "has x_val without y_val"),
-    (arrays(x_train={"a": np.zeros((30, 2)), "b": np.zeros((30, 3))}, x_test={"a": np.zeros((10, 2))}), None,
-     "x_train has the arrays ['a', 'b'] but x_test has ['a']"),
-    (arrays(y_test=np.array([0.5] * 9 + [np.nan])), "regression", "y_test holds NaN"),
-])
+@pytest.mark.parametrize(
+    "given, task, needle",
+    [
+        (
+            arrays(y=np.linspace(0, 1, 30)),
+            "classification",
+            "must hold integer class labels 0..k-1 for a classification",
+        ),
+        (arrays(), "binary", "must hold only 0 and 1 for a binary task"),
+        (
+            arrays(y=np.stack([np.arange(30) % 3] * 2, axis=1), y_test=np.stack([np.arange(10) % 3] * 2, axis=1)),
+            "classification",
+            "one label per sample",
+        ),
+        (arrays(x_val=np.zeros((5, 4))), None, "has x_val without y_val"),
+        (
+            arrays(x_train={"a": np.zeros((30, 2)), "b": np.zeros((30, 3))}, x_test={"a": np.zeros((10, 2))}),
+            None,
+            "x_train has the arrays ['a', 'b'] but x_test has ['a']",
+        ),
+        (arrays(y_test=np.array([0.5] * 9 + [np.nan])), "regression", "y_test holds NaN"),
+    ],
+)
 def test_bad_targets_for_the_task_are_named(given, task, needle):
     with pytest.raises(DataError, match=needle.replace("[", r"\[").replace("(", r"\(")):
         check(given, "t", task)
@@ -53,8 +70,12 @@ def test_bad_targets_for_the_task_are_named(given, task, needle):
 def test_several_inputs_and_outputs_are_checked_array_by_array():
     x = {"image": np.zeros((30, 8, 8)), "meta": np.zeros((30, 3))}
     y = {"kind": np.arange(30) % 3, "size": np.zeros(30)}
-    given = {"x_train": x, "y_train": y, "x_test": {k: v[:10] for k, v in x.items()},
-             "y_test": {k: v[:10] for k, v in y.items()}}
+    given = {
+        "x_train": x,
+        "y_train": y,
+        "x_test": {k: v[:10] for k, v in x.items()},
+        "y_test": {k: v[:10] for k, v in y.items()},
+    }
     summary = check(given, "t")
     assert summary["task"] is None and summary["inputs"] == {"image": [8, 8], "meta": [3]}
     with pytest.raises(DataError, match="is for one target array"):
@@ -63,8 +84,12 @@ def test_several_inputs_and_outputs_are_checked_array_by_array():
 
 def test_prepared_data_of_several_inputs_loads_as_dicts(tmp_path):
     x = {"image": np.random.default_rng(0).random((40, 8, 8)), "meta": np.ones((40, 3))}
-    given = {"x_train": x, "y_train": np.arange(40) % 2, "x_test": {k: v[:10] for k, v in x.items()},
-             "y_test": np.arange(10) % 2}
+    given = {
+        "x_train": x,
+        "y_train": np.arange(40) % 2,
+        "x_test": {k: v[:10] for k, v in x.items()},
+        "y_test": np.arange(10) % 2,
+    }
     info = data.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
     assert info["task"] == "binary" and info["x_arrays"] == ["image", "meta"]
     loaded, _ = data.load(tmp_path, splits=("train", "val", "test"))
@@ -74,14 +99,18 @@ def test_prepared_data_of_several_inputs_loads_as_dicts(tmp_path):
 
 
 def test_own_validation_data_is_used_instead_of_a_split(tmp_path):
-    info = data.prepare(arrays(x_val=np.zeros((7, 4)), y_val=np.arange(7) % 3), tmp_path, 0.5, None, 0, "t",
-                        images=False)
+    info = data.prepare(
+        arrays(x_val=np.zeros((7, 4)), y_val=np.arange(7) % 3), tmp_path, 0.5, None, 0, "t", images=False
+    )
     assert info["sizes"] == {"train": 30, "val": 7, "test": 10} and info["validation_split"] is None
 
 
 # -- CSV ------------------------------------------------------------------------------------
-CSV = "age,colour,height,label\n" + "\n".join(
-    f"{20 + i},{['red', 'blue', 'green'][i % 3]},{1.5 + i / 100},{['yes', 'no'][i % 2]}" for i in range(50)) + "\n"
+CSV = (
+    "age,colour,height,label\n"
+    + "\n".join(f"{20 + i},{['red', 'blue', 'green'][i % 3]},{1.5 + i / 100},{['yes', 'no'][i % 2]}" for i in range(50))
+    + "\n"
+)
 
 
 def test_a_csv_becomes_float_features_and_codes(tmp_path):
@@ -96,10 +125,13 @@ def test_a_csv_becomes_float_features_and_codes(tmp_path):
     assert picked["x_train"].shape == (40, 1) and check(picked, "t")["task"] == "regression"
 
 
-@pytest.mark.parametrize("change, needle", [
-    (lambda t: t.replace("\n21,blue", "\n,blue", 1), "missing values in column 'age' (1 rows)"),
-    (lambda t: t, "data.target: no column 'price'"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (lambda t: t.replace("\n21,blue", "\n,blue", 1), "missing values in column 'age' (1 rows)"),
+        (lambda t: t, "data.target: no column 'price'"),
+    ],
+)
 def test_bad_csvs_are_named(tmp_path, change, needle):
     path = tmp_path / "t.csv"
     path.write_text(change(CSV))
@@ -148,11 +180,14 @@ def test_a_loader_may_return_a_dict_or_keras_pairs(loader_file):
     assert check(first, "t")["task"] == "regression"
 
 
-@pytest.mark.parametrize("function, needle", [
-    ("lacking", "returned no x_test, y_test"),
-    ("raising", "raised OSError: the file the loader reads is gone"),
-    ("nowhere", "has no function 'nowhere'"),
-])
+@pytest.mark.parametrize(
+    "function, needle",
+    [
+        ("lacking", "returned no x_test, y_test"),
+        ("raising", "raised OSError: the file the loader reads is gone"),
+        ("nowhere", "has no function 'nowhere'"),
+    ],
+)
 def test_a_bad_loader_is_named_with_what_it_did(loader_file, function, needle):
     with pytest.raises(DataError, match=needle):
         loader.call(f"{loader_file}:{function}")
@@ -172,7 +207,8 @@ def test_a_loaders_input_files_are_part_of_its_check_and_identity(tmp_path):
     (tmp_path / "reads.py").write_text(
         "import numpy as np\n"
         f"def load():\n    v = np.loadtxt({str(tmp_path / 'values.txt')!r})\n"
-        "    return {'x_train': v[:, None], 'y_train': v * 2, 'x_test': v[:, None], 'y_test': v * 2}\n")
+        "    return {'x_train': v[:, None], 'y_train': v * 2, 'x_test': v[:, None], 'y_test': v * 2}\n"
+    )
     spec = f"{tmp_path / 'reads.py'}:load"
     first = loader.check(spec, None, tmp_path / "cache", [tmp_path / "values.txt"])
     (tmp_path / "values.txt").write_text("1 2 3 4 5 6 7 8 9 11")
@@ -205,12 +241,15 @@ def test_count_like_integers_ask_for_the_task():
         check(arrays(y=np.array([0, 5, 17, 300] * 7 + [1, 2]), y_test=np.arange(10)), "t")
 
 
-@pytest.mark.parametrize("y, task, needle", [
-    (np.full(30, 2), "classification", "a single class \\(label 2\\)"),
-    (np.ones(30, dtype=int), "binary", "one value only \\(1\\); a binary task needs both 0 and 1"),
-    (np.full(30, 4.5), None, "one value only \\(4.5\\) in every row"),
-    (np.eye(3)[np.zeros(30, dtype=int)], "classification", "a single class \\(label 0\\)"),
-])
+@pytest.mark.parametrize(
+    "y, task, needle",
+    [
+        (np.full(30, 2), "classification", "a single class \\(label 2\\)"),
+        (np.ones(30, dtype=int), "binary", "one value only \\(1\\); a binary task needs both 0 and 1"),
+        (np.full(30, 4.5), None, "one value only \\(4.5\\) in every row"),
+        (np.eye(3)[np.zeros(30, dtype=int)], "classification", "a single class \\(label 0\\)"),
+    ],
+)
 def test_a_target_that_never_varies_is_refused(y, task, needle):
     with pytest.raises(DataError, match=f"t: y_train has {needle}"):
         check(arrays(y=y, y_test=y[:10]), "t", task)
@@ -224,7 +263,13 @@ def test_a_csv_target_with_one_value_is_refused_naming_the_column(tmp_path):
 
 def test_features_in_an_npz_are_not_taken_for_pixels(tmp_path):
     ids = np.arange(40 * 5).reshape(40, 5) % 50  # token ids, say
-    info = data.prepare({"x_train": ids, "y_train": np.arange(40) % 2, "x_test": ids[:10], "y_test": np.arange(10) % 2},
-                        tmp_path, 0.25, None, 0, "t")
+    info = data.prepare(
+        {"x_train": ids, "y_train": np.arange(40) % 2, "x_test": ids[:10], "y_test": np.arange(10) % 2},
+        tmp_path,
+        0.25,
+        None,
+        0,
+        "t",
+    )
     assert info["inputs"] == {"": [5]}
     assert np.load(tmp_path / "x_train.npy").dtype == ids.dtype

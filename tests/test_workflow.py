@@ -7,7 +7,6 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, TINY, planned_jobs, snakemake, snakemake_cmd, write_config
 
 pytestmark = pytest.mark.workflow
@@ -25,7 +24,13 @@ def test_every_output_is_there(finished_study):
     # 2 grid points, 2 random trials, 4 Bayesian trials in 2 rounds of 2, Hyperband's 2 brackets
     # (2 trials, the best promoted; 2 trials), 2 TPE and 2 GP trials in a round each
     assert trials.groupby("strategy", sort=False).size().to_dict() == {
-        "grid": 2, "random": 2, "bayesian": 4, "hyperband": 5, "tpe": 2, "gp": 2}
+        "grid": 2,
+        "random": 2,
+        "bayesian": 4,
+        "hyperband": 5,
+        "tpe": 2,
+        "gp": 2,
+    }
     assert sorted(trials.loc[trials["strategy"] == "bayesian", "round"].tolist()) == [0, 0, 1, 1]
     assert set(trials["status"]) == {"completed"}
     assert trials["objective_value"].between(0, 1).all()
@@ -44,8 +49,14 @@ def test_every_output_is_there(finished_study):
     assert best["overall"]["objective_value"] == pytest.approx(trials["objective_value"].max())
     assert set(best["per_strategy"]) == {"grid", "random", "bayesian", "hyperband", "tpe", "gp"}
     assert "Best overall" in (out / "summary.md").read_text()
-    for name in ("best_so_far_by_trial", "best_so_far_by_epochs", "best_so_far_by_time", "objective_vs_hyperparameters",
-                 "learning_curves_top5", "objective_distribution"):
+    for name in (
+        "best_so_far_by_trial",
+        "best_so_far_by_epochs",
+        "best_so_far_by_time",
+        "objective_vs_hyperparameters",
+        "learning_curves_top5",
+        "objective_distribution",
+    ):
         assert (out / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     final = json.loads((out / "final" / "test_metrics.json").read_text())
     assert final["trial_id"] == best["overall"]["trial_id"]
@@ -84,7 +95,9 @@ def test_raising_the_bayesian_budget_adds_a_round_and_reruns_none(finished_study
 
 
 def test_changing_the_grid_retrains_nothing_of_random_or_bayesian(finished_study):
-    jobs = planned_after(finished_study, lambda c: c["strategies"]["grid"]["values"].update(learning_rate=[0.01, 0.005]))
+    jobs = planned_after(
+        finished_study, lambda c: c["strategies"]["grid"]["values"].update(learning_rate=[0.01, 0.005])
+    )
     assert jobs.get("train") == 1 and "strategy_round" not in jobs, jobs  # only the new grid point
 
 
@@ -109,21 +122,29 @@ def test_bundling_the_trials_of_a_study_with_rounds_stops_before_any_job_saying_
 def test_a_configfile_replaces_the_default_study(tmp_path):
     # Run from the project, where config/config.yaml is the default: a user's study with its
     # own model must not inherit the default's `model.type`, space or strategies.
-    own = {"study": "own", "model": {"build_model": "examples/build_model.py:build_model"},
-           "space": {}, "strategies": {"random": {"trials": 2}}}
+    own = {
+        "study": "own",
+        "model": {"build_model": "examples/build_model.py:build_model"},
+        "space": {},
+        "strategies": {"random": {"trials": 2}},
+    }
     path = tmp_path / "own.yaml"
     path.write_text(yaml.safe_dump(own))
-    result = subprocess.run(snakemake_cmd("--configfile", str(path), "-n"), cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        snakemake_cmd("--configfile", str(path), "-n"), cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exclude each other" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("change, needle", [
-    ({"strategies": {"random": {"trials": 2, "seeed": 1}}}, "unknown key 'strategies.random.seeed'"),
-    ({"space": {"units": {"type": "int", "min": 64, "max": 16}}}, "space.units: min (64) is greater than max (16)"),
-    ({"model": {"build_model": "nowhere.py:build_model"}}, "model.build_model: file 'nowhere.py' not found"),
-])
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"strategies": {"random": {"trials": 2, "seeed": 1}}}, "unknown key 'strategies.random.seeed'"),
+        ({"space": {"units": {"type": "int", "min": 64, "max": 16}}}, "space.units: min (64) is greater than max (16)"),
+        ({"model": {"build_model": "nowhere.py:build_model"}}, "model.build_model: file 'nowhere.py' not found"),
+    ],
+)
 def test_bad_input_stops_before_any_job_and_touches_nothing(finished_study, change, needle):
     workdir, config = finished_study
     before = {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("*") if p.is_file()}
@@ -142,8 +163,9 @@ def test_a_duplicated_key_in_a_configfile_stops_the_run_naming_it(tmp_path):
     # Snakemake itself would take the last `epochs:` silently.
     path = tmp_path / "study.yaml"
     path.write_text("study: dup\nstrategies: {random: {trials: 2}}\ntraining:\n  epochs: 2\n  epochs: 3\n")
-    result = subprocess.run(snakemake_cmd("--configfile", str(path), "-n"), cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        snakemake_cmd("--configfile", str(path), "-n"), cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode != 0
     assert f"{path}: line 5: duplicate key 'training.epochs' (first at line 4)" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()

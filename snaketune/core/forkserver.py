@@ -61,16 +61,37 @@ from snaketune.core import tf_logging
 
 # What the server imports before it forks: everything a training, final or round job needs
 # that takes seconds to import, none of which runs a TensorFlow op on import.
-PRELOAD = ("keras", "keras_tuner", "pandas", "optuna", "snaketune.trial.train", "snaketune.trial.final",
-           "snaketune.study.rounds", "snaketune.search.optuna_space", "snaketune.models", "snaketune.search.kt_space")
+PRELOAD = (
+    "keras",
+    "keras_tuner",
+    "pandas",
+    "optuna",
+    "snaketune.trial.train",
+    "snaketune.trial.final",
+    "snaketune.study.rounds",
+    "snaketune.search.optuna_space",
+    "snaketune.models",
+    "snaketune.search.kt_space",
+)
 # Environment variables read while those modules are imported: a server imported under
 # other values would train differently, so they are part of the server's identity.
-IMPORT_TIME_ENV = ("TF_", "CUDA_", "KERAS_", "XLA_", "OMP_", "MKL_", "OPENBLAS_", "LD_", "PYTHONPATH",
-                   "PYTHONHASHSEED")
+IMPORT_TIME_ENV = ("TF_", "CUDA_", "KERAS_", "XLA_", "OMP_", "MKL_", "OPENBLAS_", "LD_", "PYTHONPATH", "PYTHONHASHSEED")
 # The installed packages behind those modules: upgrading one in place must not leave jobs on
 # a server that imported the old one.
-PRELOADED_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "keras", "keras-tuner", "numpy",
-                           "pandas", "scipy", "scikit-learn", "h5py", "ml-dtypes", "optuna")
+PRELOADED_DISTRIBUTIONS = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "tensorflow-gpu",
+    "keras",
+    "keras-tuner",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "h5py",
+    "ml-dtypes",
+    "optuna",
+)
 SCHEDULER_ENV = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID", "FLUX_JOB_ID")
 IDLE_SECONDS = float(os.environ.get("SNAKETUNE_FORKSERVER_IDLE", 120))
 # How long a job waits for a server to start (importing TensorFlow on a loaded machine),
@@ -198,8 +219,10 @@ def _runtime_dir() -> Path:
     another user can create the folder, or a link to one of theirs, first."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     folder = Path(base) / f"snaketune-forkserver-{os.getuid()}"
-    fix = ("the fork server needs a folder of this user's own there (owned by uid "
-           f"{os.getuid()}, mode 0700): remove it, or set XDG_RUNTIME_DIR to a private folder")
+    fix = (
+        "the fork server needs a folder of this user's own there (owned by uid "
+        f"{os.getuid()}, mode 0700): remove it, or set XDG_RUNTIME_DIR to a private folder"
+    )
     try:
         os.mkdir(folder, 0o700)
         created = True
@@ -229,9 +252,11 @@ def _socket_path(folder: Path) -> Path:
     path = folder / f"{_identity()}.sock"
     size = len(os.fsencode(path))
     if size > MAX_SOCKET_PATH_BYTES:
-        raise Unavailable(f"the server's socket {path} would be {size} bytes long, over the "
-                          f"{MAX_SOCKET_PATH_BYTES} a Unix socket's path may have; set XDG_RUNTIME_DIR to a "
-                          "shorter folder")
+        raise Unavailable(
+            f"the server's socket {path} would be {size} bytes long, over the "
+            f"{MAX_SOCKET_PATH_BYTES} a Unix socket's path may have; set XDG_RUNTIME_DIR to a "
+            "shorter folder"
+        )
     return path
 
 
@@ -382,12 +407,17 @@ def _spawn(folder: Path, path: Path, lock) -> subprocess.Popen:
     log = _files(path)[1]
     # The server imports this very snaketune, wherever the job found it.
     package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
     with open(log, "ab") as sink:
-        server = subprocess.Popen([sys.executable, "-m", "snaketune.core.forkserver", str(path), str(lock.fileno())],
-                                  env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
-                                  start_new_session=True, pass_fds=(lock.fileno(),))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "snaketune.core.forkserver", str(path), str(lock.fileno())],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+            pass_fds=(lock.fileno(),),
+        )
     print(f"forkserver: started server {server.pid} (its log: {log})", file=sys.stderr, flush=True)
     return server
 
@@ -429,17 +459,25 @@ def _request(conn: socket.socket, target: str, kwargs: dict):
     if started is NOT_RUN:
         return NOT_RUN
     pid = started["pid"]
-    print(f"forkserver: running {target} in process {pid}, forked from server "
-          f"{started['server']} (TensorFlow already imported)", file=sys.stderr, flush=True)
+    print(
+        f"forkserver: running {target} in process {pid}, forked from server "
+        f"{started['server']} (TensorFlow already imported)",
+        file=sys.stderr,
+        flush=True,
+    )
     reply = _recv(conn)
     if reply is None or "exit" in reply:
         status = reply["exit"] if reply else "unknown"
         killed = isinstance(status, int) and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-        raise JobProcessDied(f"the process running {target} ({pid}) ended without a result ({_describe(status)})"
-                             + ("; it may have been killed for its memory" if killed else ""))
+        raise JobProcessDied(
+            f"the process running {target} ({pid}) ended without a result ({_describe(status)})"
+            + ("; it may have been killed for its memory" if killed else "")
+        )
     if "unpicklable" in reply:
-        raise UnpicklableResult(f"{target} ran in process {pid} and returned a {reply['unpicklable']}, which "
-                                f"could not be pickled to reach the job ({reply['error']})")
+        raise UnpicklableResult(
+            f"{target} ran in process {pid} and returned a {reply['unpicklable']}, which "
+            f"could not be pickled to reach the job ({reply['error']})"
+        )
     if reply["ok"]:
         return pickle.loads(reply["result"])
     error = _rebuilt(reply["chain"])
@@ -452,8 +490,14 @@ def _start(conn: socket.socket, target: str, kwargs: dict):
     NOT_RUN if the server closed before forking it."""
     sys.stdout.flush()
     sys.stderr.flush()
-    request = {"target": target, "kwargs": kwargs, "cwd": os.getcwd(), "env": dict(os.environ),
-               "sys_path": list(sys.path), "settings": job_settings()}
+    request = {
+        "target": target,
+        "kwargs": kwargs,
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "sys_path": list(sys.path),
+        "settings": job_settings(),
+    }
     try:
         _send(conn, request, fds=[1, 2])
     except OSError:
@@ -464,17 +508,22 @@ def _start(conn: socket.socket, target: str, kwargs: dict):
     if "refused" in started:
         raise Unavailable(f"the process forked to run {target} could not take the job's place: {started['refused']}")
     if "exit" in started:
-        raise Unavailable(f"the process forked to run {target} ended before it started "
-                          f"({_describe(started['exit'])}); its error, if it could write one, is above in this log")
+        raise Unavailable(
+            f"the process forked to run {target} ended before it started "
+            f"({_describe(started['exit'])}); its error, if it could write one, is above in this log"
+        )
     return started
 
 
 def job_settings() -> dict:
     """What of this process a forked process must take on to run as the job would: its
     umask, resource limits, nice value and CPU affinity."""
-    return {"umask": _umask(), "nice": os.getpriority(os.PRIO_PROCESS, 0),
-            "affinity": sorted(os.sched_getaffinity(0)),
-            "rlimits": {name: resource.getrlimit(getattr(resource, name)) for name in RLIMITS}}
+    return {
+        "umask": _umask(),
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "rlimits": {name: resource.getrlimit(getattr(resource, name)) for name in RLIMITS},
+    }
 
 
 def _umask() -> int:
@@ -501,8 +550,9 @@ def _take_settings(settings: dict) -> None:
             try:
                 resource.setrlimit(which, tuple(limits))
             except (OSError, ValueError) as error:
-                raise OSError(errno.EPERM, f"{name} {tuple(limits)} (the server's: {resource.getrlimit(which)}): "
-                                           f"{error}") from None
+                raise OSError(
+                    errno.EPERM, f"{name} {tuple(limits)} (the server's: {resource.getrlimit(which)}): {error}"
+                ) from None
     if set(os.sched_getaffinity(0)) != set(settings["affinity"]):
         try:
             os.sched_setaffinity(0, settings["affinity"])
@@ -525,8 +575,13 @@ def _portable(error: BaseException) -> list[dict]:
     chain, seen = [], set()
     while error is not None and id(error) not in seen and len(chain) < 16:
         seen.add(id(error))
-        entry = {"module": type(error).__module__, "qualname": type(error).__qualname__,
-                 "message": _message(error), "pickled": None, "cause": error.__cause__ is not None}
+        entry = {
+            "module": type(error).__module__,
+            "qualname": type(error).__qualname__,
+            "message": _message(error),
+            "pickled": None,
+            "cause": error.__cause__ is not None,
+        }
         with contextlib.suppress(Exception):
             data = pickle.dumps(error)
             pickle.loads(data)  # a class whose __init__ wants other arguments pickles but does not load
@@ -566,14 +621,23 @@ def _rebuilt_one(entry: dict) -> BaseException:
         # A subclass of the real class that only says the message: callers (and
         # train.fails_the_job) see the class, though it could not be built here.
         with contextlib.suppress(Exception):
-            stand_in = type(original.__name__, (original,), {
-                "__module__": original.__module__, "__qualname__": original.__qualname__,
-                "__str__": lambda self: message})
+            stand_in = type(
+                original.__name__,
+                (original,),
+                {
+                    "__module__": original.__module__,
+                    "__qualname__": original.__qualname__,
+                    "__str__": lambda self: message,
+                },
+            )
             error = stand_in.__new__(stand_in)
             error.args = (message,)
             return error
-    stand_in = type(entry["qualname"].rpartition(".")[2], (ChildError,),
-                    {"__module__": entry["module"], "__qualname__": entry["qualname"]})
+    stand_in = type(
+        entry["qualname"].rpartition(".")[2],
+        (ChildError,),
+        {"__module__": entry["module"], "__qualname__": entry["qualname"]},
+    )
     return stand_in(message)
 
 
@@ -601,8 +665,9 @@ def serve(path: Path, lock_fd: int | None = None) -> None:
     started = time.perf_counter()
     for module in PRELOAD:
         importlib.import_module(module)
-    print(f"forkserver {os.getpid()}: imported {', '.join(PRELOAD)} in {time.perf_counter() - started:.1f} s",
-          flush=True)
+    print(
+        f"forkserver {os.getpid()}: imported {', '.join(PRELOAD)} in {time.perf_counter() - started:.1f} s", flush=True
+    )
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a dead server's socket; the starting job holds the lock
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -712,8 +777,11 @@ def _child(conn: socket.socket) -> None:
                 code = 0
             except Exception as error:  # noqa: BLE001 - the job says so, naming the type
                 kind = type(result)
-                reply = {"ok": False, "unpicklable": f"{kind.__module__}.{kind.__qualname__}",
-                         "error": f"{type(error).__name__}: {error}"}
+                reply = {
+                    "ok": False,
+                    "unpicklable": f"{kind.__module__}.{kind.__qualname__}",
+                    "error": f"{type(error).__name__}: {error}",
+                }
         sys.stdout.flush()
         sys.stderr.flush()
         _send(conn, reply)

@@ -64,8 +64,9 @@ MODULE_PATHS_BEFORE_LAYERS = {
     }.items()
     for name in names
 } | {"snaketune.data.sources": "snaketune.data"}
-_MODULE_PATH = re.compile(r"\b(" + "|".join(map(re.escape, sorted(MODULE_PATHS_BEFORE_LAYERS, key=len, reverse=True)))
-                          + r")\b")
+_MODULE_PATH = re.compile(
+    r"\b(" + "|".join(map(re.escape, sorted(MODULE_PATHS_BEFORE_LAYERS, key=len, reverse=True))) + r")\b"
+)
 
 
 def builtin_code_sha256(name: str) -> str:

@@ -81,8 +81,15 @@ def _keras_name(name: str) -> bool:
     """Whether Keras resolves `name` itself, as it resolves a saved string."""
     import keras
 
-    for get in (keras.activations.get, keras.losses.get, keras.metrics.get, keras.optimizers.get,
-                keras.initializers.get, keras.regularizers.get, keras.constraints.get):
+    for get in (
+        keras.activations.get,
+        keras.losses.get,
+        keras.metrics.get,
+        keras.optimizers.get,
+        keras.initializers.get,
+        keras.regularizers.get,
+        keras.constraints.get,
+    ):
         try:
             get(name)
         except (ValueError, TypeError):

@@ -38,22 +38,30 @@ def call(spec: str) -> dict:
 
 
 def _as_arrays(returned, where: str) -> dict:
-    if isinstance(returned, (tuple, list)) and len(returned) in (2, 3) and all(
-            isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in returned):
+    if (
+        isinstance(returned, (tuple, list))
+        and len(returned) in (2, 3)
+        and all(isinstance(pair, (tuple, list)) and len(pair) == 2 for pair in returned)
+    ):
         splits = ("train", "test") if len(returned) == 2 else ("train", "val", "test")
         returned = {f"{side}_{split}": pair[i] for split, pair in zip(splits, returned) for i, side in enumerate("xy")}
     if not isinstance(returned, dict):
-        raise DataError(f"{where} returned {type(returned).__name__}; expected a dict with "
-                        f"{', '.join(REQUIRED)} (and x_val, y_val optionally), or ((x_train, y_train), "
-                        "(x_test, y_test)) as Keras' datasets return them")
+        raise DataError(
+            f"{where} returned {type(returned).__name__}; expected a dict with "
+            f"{', '.join(REQUIRED)} (and x_val, y_val optionally), or ((x_train, y_train), "
+            "(x_test, y_test)) as Keras' datasets return them"
+        )
     unknown = sorted(set(returned) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
-        raise DataError(f"{where} returned the unknown keys {unknown}; expected {', '.join(REQUIRED)} "
-                        "(and x_val, y_val optionally)")
+        raise DataError(
+            f"{where} returned the unknown keys {unknown}; expected {', '.join(REQUIRED)} (and x_val, y_val optionally)"
+        )
     missing = [k for k in REQUIRED if k not in returned]
     if missing:
-        raise DataError(f"{where} returned no {', '.join(missing)} (it returned {', '.join(returned)}); "
-                        f"expected {', '.join(REQUIRED)}")
+        raise DataError(
+            f"{where} returned no {', '.join(missing)} (it returned {', '.join(returned)}); "
+            f"expected {', '.join(REQUIRED)}"
+        )
     arrays = {}
     for key, value in returned.items():
         if isinstance(value, dict):
@@ -89,8 +97,12 @@ def check(spec: str, task: str | None, cache_dir, inputs=()) -> dict | None:
     if cache.is_file():
         return json.loads(cache.read_text())
     print(f"snaketune: checking data.loader '{spec}' (once per version of its file)", file=sys.stderr)
-    proc = subprocess.run([sys.executable, "-m", "snaketune.data.loader", spec, task or ""], capture_output=True,
-                          text=True, env=user_code.child_env())
+    proc = subprocess.run(
+        [sys.executable, "-m", "snaketune.data.loader", spec, task or ""],
+        capture_output=True,
+        text=True,
+        env=user_code.child_env(),
+    )
     lines = proc.stdout.strip().splitlines()
     outcome = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     if "error" in outcome:

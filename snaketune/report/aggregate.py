@@ -14,17 +14,43 @@ from snaketune.search.objective import Objective, objective_from
 from snaketune.search.space import Space
 from snaketune.search.strategies import ALL
 
-RECORD_COLUMNS = ["objective", "objective_value", "objective_epoch", "epochs_run", "cumulative_epochs", "fit_seconds",
-                  "load_seconds", "params", "peak_rss_mb", "model_bytes", "model_sha256", "status", "error", "unused"]
+RECORD_COLUMNS = [
+    "objective",
+    "objective_value",
+    "objective_epoch",
+    "epochs_run",
+    "cumulative_epochs",
+    "fit_seconds",
+    "load_seconds",
+    "params",
+    "peak_rss_mb",
+    "model_bytes",
+    "model_sha256",
+    "status",
+    "error",
+    "unused",
+]
 
 
 def read_csv(path, space: Space | None = None) -> pd.DataFrame:
     """Read a trial table with the types it was written with: ids and errors as text (a hex
     id like 123e45678901 is not a number), integer hyperparameters as integers even where a
     conditional one leaves blanks."""
-    frame = pd.read_csv(path, dtype={"trial_id": str, "parent": str, "bracket": str, "study": str, "error": str,
-                                     "hyperparameters": str, "model_sha256": str, "unused": str},
-                        keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(
+        path,
+        dtype={
+            "trial_id": str,
+            "parent": str,
+            "bracket": str,
+            "study": str,
+            "error": str,
+            "hyperparameters": str,
+            "model_sha256": str,
+            "unused": str,
+        },
+        keep_default_na=False,
+        na_values=[""],
+    )
     for column in ("error", "unused"):
         if column in frame:
             frame[column] = frame[column].fillna("")
@@ -36,7 +62,9 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
     return frame
 
 
-def collect(strategy: str, membership: list, metrics_files: list[str], space: Space, replicate: int = 0) -> pd.DataFrame:
+def collect(
+    strategy: str, membership: list, metrics_files: list[str], space: Space, replicate: int = 0
+) -> pd.DataFrame:
     """One row per trial of `strategy`, in its order: [trial number, round, trial id, values,
     schedule, series] joined with each trial's metrics.csv (a series other than the one of a
     single-series strategy is a Hyperband bracket). The exact values ride along as JSON, since
@@ -50,18 +78,38 @@ def collect(strategy: str, membership: list, metrics_files: list[str], space: Sp
         for name in unused_names(record):  # the model never asked for it: no value of the trial's
             record[name] = None
         records[frame.loc[0, "trial_id"]] = record
-    rows = [{"strategy": strategy, "replicate": replicate, "trial_number": number,
-             "bracket": None if series == ALL else series, "round": round_, **records[tid],
-             "parent": schedule.get("parent"), "hyperparameters": json.dumps(values)}
-            for number, round_, tid, values, schedule, series in membership]
+    rows = [
+        {
+            "strategy": strategy,
+            "replicate": replicate,
+            "trial_number": number,
+            "bracket": None if series == ALL else series,
+            "round": round_,
+            **records[tid],
+            "parent": schedule.get("parent"),
+            "hyperparameters": json.dumps(values),
+        }
+        for number, round_, tid, values, schedule, series in membership
+    ]
     return pd.DataFrame(rows, columns=table_columns(space, rows))
 
 
 def table_columns(space: Space, rows: list[dict] = ()) -> list[str]:
     """The table's columns; what else the trials recorded (the best value of each metric the
     model reports, best_<metric>) goes before the last two."""
-    known = ["strategy", "replicate", "trial_number", "bracket", "round", "parent", "trial_id", *space.names,
-             *RECORD_COLUMNS, "study", "hyperparameters"]
+    known = [
+        "strategy",
+        "replicate",
+        "trial_number",
+        "bracket",
+        "round",
+        "parent",
+        "trial_id",
+        *space.names,
+        *RECORD_COLUMNS,
+        "study",
+        "hyperparameters",
+    ]
     # (metrics.csv of trials trained before the schedule had its own field hold Hyperband's
     # bookkeeping as tuner/... columns)
     extra = list(dict.fromkeys(k for row in rows for k in row if k not in known and not k.startswith("tuner/")))
@@ -107,9 +155,18 @@ def at_equal_compute(trials: pd.DataFrame, objective: Objective) -> tuple[int, p
         best = best_so_far(within, objective).iloc[-1] if len(within) else np.nan
         per_run.append({"strategy": strategy, "replicate": replicate, "best": best, "trials": len(within)})
     per_run = pd.DataFrame(per_run)
-    table = per_run.groupby("strategy", sort=False).agg(
-        best=("best", "mean"), sd=("best", "std"), low=("best", "min"), high=("best", "max"),
-        replicates=("best", "count"), trials=("trials", "mean")).reset_index()
+    table = (
+        per_run.groupby("strategy", sort=False)
+        .agg(
+            best=("best", "mean"),
+            sd=("best", "std"),
+            low=("best", "min"),
+            high=("best", "max"),
+            replicates=("best", "count"),
+            trials=("trials", "mean"),
+        )
+        .reset_index()
+    )
     return budget, table
 
 
@@ -152,8 +209,9 @@ def best_params(trials: pd.DataFrame, objective: Objective) -> dict:
     }
 
 
-def aggregate(*, tables, space_file, objective: dict, trials_csv, best_json, journal, space_json,
-              plan: dict, plan_file) -> dict:
+def aggregate(
+    *, tables, space_file, objective: dict, trials_csv, best_json, journal, space_json, plan: dict, plan_file
+) -> dict:
     """Every trial of every strategy: a trial two strategies proposed appears under both.
 
     `plan_file`, named by the plan, is written last and the other plans' markers removed, so
@@ -166,7 +224,9 @@ def aggregate(*, tables, space_file, objective: dict, trials_csv, best_json, jou
     write_csv(trials_csv, trials)
     write_json(best_json, best)
     trials_dir = Path(trials_csv).parent / "trials"
-    write_journal(trials, space, objective, journal, {tid: trials_dir / tid / "history.csv" for tid in trials["trial_id"]})
+    write_journal(
+        trials, space, objective, journal, {tid: trials_dir / tid / "history.csv" for tid in trials["trial_id"]}
+    )
     write_text(space_json, text)
     write_json(plan_file, plan)
     for other in Path(plan_file).parent.glob("*.json"):

@@ -51,22 +51,36 @@ def frozen_trials(trials: pd.DataFrame, space: Space, objective: Objective, hist
         if histories and row.trial_id in histories and Path(histories[row.trial_id]).exists():
             history = pd.read_csv(histories[row.trial_id])
             if objective.name in history:
-                intermediate = {int(e): float(v) for e, v in zip(history["epoch"], history[objective.name])
-                                if not pd.isna(v)}
-        out.append(frozen_trial(space, values, float(row.objective_value) if ok else None, failed=not ok,
-                                user_attrs={"trial_id": row.trial_id, "strategy": row.strategy,
-                                            "trial_number": int(row.trial_number)},
-                                intermediate_values=intermediate))
+                intermediate = {
+                    int(e): float(v) for e, v in zip(history["epoch"], history[objective.name]) if not pd.isna(v)
+                }
+        out.append(
+            frozen_trial(
+                space,
+                values,
+                float(row.objective_value) if ok else None,
+                failed=not ok,
+                user_attrs={"trial_id": row.trial_id, "strategy": row.strategy, "trial_number": int(row.trial_number)},
+                intermediate_values=intermediate,
+            )
+        )
     return out
 
 
-def optuna_study(trials: pd.DataFrame, space: Space, objective: Objective, name="snaketune", storage=None,
-                 histories: dict | None = None):
+def optuna_study(
+    trials: pd.DataFrame,
+    space: Space,
+    objective: Objective,
+    name="snaketune",
+    storage=None,
+    histories: dict | None = None,
+):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(study_name=name, storage=storage,
-                                direction="maximize" if objective.direction == "max" else "minimize")
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="maximize" if objective.direction == "max" else "minimize"
+    )
     study.add_trials(frozen_trials(trials, space, objective, histories))
     return study
 
@@ -74,7 +88,6 @@ def optuna_study(trials: pd.DataFrame, space: Space, objective: Objective, name=
 def write_journal(trials: pd.DataFrame, space: Space, objective: Objective, path, histories: dict | None = None):
     """The study as an Optuna journal file, one Optuna study per strategy and replicate, for
     `optuna-dashboard <path>`. Written whole to a temporary file, then moved into place."""
-    import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -106,8 +119,7 @@ def importances(trials: pd.DataFrame, space: Space, objective: Objective) -> pd.
         if len(done) < 3:
             continue
         study = optuna_study(done, space, objective)
-        evaluator = (PedAnovaImportanceEvaluator() if len(done) > PED_ANOVA_FROM
-                     else FanovaImportanceEvaluator(seed=0))
+        evaluator = PedAnovaImportanceEvaluator() if len(done) > PED_ANOVA_FROM else FanovaImportanceEvaluator(seed=0)
         try:
             scores = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=True)
         except (RuntimeError, ValueError):  # nothing varied across these trials
@@ -138,5 +150,6 @@ def smallest_near_best(trials: pd.DataFrame, objective: Objective):
     best = done["objective_value"].max() if objective.direction == "max" else done["objective_value"].min()
     tolerance = NEAR_BEST * abs(best)
     near = done[(done["objective_value"] - best).abs() <= tolerance]
-    return near.sort_values(["params", "objective_value"], ascending=[True, objective.direction == "min"],
-                            kind="stable").iloc[0]
+    return near.sort_values(
+        ["params", "objective_value"], ascending=[True, objective.direction == "min"], kind="stable"
+    ).iloc[0]

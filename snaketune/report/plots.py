@@ -8,13 +8,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from snaketune.core.atomic import atomic_path  # noqa: E402
 from snaketune.report.aggregate import best_so_far, read_csv  # noqa: E402
 from snaketune.report.analysis import completed  # noqa: E402
-from snaketune.core.atomic import atomic_path  # noqa: E402
 from snaketune.search.objective import Objective, objective_from  # noqa: E402
 from snaketune.search.space import Space  # noqa: E402
 
@@ -47,11 +47,14 @@ def mean_curve(runs: list[pd.DataFrame], column: str, objective: Objective):
     x = np.unique(np.concatenate([run[column].to_numpy(dtype=float) for run in runs]))
     x = x[(x >= start) & (x <= end)]
     # each run's best so far at each x: its value after its last trial at or before x
-    curves = np.array([
-        best_so_far(run, objective).to_numpy(dtype=float)[
-            np.searchsorted(run[column].to_numpy(dtype=float), x, side="right") - 1]
-        for run in runs
-    ])
+    curves = np.array(
+        [
+            best_so_far(run, objective).to_numpy(dtype=float)[
+                np.searchsorted(run[column].to_numpy(dtype=float), x, side="right") - 1
+            ]
+            for run in runs
+        ]
+    )
     mean, sd = curves.mean(axis=0), curves.std(axis=0, ddof=1)
     return x, mean, mean - sd, mean + sd
 
@@ -75,8 +78,16 @@ def _mark_failed(ax, trials, column, objective):
     if failed.empty:
         return
     edge = ax.get_ylim()[0 if objective.direction == "max" else 1]
-    ax.scatter(failed[column], [edge] * len(failed), marker="x", color="black", s=30, clip_on=False,
-               label="failed trial", zorder=3)
+    ax.scatter(
+        failed[column],
+        [edge] * len(failed),
+        marker="x",
+        color="black",
+        s=30,
+        clip_on=False,
+        label="failed trial",
+        zorder=3,
+    )
 
 
 def plot_best_so_far(trials, objective, path, by: str):
@@ -133,7 +144,7 @@ def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
         ax.set_xlabel(name)
         ax.set_ylabel(objective.name)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"{objective.name} against each hyperparameter")
@@ -153,8 +164,14 @@ def plot_learning_curves(trials, objective, histories: dict, path, top: int = 5)
         if "loss" in history:
             ax_loss.plot(history["epoch"], history["loss"], marker="o", label=label)
     if not ax_obj.lines:
-        ax_obj.text(0.5, 0.5, f"{objective.name} is not reported per epoch\n(the model's fit returns it once)",
-                    ha="center", va="center", transform=ax_obj.transAxes)
+        ax_obj.text(
+            0.5,
+            0.5,
+            f"{objective.name} is not reported per epoch\n(the model's fit returns it once)",
+            ha="center",
+            va="center",
+            transform=ax_obj.transAxes,
+        )
     ax_obj.set_ylabel(objective.name)
     ax_loss.set_ylabel("training loss")
     for ax in (ax_obj, ax_loss):
@@ -207,8 +224,9 @@ def plot_importance(importance: pd.DataFrame, objective, path):
 def plot_parallel_coordinate(study, objective, path):
     """Every completed trial as a line across the hyperparameters, coloured by the objective
     (Optuna's own plot)."""
-    import optuna
     import warnings
+
+    import optuna
 
     with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -260,6 +278,7 @@ def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> 
     from snaketune.report.analysis import importances, optuna_study
 
     plot_importance(importances(trials, space, objective), objective, by_name["param_importances"])
-    plot_parallel_coordinate(optuna_study(trials.drop_duplicates("trial_id"), space, objective), objective,
-                             by_name["parallel_coordinate"])
+    plot_parallel_coordinate(
+        optuna_study(trials.drop_duplicates("trial_id"), space, objective), objective, by_name["parallel_coordinate"]
+    )
     plot_pareto(trials, objective, by_name["pareto_front"])

@@ -7,8 +7,15 @@ import contextlib
 import keras_tuner as kt
 
 from snaketune.core.errors import ConfigError
-from snaketune.search.space import (FIT_ARGUMENTS, Condition, HyperParameter, Space, ask, check_asked,
-                             from_keras_tuner_config)
+from snaketune.search.space import (
+    FIT_ARGUMENTS,
+    Condition,
+    HyperParameter,
+    Space,
+    ask,
+    check_asked,
+    from_keras_tuner_config,
+)
 
 
 def declare(hp: kt.HyperParameters, param: HyperParameter) -> None:
@@ -96,8 +103,10 @@ def discover(build_model, declared: Space, fit_arguments=FIT_ARGUMENTS, fit_prob
                 except ConfigError:
                     raise
                 except Exception as error:  # the user's fit: report what it raised
-                    raise ConfigError(f"build_model: its HyperModel's fit raised {type(error).__name__}: "
-                                      f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
+                    raise ConfigError(
+                        f"build_model: its HyperModel's fit raised {type(error).__name__}: "
+                        f"{str(error).splitlines()[0][:300] if str(error) else ''}"
+                    ) from error
         except ConfigError:
             if not values:  # at its defaults the model must build: the check says why not
                 raise
@@ -179,7 +188,8 @@ def _gates(space: Space, builds: list[tuple[dict, frozenset]]) -> Space:
             gating = {value for value, present in under if present}
             seen = {value for value, _ in under}
             if all((value in gating) == present for value, present in under) and (
-                    parent.type != "int" or seen >= set(parent.grid_values())):
+                parent.type != "int" or seen >= set(parent.grid_values())
+            ):
                 condition = Condition(parent.name, tuple(v for v in parent.grid_values() if v in gating))
                 param = HyperParameter(**{**param.__dict__, "conditions": (condition,)})
                 break
@@ -196,7 +206,5 @@ def _build(build_model, hp):
     except Exception as error:  # the user's code: report what it raised, and where
         raise ConfigError(f"build_model raised {type(error).__name__}: {error}") from error
     if not isinstance(model, keras.Model):
-        raise ConfigError(
-            f"build_model must return a keras.Model, got {type(model).__name__}"
-        )
+        raise ConfigError(f"build_model must return a keras.Model, got {type(model).__name__}")
     return model

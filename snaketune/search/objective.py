@@ -27,22 +27,71 @@ class Objective:
 # Keras Tuner's "max" metrics (its _MAX_METRICS classes and _MAX_METRIC_FNS), as Keras names
 # them in a history.
 _MAX = {
-    "acc", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "true_positives", "true_negatives",
-    "precision", "recall", "auc", "sensitivity_at_specificity", "specificity_at_sensitivity",
-    "precision_at_recall", "recall_at_precision",
+    "acc",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "true_positives",
+    "true_negatives",
+    "precision",
+    "recall",
+    "auc",
+    "sensitivity_at_specificity",
+    "specificity_at_sensitivity",
+    "precision_at_recall",
+    "recall_at_precision",
 }
 # Higher is better, where Keras Tuner would minimise them.
-_MAX_CORRECTED = {"f1_score", "fbeta_score", "r2_score", "iou", "mean_iou", "binary_iou", "one_hot_iou",
-                  "one_hot_mean_iou", "cosine_similarity", "pearson_correlation", "concordance_correlation"}
+_MAX_CORRECTED = {
+    "f1_score",
+    "fbeta_score",
+    "r2_score",
+    "iou",
+    "mean_iou",
+    "binary_iou",
+    "one_hot_iou",
+    "one_hot_mean_iou",
+    "cosine_similarity",
+    "pearson_correlation",
+    "concordance_correlation",
+}
 # Keras' other metrics and losses: lower is better.
 _MIN = {
-    "loss", "crossentropy", "ce", "mae", "mse", "mape", "msle", "mean_absolute_error", "mean_squared_error",
-    "root_mean_squared_error", "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "binary_focal_crossentropy", "categorical_focal_crossentropy", "kl_divergence", "kld",
-    "kullback_leibler_divergence", "poisson", "log_cosh", "logcosh", "hinge", "squared_hinge",
-    "categorical_hinge", "huber", "false_positives", "false_negatives", "ctc", "dice", "tversky",
+    "loss",
+    "crossentropy",
+    "ce",
+    "mae",
+    "mse",
+    "mape",
+    "msle",
+    "mean_absolute_error",
+    "mean_squared_error",
+    "root_mean_squared_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
+    "kl_divergence",
+    "kld",
+    "kullback_leibler_divergence",
+    "poisson",
+    "log_cosh",
+    "logcosh",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "huber",
+    "false_positives",
+    "false_negatives",
+    "ctc",
+    "dice",
+    "tversky",
     "circle",
 }
 
@@ -55,7 +104,7 @@ def base_name(name: str) -> str:
 
 
 def infer_direction(name: str) -> str | None:
-    """"min", "max", or None where the name says nothing."""
+    """ "min", "max", or None where the name says nothing."""
     base = base_name(name)
     if base in _MAX or base in _MAX_CORRECTED:
         return "max"
@@ -76,5 +125,7 @@ def objective_from(value) -> Objective:
 
 def not_reported(name: str, reported: list[str]) -> str:
     """What to do about an objective the model does not report."""
-    return (f"config: training.objective: the model does not report '{name}'; it reports "
-            f"{', '.join(reported)} (choose one of those, or compile the model with the metric)")
+    return (
+        f"config: training.objective: the model does not report '{name}'; it reports "
+        f"{', '.join(reported)} (choose one of those, or compile the model with the metric)"
+    )

@@ -87,13 +87,19 @@ def _suggest(trial, name: str, dist):
     return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
-def frozen_trial(space: Space, values: dict, value: float | None, *, failed: bool = False, user_attrs=None,
-                 intermediate_values=None):
+def frozen_trial(
+    space: Space, values: dict, value: float | None, *, failed: bool = False, user_attrs=None, intermediate_values=None
+):
     """A finished trial as Optuna records it (failed ones as failed, with no value)."""
     import optuna
 
     params, dists = distributions(space, values)
     state = optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE
-    return optuna.trial.create_trial(state=state, value=None if failed else value, params=params,
-                                     distributions=dists, user_attrs=user_attrs or {},
-                                     intermediate_values=intermediate_values or {})
+    return optuna.trial.create_trial(
+        state=state,
+        value=None if failed else value,
+        params=params,
+        distributions=dists,
+        user_attrs=user_attrs or {},
+        intermediate_values=intermediate_values or {},
+    )

@@ -30,8 +30,7 @@ def identity_values(values: dict, schedule: dict | None) -> dict:
 def split(flat: dict) -> tuple[dict, dict]:
     """(hyperparameters, schedule) of values in their identity form."""
     names = {v: k for k, v in KERAS_TUNER_NAMES.items()}
-    return ({k: v for k, v in flat.items() if k not in names},
-            {names[k]: v for k, v in flat.items() if k in names})
+    return ({k: v for k, v in flat.items() if k not in names}, {names[k]: v for k, v in flat.items() if k in names})
 
 
 def initial_epoch(schedule: dict) -> int:

@@ -28,9 +28,21 @@ DEFAULT_BATCH_SIZE = 32  # Keras' own default for model.fit
 # Names the trial record uses for its own columns; a hyperparameter may not take them.
 RESERVED = frozenset(
     {
-        "study", "strategy", "trial_id", "trial_number", "round", "objective",
-        "objective_value", "objective_epoch", "epochs_run", "fit_seconds", "params",
-        "status", "error", "hyperparameters", "unused",
+        "study",
+        "strategy",
+        "trial_id",
+        "trial_number",
+        "round",
+        "objective",
+        "objective_value",
+        "objective_epoch",
+        "epochs_run",
+        "fit_seconds",
+        "params",
+        "status",
+        "error",
+        "hyperparameters",
+        "unused",
     }
 )
 
@@ -184,8 +196,12 @@ def parse_hyperparameter(name: str, spec: Any) -> HyperParameter:
         if not isinstance(spec.get("values"), list):
             raise ConfigError(f"{key}.values: expected a list of values, got {spec.get('values')!r}")
         hp = HyperParameter(
-            name=name, type="choice", values=tuple(spec["values"]),
-            ordered=spec.get("ordered"), default=spec.get("default"), conditions=conditions,
+            name=name,
+            type="choice",
+            values=tuple(spec["values"]),
+            ordered=spec.get("ordered"),
+            default=spec.get("default"),
+            conditions=conditions,
         )
     elif kind == "boolean":
         if not isinstance(spec.get("default", False), bool):
@@ -193,8 +209,14 @@ def parse_hyperparameter(name: str, spec: Any) -> HyperParameter:
         hp = HyperParameter(name=name, type="boolean", default=spec.get("default", False), conditions=conditions)
     else:
         hp = HyperParameter(
-            name=name, type=kind, min=spec.get("min"), max=spec.get("max"), step=spec.get("step"),
-            sampling=spec.get("sampling", "linear"), default=spec.get("default"), conditions=conditions,
+            name=name,
+            type=kind,
+            min=spec.get("min"),
+            max=spec.get("max"),
+            step=spec.get("step"),
+            sampling=spec.get("sampling", "linear"),
+            default=spec.get("default"),
+            conditions=conditions,
         )
     return _checked(hp, key)
 
@@ -203,11 +225,16 @@ def ask(hp, param: HyperParameter):
     """Ask `hp` (Keras Tuner's HyperParameters, or anything with its hp.Int, Float, Choice,
     Boolean and Fixed) for `param`, as a build_model(hp) would; its conditions are the caller's."""
     if param.type == "int":
-        return hp.Int(param.name, param.min, param.max, step=param.step, sampling=param.sampling,
-                      default=param.default)
+        return hp.Int(param.name, param.min, param.max, step=param.step, sampling=param.sampling, default=param.default)
     if param.type == "float":
-        return hp.Float(param.name, param.min, _reachable_max(param), step=param.step, sampling=param.sampling,
-                        default=param.default)
+        return hp.Float(
+            param.name,
+            param.min,
+            _reachable_max(param),
+            step=param.step,
+            sampling=param.sampling,
+            default=param.default,
+        )
     if param.type == "choice":
         return hp.Choice(param.name, list(param.values), ordered=param.ordered, default=param.default)
     if param.type == "boolean":
@@ -235,15 +262,22 @@ def from_keras_tuner_config(kind: str, config: dict) -> HyperParameter:
         config["max_value"] = _last_rung(config)
     if kind in ("int", "float"):
         spec = {
-            "type": kind, "min": config["min_value"], "max": config["max_value"],
-            "step": config.get("step"), "sampling": config.get("sampling") or "linear",
+            "type": kind,
+            "min": config["min_value"],
+            "max": config["max_value"],
+            "step": config.get("step"),
+            "sampling": config.get("sampling") or "linear",
             "default": config.get("default"),
         }
         if spec["step"] is None:
             del spec["step"]
     elif kind == "choice":
-        spec = {"type": "choice", "values": list(config["values"]), "ordered": config.get("ordered"),
-                "default": config.get("default")}
+        spec = {
+            "type": "choice",
+            "values": list(config["values"]),
+            "ordered": config.get("ordered"),
+            "default": config.get("default"),
+        }
     elif kind == "boolean":
         spec = {"type": "boolean", "default": bool(config.get("default"))}
     else:
@@ -255,7 +289,7 @@ def from_keras_tuner_config(kind: str, config: dict) -> HyperParameter:
     return HyperParameter(**{**param.__dict__, "conditions": conditions})
 
 
-def check_asked(declared: "Space", asked, fit_arguments) -> None:
+def check_asked(declared: Space, asked, fit_arguments) -> None:
     """Every declared hyperparameter is one the model asks for, or one of fit's arguments."""
     unused = [n for n in declared.names if n not in asked and n not in fit_arguments]
     if unused:
@@ -300,8 +334,11 @@ def _checked(hp: HyperParameter, key: str) -> HyperParameter:
         if not _replace(hp, default=default).contains(default):
             raise ConfigError(f"{key}.default: {default!r} is not one of the values {list(hp.values)}")
         # Keras Tuner's default: numbers are ordered (its Bayesian oracle treats them as a scale)
-        ordered = hp.ordered if hp.ordered is not None else all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in hp.values)
+        ordered = (
+            hp.ordered
+            if hp.ordered is not None
+            else all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in hp.values)
+        )
         return _replace(hp, default=default, ordered=ordered)
     if hp.type in ("boolean", "fixed"):
         return hp
@@ -353,7 +390,7 @@ class Space:
             raise ConfigError("space: a hyperparameter name appears twice")
 
     @classmethod
-    def from_config(cls, space_config: dict) -> "Space":
+    def from_config(cls, space_config: dict) -> Space:
         space = cls([parse_hyperparameter(name, spec) for name, spec in (space_config or {}).items()])
         seen: dict = {}
         for hp in space:
@@ -361,7 +398,9 @@ class Space:
                 parent = seen.get(condition.name)
                 where = f"space.{hp.name}.conditions"
                 if parent is None:
-                    raise ConfigError(f"{where}: parent '{condition.name}' must be a hyperparameter declared before '{hp.name}'")
+                    raise ConfigError(
+                        f"{where}: parent '{condition.name}' must be a hyperparameter declared before '{hp.name}'"
+                    )
                 bad = [v for v in condition.values if not parent.contains(v)]
                 if bad:
                     raise ConfigError(f"{where}: {bad} are not values of space.{condition.name}")
@@ -406,9 +445,8 @@ class Space:
         return json.dumps([hp.to_dict() for hp in self.hyperparameters], indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "Space":
+    def from_json(cls, text: str) -> Space:
         return cls([_from_dict(d) for d in json.loads(text)])
-
 
 
 def _from_dict(d: dict) -> HyperParameter:

@@ -20,14 +20,14 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from snaketune.data import sources as data_module
-from snaketune.study.config_files import with_overrides
 from snaketune.core.errors import ConfigError, DataError
 from snaketune.core.identity import builtin_code_sha256, file_sha256, package_file
-from snaketune.search.objective import Objective, not_reported, objective_from
+from snaketune.data import sources as data_module
 from snaketune.data.task import BUILTIN_METRICS
+from snaketune.search.objective import Objective, not_reported, objective_from
 from snaketune.search.space import Space
 from snaketune.search.strategies import STRATEGIES
+from snaketune.study.config_files import with_overrides
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Study:
     def replicates(self) -> int:
         return self.config.get("replicates", 1)
 
-    def replicate(self, r: int) -> "Study":
+    def replicate(self, r: int) -> Study:
         """Replicate r of the study: every seed (training, random, Bayesian, Hyperband) + r, so
         that replicate 0 is the study itself and its trials keep their ids."""
         if r == 0:
@@ -122,23 +122,35 @@ class Study:
             "objective": {"name": objective.name, "direction": objective.direction},
         }
 
-
     def data_identity(self) -> dict:
         """What decides the data a trial trains on. A file is known by its content, wherever it
         lies; a loader by its file's content and the arrays it returned; None is MNIST, fetched
         and checked. An .npz study's identity is what it was before loaders and CSVs."""
         data = self.config["data"]
-        identity = {"sha256": _sha256(data["path"]) if data["path"] else None,
-                    "validation_split": data["validation_split"], "subset": data["subset"], "seed": data["seed"]}
+        identity = {
+            "sha256": _sha256(data["path"]) if data["path"] else None,
+            "validation_split": data["validation_split"],
+            "subset": data["subset"],
+            "seed": data["seed"],
+        }
         if data["loader"]:
             file, function = data["loader"].rsplit(":", 1)
-            identity.update(sha256=None, loader=function, loader_sha256=_sha256(file),
-                            arrays_sha256=(self.data_summary or {}).get("arrays_sha256"))
+            identity.update(
+                sha256=None,
+                loader=function,
+                loader_sha256=_sha256(file),
+                arrays_sha256=(self.data_summary or {}).get("arrays_sha256"),
+            )
             if data["inputs"]:
                 identity["inputs_sha256"] = [_sha256(f) for f in data["inputs"]]
         if data["csv"]:
-            identity.update(sha256=_sha256(data["csv"]), test_sha256=_sha256(data["test"]) if data["test"] else None,
-                            target=data["target"], features=data["features"], test_split=data["test_split"])
+            identity.update(
+                sha256=_sha256(data["csv"]),
+                test_sha256=_sha256(data["test"]) if data["test"] else None,
+                target=data["target"],
+                features=data["features"],
+                test_split=data["test_split"],
+            )
             # What the CSV reader does differently from before for some files (a dropped index
             # column, float labels taken for classes) is named, so that those studies' data and
             # trials are made anew and no other study's change.
@@ -270,12 +282,16 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
                     f"{Path.cwd()})"
                 )
     if "hypermodel" in model and "batch_size" in (config["space"] or {}):
-        raise ConfigError("config: space.batch_size: a HyperModel's fit sets its batch size itself, as with Keras "
-                          "Tuner: declare hp.Choice('batch_size', ...) in its fit instead")
+        raise ConfigError(
+            "config: space.batch_size: a HyperModel's fit sets its batch size itself, as with Keras "
+            "Tuner: declare hp.Choice('batch_size', ...) in its fit instead"
+        )
     resources = config["resources"]
     if resources["trials_per_gpu"] > 1 and resources["gpu"] != 1:
-        raise ConfigError(f"config: resources.trials_per_gpu: {resources['trials_per_gpu']} needs resources.gpu: 1 "
-                          f"(jobs share a device only when each asks for one; gpu is {resources['gpu']})")
+        raise ConfigError(
+            f"config: resources.trials_per_gpu: {resources['trials_per_gpu']} needs resources.gpu: 1 "
+            f"(jobs share a device only when each asks for one; gpu is {resources['gpu']})"
+        )
     summary = checked_data(config["data"], cache_dir)
     try:
         declared = Space.from_config(config["space"])
@@ -283,10 +299,12 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
         raise ConfigError(_in_config(str(error))) from None
     study = Study(config=config, declared_space=declared, data_summary=summary)
     try:
-        study.objective
+        _ = study.objective  # its name and direction, or why they cannot be known
     except ValueError as error:
-        raise ConfigError(f"config: training.objective: {error}; give it as {{name: "
-                          f"{config['training']['objective']}, direction: min}} or max") from None
+        raise ConfigError(
+            f"config: training.objective: {error}; give it as {{name: "
+            f"{config['training']['objective']}, direction: min}} or max"
+        ) from None
     if "type" in config["model"]:
         check_builtin_model(config["model"]["type"], summary)
         check_objective(study.objective, builtin_reported(study.task))
@@ -297,8 +315,10 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
     for name in study.enabled_strategies:
         for module, why in STRATEGIES[name].needs:
             if importlib.util.find_spec(module) is None:
-                raise ConfigError(f"config: strategies.{name}: {why}; install it (pip install {module}) "
-                                  f"or set strategies.{name}.enabled: false")
+                raise ConfigError(
+                    f"config: strategies.{name}: {why}; install it (pip install {module}) "
+                    f"or set strategies.{name}.enabled: false"
+                )
     return study
 
 
@@ -308,21 +328,27 @@ def check_builtin_model(kind: str, summary: dict | None) -> None:
     if summary is None:
         return  # MNIST
     if summary["task"] is None:
-        raise ConfigError(f"config: model.type: the built-in {kind} predicts one target array; this data's y is a "
-                          f"dict of {len(summary['outputs'])} ({', '.join(summary['outputs'])}): use a "
-                          "model.build_model or model.hypermodel of your own")
+        raise ConfigError(
+            f"config: model.type: the built-in {kind} predicts one target array; this data's y is a "
+            f"dict of {len(summary['outputs'])} ({', '.join(summary['outputs'])}): use a "
+            "model.build_model or model.hypermodel of your own"
+        )
     inputs = summary["inputs"]
     if kind == "cnn" and (list(inputs) != [""] or len(inputs[""]) != 3):
-        raise ConfigError(f"config: model.type: the built-in cnn takes one array of images (n, height, width, "
-                          f"channels); this data's samples are {inputs if list(inputs) != [''] else inputs['']} "
-                          "(an .npz's images (n, height, width) get their channel axis; a loader's must have "
-                          "it): use type: mlp, or a model of your own")
+        raise ConfigError(
+            f"config: model.type: the built-in cnn takes one array of images (n, height, width, "
+            f"channels); this data's samples are {inputs if list(inputs) != [''] else inputs['']} "
+            "(an .npz's images (n, height, width) get their channel axis; a loader's must have "
+            "it): use type: mlp, or a model of your own"
+        )
     low, high = summary.get("x_range", {}).get("", (0.0, 1.0))
     if kind == "cnn" and (low < -1 - 1e-6 or high > 1 + 1e-6):
         # the cnn has no normalisation layer: pixels in 0..255 would train it badly, silently
-        raise ConfigError(f"config: model.type: the built-in cnn takes images scaled to [0, 1] (as an .npz's "
-                          f"integer pixels are); this data's x_train runs from {low:g} to {high:g}: scale it "
-                          "(x / 255 for 8-bit pixels) in your data, or use type: mlp, which normalises its inputs")
+        raise ConfigError(
+            f"config: model.type: the built-in cnn takes images scaled to [0, 1] (as an .npz's "
+            f"integer pixels are); this data's x_train runs from {low:g} to {high:g}: scale it "
+            "(x / 255 for 8-bit pixels) in your data, or use type: mlp, which normalises its inputs"
+        )
 
 
 def builtin_reported(task: str | None) -> list[str]:
@@ -355,8 +381,10 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
     if len(sources) > 1:
         raise ConfigError(f"config: data.{sources[0]} and data.{sources[1]} exclude each other; set one")
     if data["sha256"] and not (data["path"] or data["csv"]):
-        raise ConfigError("config: data.sha256: given without data.path or data.csv; it checks the file they "
-                          "name (MNIST, when fetched, is checked against its own sha256 sums)")
+        raise ConfigError(
+            "config: data.sha256: given without data.path or data.csv; it checks the file they "
+            "name (MNIST, when fetched, is checked against its own sha256 sums)"
+        )
     csv_only = [key for key in ("target", "features", "test") if data[key]]
     if csv_only and not data["csv"]:
         raise ConfigError(f"config: data.{csv_only[0]}: only for data.csv")
@@ -366,12 +394,21 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
         _exists(file, "data.inputs", "a file the loader reads")
     try:
         if data["path"]:
-            _exists(data["path"], "data.path", "an .npz with x_train, y_train, x_test, y_test",
-                    "; set data.path to null to download MNIST")
+            _exists(
+                data["path"],
+                "data.path",
+                "an .npz with x_train, y_train, x_test, y_test",
+                "; set data.path to null to download MNIST",
+            )
             if data["sha256"]:
                 data_module.check_sha256(data["path"], data["sha256"], "config: data.sha256")
-            return data_module.check_file(data["path"], f"config: data.path: '{data['path']}'",
-                                          data["validation_split"], data["subset"], data["task"])
+            return data_module.check_file(
+                data["path"],
+                f"config: data.path: '{data['path']}'",
+                data["validation_split"],
+                data["subset"],
+                data["task"],
+            )
         if data["csv"]:
             return _check_csv(data)
         if data["loader"]:
@@ -419,8 +456,9 @@ def checked_data(data: dict, cache_dir=None) -> dict | None:
         versions = [_version(f) for f in files]
     except OSError:
         return check_data(data, cache_dir)  # which names the missing file
-    key = hashlib.sha256(json.dumps([data, versions, _check_version()], sort_keys=True, default=str)
-                         .encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps([data, versions, _check_version()], sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
     cache = Path(cache_dir) / "data" / f"{key}.json"
     try:
         record = json.loads(cache.read_text())
@@ -462,8 +500,10 @@ def _plain(value):
 
 def _exists(path, key: str, expected: str, hint: str = "") -> None:
     if not Path(path).is_file():
-        raise ConfigError(f"config: {key}: file '{path}' not found (expected {expected}; relative to the "
-                          f"working directory {Path.cwd()}){hint}")
+        raise ConfigError(
+            f"config: {key}: file '{path}' not found (expected {expected}; relative to the "
+            f"working directory {Path.cwd()}){hint}"
+        )
 
 
 def _check_csv(data: dict) -> dict:
@@ -476,8 +516,9 @@ def _check_csv(data: dict) -> dict:
         raise ConfigError("config: data.target: the CSV's column to predict is required with data.csv")
     if data["sha256"]:
         data_module.check_sha256(data["csv"], data["sha256"], "config: data.sha256")
-    arrays, described = tabular.read(data["csv"], data["target"], data["features"], data["test"],
-                                     data["test_split"], data["seed"], data["task"])
+    arrays, described = tabular.read(
+        data["csv"], data["target"], data["features"], data["test"], data["test_split"], data["seed"], data["task"]
+    )
     summary = data_module.check(arrays, f"config: data.csv: '{data['csv']}'", data["task"])
     summary.update({k: described[k] for k in ("dropped_columns", "labels_from_floats") if k in described})
     data_module.split_sizes(len(arrays["y_train"]), data["validation_split"], data["subset"])
@@ -494,7 +535,9 @@ def check_grid(grid: dict, space: Space, complete: bool) -> None:
         key = f"strategies.grid.values.{name}"
         if name not in space:
             if complete:
-                raise ConfigError(f"config: {key}: no hyperparameter '{name}' in the search space ({', '.join(space.names)})")
+                raise ConfigError(
+                    f"config: {key}: no hyperparameter '{name}' in the search space ({', '.join(space.names)})"
+                )
             continue
         hp = space[name]
         if len(set(map(repr, values))) != len(values):
@@ -518,9 +561,9 @@ def check_model(study: Study, cache_dir) -> None:
     model_check.check_user_model), or a built-in model's space, and the grid checked against the
     hyperparameters the model declares. Imports no TensorFlow here; a user's model's success is
     remembered in `cache_dir` (outside results/)."""
+    from snaketune import models
     from snaketune.models import builtin_space
     from snaketune.trial import model_check
-    from snaketune import models
 
     if not models.user_model(study.model_spec):
         # a built-in model's space is known here, without TensorFlow
@@ -529,9 +572,14 @@ def check_model(study: Study, cache_dir) -> None:
             check_grid(study.config["strategies"]["grid"]["values"], space, complete=True)
         return
     objective = study.objective
-    checked = model_check.check_user_model(study.model_spec, study.config["space"], study.config["data"],
-                                           study.data_summary,
-                                           {"name": objective.name, "direction": objective.direction}, cache_dir)
+    checked = model_check.check_user_model(
+        study.model_spec,
+        study.config["space"],
+        study.config["data"],
+        study.data_summary,
+        {"name": objective.name, "direction": objective.direction},
+        cache_dir,
+    )
     if checked is not None and "grid" in study.enabled_strategies:
         space = Space.from_json(json.dumps(checked["space"]))
         check_grid(study.config["strategies"]["grid"]["values"], space, complete=True)

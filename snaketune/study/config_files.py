@@ -64,6 +64,7 @@ def _json_mapping(path):
                 raise ConfigError(f"{path}: duplicate key '{key}'; give each key once")
             seen.add(key)
         return dict(pairs)
+
     return mapping
 
 
@@ -80,8 +81,10 @@ def typed(value, schema: dict | None = None):
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         other = schema.get("additionalProperties")
-        return {key: typed(item, properties.get(key, other if isinstance(other, dict) else {}))
-                for key, item in value.items()}
+        return {
+            key: typed(item, properties.get(key, other if isinstance(other, dict) else {}))
+            for key, item in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [typed(item, schema.get("items", {})) for item in value]
     if not isinstance(value, str):

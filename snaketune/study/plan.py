@@ -14,18 +14,18 @@ import json
 import os
 from pathlib import Path
 
-from snaketune.study.config import Study, check_grid
 from snaketune.core.identity import digest, trial_id
 from snaketune.search.schedule import identity_values
 from snaketune.search.space import Space
 from snaketune.search.strategies import ALL, Proposal, Strategy, make
+from snaketune.study.config import Study, check_grid
 
 
 class Plan:
     """The plan of replicate 0 (the study as configured); `replicas` holds one plan per
     replicate, all sharing one registry of trials."""
 
-    def __init__(self, study: Study, root: str = "results", replicate: int = 0, main: "Plan | None" = None):
+    def __init__(self, study: Study, root: str = "results", replicate: int = 0, main: Plan | None = None):
         self.replicate = replicate
         self.study = study.replicate(replicate)
         self.out = f"{root}/{study.name}"
@@ -113,8 +113,9 @@ class Plan:
 
     def round_key(self, name: str) -> str:
         """A strategy's rounds are stored under what shapes them; any change starts anew."""
-        return digest({name: self.round_config(name), "settings": self.settings,
-                       "space": self.study.config["space"]}, 8)
+        return digest(
+            {name: self.round_config(name), "settings": self.settings, "space": self.study.config["space"]}, 8
+        )
 
     def round_path(self, name: str, series: str, round_: int) -> str:
         return f"{self.out}/rounds/{name}/{self.round_key(name)}/{series}/round_{round_}.json"
@@ -125,7 +126,8 @@ class Plan:
         if (name, series, round_) not in self._proposed:
             proposer = self.strategy(name).for_series(series)
             self._proposed[(name, series, round_)] = [
-                self.register(p) for p in proposer.propose(space, [], proposer.size(round_))]
+                self.register(p) for p in proposer.propose(space, [], proposer.size(round_))
+            ]
         return self._proposed[(name, series, round_)]
 
     def read_round(self, path: str) -> list[str]:
@@ -166,10 +168,14 @@ class Plan:
         it only adds series), the replicate's training settings and the declared space."""
         plan, name, _ = self.for_table(table)
         strategy = plan.strategy(name)
-        config = {k: v for k, v in strategy.config.items()
-                  if k != "enabled" and not (k == strategy.budget_key and strategy.budget_adds_series)}
-        return digest({"table": table, "strategy": config, "settings": plan.settings,
-                       "space": plan.study.config["space"]}, 8)
+        config = {
+            k: v
+            for k, v in strategy.config.items()
+            if k != "enabled" and not (k == strategy.budget_key and strategy.budget_adds_series)
+        }
+        return digest(
+            {"table": table, "strategy": config, "settings": plan.settings, "space": plan.study.config["space"]}, 8
+        )
 
     def table_path(self, table: str) -> str:
         return f"{self.out}/strategies/{table}/{self.table_key(table)}.csv"
@@ -177,8 +183,13 @@ class Plan:
     def record(self) -> dict:
         """What the study's aggregate (trials.csv and what follows from it, the published final
         model included) is built from."""
-        return {"study": self.study.name, "objective": self.settings["objective"], "space": self.space_file,
-                "tables": [self.table_path(t) for t in self.tables()], "final": self.study.config["final"]}
+        return {
+            "study": self.study.name,
+            "objective": self.settings["objective"],
+            "space": self.space_file,
+            "tables": [self.table_path(t) for t in self.tables()],
+            "final": self.study.config["final"],
+        }
 
     @property
     def plan_file(self) -> str:
@@ -193,13 +204,13 @@ class Plan:
         final = {k: v for k, v in self.study.config["final"].items() if k != "enabled"}
         return digest({"trial": trial_id, "final": final, "settings": self.settings}, 8)
 
-    def for_table(self, table: str) -> tuple["Plan", str, str]:
+    def for_table(self, table: str) -> tuple[Plan, str, str]:
         """(the replicate's plan, strategy, series) of a table name."""
         parts = table.split("/")
         plan = self.replicas[int(parts.pop(0).split("_")[1])] if parts[0].startswith("replicate_") else self
         return plan, parts[0], parts[1] if len(parts) > 1 else ALL
 
-    def by_key(self, key: str, name: str) -> "Plan":
+    def by_key(self, key: str, name: str) -> Plan:
         """The replicate whose rounds of strategy `name` are stored under `key`."""
         for plan in self.replicas:
             if name in plan.study.enabled_strategies and plan.round_key(name) == key:

@@ -82,12 +82,15 @@ def slots(devices: list[str], per_job: int, trials_per_gpu: int) -> list[Slot]:
     if per_job < 1:
         raise ValueError(f"gpu: {per_job}; a job that takes a device slot asks for at least 1")
     if per_job > 1 and trials_per_gpu > 1:
-        raise ValueError(f"trials_per_gpu: {trials_per_gpu} with gpu: {per_job}; "
-                         f"jobs share a device only when each asks for one")
+        raise ValueError(
+            f"trials_per_gpu: {trials_per_gpu} with gpu: {per_job}; jobs share a device only when each asks for one"
+        )
     if len(devices) < per_job:
-        raise ValueError(f"a training job asks for {per_job} GPU(s) and this machine offers "
-                         f"{len(devices)} ({DEVICES_ENV} or CUDA_VISIBLE_DEVICES or nvidia-smi -L)")
-    groups = [tuple(devices[i:i + per_job]) for i in range(0, len(devices) - per_job + 1, per_job)]
+        raise ValueError(
+            f"a training job asks for {per_job} GPU(s) and this machine offers "
+            f"{len(devices)} ({DEVICES_ENV} or CUDA_VISIBLE_DEVICES or nvidia-smi -L)"
+        )
+    groups = [tuple(devices[i : i + per_job]) for i in range(0, len(devices) - per_job + 1, per_job)]
     return [Slot(group, share) for share in range(trials_per_gpu) for group in groups]
 
 
@@ -124,14 +127,20 @@ def _open_private(folder: Path) -> int:
     try:
         info = os.fstat(fd)
         if info.st_uid != os.getuid():
-            raise Refused(errno.EPERM, f"GPU slot folder {folder} belongs to uid {info.st_uid}, not to this user "
-                                       f"(uid {os.getuid()}): its owner could hold every slot")
+            raise Refused(
+                errno.EPERM,
+                f"GPU slot folder {folder} belongs to uid {info.st_uid}, not to this user "
+                f"(uid {os.getuid()}): its owner could hold every slot",
+            )
         if created:
             os.fchmod(fd, 0o700)  # whatever the umask took away
         mode = stat.S_IMODE(os.fstat(fd).st_mode)
         if mode != 0o700:
-            raise Refused(errno.EPERM, f"GPU slot folder {folder} has mode {mode:04o}, not 0700: "
-                                       f"other users could hold its slots (chmod 700 it if it is yours)")
+            raise Refused(
+                errno.EPERM,
+                f"GPU slot folder {folder} has mode {mode:04o}, not 0700: "
+                f"other users could hold its slots (chmod 700 it if it is yours)",
+            )
     except BaseException:
         os.close(fd)
         raise
@@ -159,15 +168,20 @@ def lock_dir() -> Path:
         return folder
     except OSError as error:
         fallback = _fallback_dir()
-        print(f"device: {error.strerror if isinstance(error, Refused) else error}; "
-              f"the GPU slots are in {fallback} instead", file=sys.stderr, flush=True)
+        print(
+            f"device: {error.strerror if isinstance(error, Refused) else error}; "
+            f"the GPU slots are in {fallback} instead",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         fallback.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(_open_private(fallback))
     except OSError as error:
         detail = error.strerror if isinstance(error, Refused) else str(error)
-        raise OSError(error.errno, f"no private folder for the GPU slots: {folder} is unusable and so is "
-                                   f"{fallback} ({detail})") from None
+        raise OSError(
+            error.errno, f"no private folder for the GPU slots: {folder} is unusable and so is {fallback} ({detail})"
+        ) from None
     return fallback
 
 
@@ -175,8 +189,14 @@ class DeviceSlot:
     """`with DeviceSlot(gpu, trials_per_gpu) as slot:` the job runs on `slot.devices`, which
     CUDA_VISIBLE_DEVICES names inside the block."""
 
-    def __init__(self, per_job: int, trials_per_gpu: int = 1, devices: list[str] | None = None,
-                 folder: Path | None = None, on_wait=None):
+    def __init__(
+        self,
+        per_job: int,
+        trials_per_gpu: int = 1,
+        devices: list[str] | None = None,
+        folder: Path | None = None,
+        on_wait=None,
+    ):
         self.all = slots(visible_devices() if devices is None else devices, per_job, trials_per_gpu)
         self.shared_by = trials_per_gpu
         self.folder = folder or lock_dir()
@@ -256,16 +276,21 @@ def run_training(target: str, resources, **kwargs):
         print(f"device: all {count} GPU slots are taken; waiting for one", flush=True)
 
     with DeviceSlot(gpu, share, on_wait=waiting) as slot:
-        print(f"device: GPU {','.join(slot.devices)} (CUDA_VISIBLE_DEVICES), place {slot.share + 1} of "
-              f"{share} on it" + (f", memory allocated as needed ({GROWTH_ENV})" if share > 1 else ""),
-              flush=True)
+        print(
+            f"device: GPU {','.join(slot.devices)} (CUDA_VISIBLE_DEVICES), place {slot.share + 1} of "
+            f"{share} on it" + (f", memory allocated as needed ({GROWTH_ENV})" if share > 1 else ""),
+            flush=True,
+        )
         try:
             return forkserver.run_here(target, **kwargs)
         except BaseException as error:
             if shared_device_oom(error):
-                print(f"device: out of GPU memory on a device shared by up to {share} jobs, which may be "
-                      f"another job's doing: the job fails, for Snakemake to retry it. A model that does not "
-                      f"fit the GPU alone fails every retry: then set resources.trials_per_gpu: 1", flush=True)
+                print(
+                    f"device: out of GPU memory on a device shared by up to {share} jobs, which may be "
+                    f"another job's doing: the job fails, for Snakemake to retry it. A model that does not "
+                    f"fit the GPU alone fails every retry: then set resources.trials_per_gpu: 1",
+                    flush=True,
+                )
             raise
 
 
@@ -317,6 +342,7 @@ def placed_by_scheduler() -> bool:
 
 def _is_remote_snakemake(argv: list[str]) -> bool:
     runs_snakemake = any(os.path.basename(arg) == "snakemake" for arg in argv[:2]) or any(
-        a == "-m" and b == "snakemake" for a, b in zip(argv, argv[1:]))
+        a == "-m" and b == "snakemake" for a, b in zip(argv, argv[1:])
+    )
     remote = any(a == "--mode" and b == "remote" for a, b in zip(argv, argv[1:])) or "--mode=remote" in argv
     return runs_snakemake and remote

@@ -7,25 +7,27 @@ import math
 import shutil
 from pathlib import Path
 
-
-from snaketune.data import sources as data_module
 from snaketune.core.atomic import atomic_path, write_json, write_text
-from snaketune.search.objective import objective_from
-from snaketune.trial.integrity import model_record, verify_model
+from snaketune.data import sources as data_module
 from snaketune.data.task import samples
 from snaketune.models import builtin, resolve
+from snaketune.search.objective import objective_from
+from snaketune.trial.integrity import model_record, verify_model
 from snaketune.trial.train import build, configure_tensorflow, fit, hyperparameters, owns_fit_arguments, scalars, score
 
 
-def search_epochs(settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int) -> tuple[int, float]:
+def search_epochs(
+    settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int
+) -> tuple[int, float]:
     """The best number of epochs for a configuration, found as Keras Tuner's tutorial does:
     train up to `max_epochs` on the training split, early stopping on the validation
     objective, and take the epoch where it peaked (a HyperModel's fit that returns the objective
     once, as a dict or a number, is read as a trial's is: at its last epoch)."""
     values = {**values, "epochs": max_epochs}
     hypermodel, hp = resolve(settings["model"], info, data_dir), hyperparameters(values)
-    history, seconds, returned = fit(hypermodel, hp, build(hypermodel, hp), settings, values,
-                                     {"train": arrays["train"], "val": arrays["val"]})
+    history, seconds, returned = fit(
+        hypermodel, hp, build(hypermodel, hp), settings, values, {"train": arrays["train"], "val": arrays["val"]}
+    )
     return score(returned, history, objective_from(settings["objective"]))[1], seconds
 
 
@@ -41,7 +43,8 @@ def cosine_decay(model, epochs: int):
         return None
     start = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     return keras.callbacks.LearningRateScheduler(
-        lambda epoch, lr: start * 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
+        lambda epoch, lr: start * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    )
 
 
 def _takes(function, name: str) -> bool:
@@ -54,8 +57,17 @@ def _takes(function, name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
-def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metrics_path, max_epochs=None,
-                     learning_rate_decay: str = "none", threads: int = 1) -> dict:
+def retrain_and_test(
+    *,
+    best: dict,
+    settings: dict,
+    data_dir,
+    model_path,
+    metrics_path,
+    max_epochs=None,
+    learning_rate_decay: str = "none",
+    threads: int = 1,
+) -> dict:
     """`best` holds the winning trial's id, values and best epoch.
 
     The final model trains on training + validation data, so no validation data is left to
@@ -83,13 +95,20 @@ def retrain_and_test(*, best: dict, settings: dict, data_dir, model_path, metric
     # evaluated once, after the last epoch. Another model is evaluated on the data as it is.
     own_fit = owns_fit_arguments(hypermodel)
     history, fit_seconds, returned = fit(
-        hypermodel, hp, model, settings, {**values, "epochs": epochs},
-        {"train": train, "val": (x_test, y_test)}, validation=own_fit, early_stopping=False,
+        hypermodel,
+        hp,
+        model,
+        settings,
+        {**values, "epochs": epochs},
+        {"train": train, "val": (x_test, y_test)},
+        validation=own_fit,
+        early_stopping=False,
         callbacks=[decay] if decay else [],
-        validation_freq=epochs if own_fit and _takes(hypermodel.fit, "validation_freq") else None)
+        validation_freq=epochs if own_fit and _takes(hypermodel.fit, "validation_freq") else None,
+    )
     results = {}
     if own_fit and hasattr(returned, "history"):
-        results = {k[len("val_"):]: values[-1] for k, values in returned.history.items() if k.startswith("val_")}
+        results = {k[len("val_") :]: values[-1] for k, values in returned.history.items() if k.startswith("val_")}
     if not results:  # a fit that returns no History, or one that left validation_data out
         results = model.evaluate(x_test, y_test, batch_size=1024, return_dict=True, verbose=0)
     with atomic_path(model_path) as tmp:

@@ -17,8 +17,8 @@ import json
 import os
 from pathlib import Path
 
-from snaketune.core.identity import file_sha256 as sha256
 from snaketune.core.errors import DamagedInput
+from snaketune.core.identity import file_sha256 as sha256
 from snaketune.trial.outcome import read_record
 
 TRIAL_FILES = ("metrics.csv", "history.csv", "model.keras")
@@ -43,9 +43,11 @@ def verify_model(path, record: dict, rebuild_hint: str) -> None:
         raise DamagedInput(f"{path} is missing; {rebuild_hint}")
     actual = _sha256_differs(path, record)
     if actual:
-        raise DamagedInput(f"{path} is damaged: its sha256 is {actual}, but the job that wrote it recorded "
-                           f"{record['model_sha256']} ({record.get('model_bytes')} bytes; the file has "
-                           f"{path.stat().st_size}); {rebuild_hint}")
+        raise DamagedInput(
+            f"{path} is damaged: its sha256 is {actual}, but the job that wrote it recorded "
+            f"{record['model_sha256']} ({record.get('model_bytes')} bytes; the file has "
+            f"{path.stat().st_size}); {rebuild_hint}"
+        )
 
 
 def _recorded_size(metrics_path: Path):
@@ -84,7 +86,9 @@ def check_trials(plan) -> tuple[dict[str, str], dict[str, str]]:
                     continue
                 recorded = _recorded_size(folder / "metrics.csv")
                 if recorded is not None and size != recorded:
-                    damaged[str(folder / "metrics.csv")] = f"{what}: model.keras has {size} bytes, its metrics.csv records {recorded}"
+                    damaged[str(folder / "metrics.csv")] = (
+                        f"{what}: model.keras has {size} bytes, its metrics.csv records {recorded}"
+                    )
     return missing, damaged
 
 

@@ -26,9 +26,9 @@ def _named(spec: str, message: str, key: str = "build_model") -> str:
     if message.startswith("config: "):
         return message
     if message.startswith("build_model "):  # "build_model raised ...", "build_model must return ..."
-        return f"config: model.{key}: '{spec}' {message[len('build_model '):]}"
+        return f"config: model.{key}: '{spec}' {message[len('build_model ') :]}"
     if message.startswith("build_model: "):
-        message = message[len("build_model: "):]
+        message = message[len("build_model: ") :]
     return f"config: model.{key}: '{spec}': {message}"
 
 
@@ -71,6 +71,7 @@ def _discover(model_spec: dict, declared: dict, samples: dict | None, targets: d
 
 def _fit_probe(hypermodel, samples: dict, targets: dict | None = None):
     """Call the HyperModel's fit(hp, model, ...) as a trial would, for one epoch on `samples`."""
+
     def probe(hp, model):
         from snaketune.trial.train import fit
 
@@ -85,6 +86,7 @@ def _fit_probe(hypermodel, samples: dict, targets: dict | None = None):
             if shapes is not None:
                 _check_output(model, targets, shapes)
             raise
+
     return probe
 
 
@@ -95,8 +97,9 @@ CHECK_TIMEOUT_S = 600
 MNIST_TARGETS = {"task": "classification", "num_classes": 10, "outputs": 10}
 
 
-def check_user_model(model_spec: dict, declared: dict, data: dict, summary: dict | None, objective: dict,
-                     cache_dir) -> dict | None:
+def check_user_model(
+    model_spec: dict, declared: dict, data: dict, summary: dict | None, objective: dict, cache_dir
+) -> dict | None:
     """A user's build_model(hp) or HyperModel, discovered and tried in a child process before
     any job runs: its search space, that it returns a compiled model whose output fits the
     targets, and that it reports the objective, from one epoch on a few samples of the data.
@@ -110,29 +113,53 @@ def check_user_model(model_spec: dict, declared: dict, data: dict, summary: dict
     """
     key_name, spec = user_model(model_spec)
     request = {"model": model_spec, "declared": declared, "data": data, "summary": summary, "objective": objective}
-    code = [file_sha256(package_file(name)) for name in (
-        "search/kt_space.py", "search/space.py", "trial/train.py", "data/sources.py", "data/task.py",
-        "models/__init__.py", "trial/model_check.py")]
-    key = hashlib.sha256(json.dumps({"request": request, "file": file_sha256(spec.rsplit(":", 1)[0]),
-                                     "code": code}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    code = [
+        file_sha256(package_file(name))
+        for name in (
+            "search/kt_space.py",
+            "search/space.py",
+            "trial/train.py",
+            "data/sources.py",
+            "data/task.py",
+            "models/__init__.py",
+            "trial/model_check.py",
+        )
+    ]
+    key = hashlib.sha256(
+        json.dumps(
+            {"request": request, "file": file_sha256(spec.rsplit(":", 1)[0]), "code": code}, sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()[:16]
     cache = Path(cache_dir) / f"{key}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     cache.parent.mkdir(parents=True, exist_ok=True)
-    print(f"snaketune: checking model.{key_name} '{spec}' (once per version of the file and the study)",
-          file=sys.stderr)
+    print(
+        f"snaketune: checking model.{key_name} '{spec}' (once per version of the file and the study)", file=sys.stderr
+    )
     fd, result_path = tempfile.mkstemp(prefix=f".{key}.", suffix=".json", dir=cache.parent)
     os.close(fd)
     try:
         try:
             proc = subprocess.run(
-                [sys.executable, "-c", "from snaketune.trial.model_check import _check_main; _check_main()", result_path],
-                input=json.dumps(request), capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
+                [
+                    sys.executable,
+                    "-c",
+                    "from snaketune.trial.model_check import _check_main; _check_main()",
+                    result_path,
+                ],
+                input=json.dumps(request),
+                capture_output=True,
+                text=True,
+                timeout=CHECK_TIMEOUT_S,
                 env=user_code.child_env(),
             )
         except subprocess.TimeoutExpired:
-            print(f"snaketune: model.{key_name} '{spec}' took over {CHECK_TIMEOUT_S} s to check; "
-                  "the space job and the trials will find any error", file=sys.stderr)
+            print(
+                f"snaketune: model.{key_name} '{spec}' took over {CHECK_TIMEOUT_S} s to check; "
+                "the space job and the trials will find any error",
+                file=sys.stderr,
+            )
             return None
         text = Path(result_path).read_text()
         result = json.loads(text) if text else {}
@@ -144,8 +171,9 @@ def check_user_model(model_spec: dict, declared: dict, data: dict, summary: dict
         return None
     if proc.returncode != 0 or "space" not in result:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise ConfigError(f"config: model.{key_name}: '{spec}': checking it failed "
-                          f"(exit status {proc.returncode}):\n{tail}")
+        raise ConfigError(
+            f"config: model.{key_name}: '{spec}': checking it failed (exit status {proc.returncode}):\n{tail}"
+        )
     from snaketune.core.atomic import write_json
 
     outcome = {"space": result["space"], "reported": result["reported"]}
@@ -168,8 +196,8 @@ def _check_main() -> None:
     except ImportError as error:
         result(unavailable=f"{type(error).__name__}: {error}")
         return
-    from snaketune.data.sources import sample
     from snaketune.core.errors import DataError
+    from snaketune.data.sources import sample
 
     model_spec = request["model"]
     key, spec = user_model(model_spec)
@@ -178,8 +206,12 @@ def _check_main() -> None:
             samples = sample(request["data"], request["summary"])
         except DataError as error:
             raise ConfigError(f"config: {error}") from None
-        space = _discover(model_spec, request["declared"], samples if key == "hypermodel" else None,
-                          request["summary"] or MNIST_TARGETS)
+        space = _discover(
+            model_spec,
+            request["declared"],
+            samples if key == "hypermodel" else None,
+            request["summary"] or MNIST_TARGETS,
+        )
         reported = _try(model_spec, space, samples, request["summary"], request["objective"])
     except ConfigError as error:
         result(error=_named(spec, str(error), key))
@@ -206,8 +238,10 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
     except Exception as error:
         raise ConfigError(f"build_model raised {type(error).__name__}: {error}") from error
     if getattr(model, "optimizer", None) is None:
-        raise ConfigError("build_model returns a model that is not compiled: call model.compile(optimizer=..., "
-                          "loss=..., metrics=[...]) before returning it")
+        raise ConfigError(
+            "build_model returns a model that is not compiled: call model.compile(optimizer=..., "
+            "loss=..., metrics=[...]) before returning it"
+        )
     targets = summary or MNIST_TARGETS
     # A model that takes its input shape from the data (a Sequential without Input, a
     # subclassed Model, every model of Keras Tuner's guide) has no outputs until it is built.
@@ -237,11 +271,15 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
     except ValueError as error:
         if "is not among the metrics the model reports" in str(error):
             raise ConfigError(not_reported(objective["name"], reported(history))) from None
-        raise ConfigError(f"fitting the model on {len(keras.tree.flatten(samples['train'][1])[0])} samples of the "
-                          f"data failed: {type(error).__name__}: {str(error)[:400]}") from None
+        raise ConfigError(
+            f"fitting the model on {len(keras.tree.flatten(samples['train'][1])[0])} samples of the "
+            f"data failed: {type(error).__name__}: {str(error)[:400]}"
+        ) from None
     except Exception as error:
-        raise ConfigError(f"fitting the model on a few samples of the data failed: {type(error).__name__}: "
-                          f"{str(error).splitlines()[0][:400] if str(error) else ''}") from None
+        raise ConfigError(
+            f"fitting the model on a few samples of the data failed: {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:400] if str(error) else ''}"
+        ) from None
     if shapes is None:
         shapes = _output_shapes(model)
         if shapes is not None:
@@ -285,17 +323,20 @@ def _call_on(model, x) -> list[tuple]:
         outputs = model(_head(x, 2), training=False)
     except Exception as error:
         shapes = keras.tree.map_structure(lambda a: tuple(a.shape[1:]), x)
-        raise ConfigError(f"build_model's model cannot be called on the data's samples (shape {shapes}): "
-                          f"{type(error).__name__}: {str(error).strip().splitlines()[0][:400] if str(error) else ''}"
-                          ) from None
+        raise ConfigError(
+            f"build_model's model cannot be called on the data's samples (shape {shapes}): "
+            f"{type(error).__name__}: {str(error).strip().splitlines()[0][:400] if str(error) else ''}"
+        ) from None
     return [tuple(output.shape) for output in keras.tree.flatten(outputs)]
 
 
 # What a layer of the user's own needs to be saved and loaded again, as the trials do.
-SAVING_HINT = ("a layer (or other Keras object) of your own needs a get_config() that returns the arguments of its "
-               "__init__ (and a from_config() where they are not plain values: see "
-               "https://keras.io/guides/serialization_and_saving/), and must be defined at the top level of the file "
-               "or registered with @keras.saving.register_keras_serializable()")
+SAVING_HINT = (
+    "a layer (or other Keras object) of your own needs a get_config() that returns the arguments of its "
+    "__init__ (and a from_config() where they are not plain values: see "
+    "https://keras.io/guides/serialization_and_saving/), and must be defined at the top level of the file "
+    "or registered with @keras.saving.register_keras_serializable()"
+)
 
 
 def _check_reloads(model, model_spec: dict) -> None:
@@ -319,14 +360,18 @@ def _check_reloads(model, model_spec: dict) -> None:
             with atomic_path(path) as tmp:  # as a trial saves it
                 model.save(tmp)
         except Exception as error:
-            raise ConfigError(f"the model trains, but saving it (each trial saves its model) raised "
-                              f"{first_line(error)}; {SAVING_HINT}") from None
+            raise ConfigError(
+                f"the model trains, but saving it (each trial saves its model) raised "
+                f"{first_line(error)}; {SAVING_HINT}"
+            ) from None
         try:
             load_model(path, model_spec)
         except Exception as error:
-            raise ConfigError(f"the model trains and is saved, but does not load again (Hyperband resumes a trial "
-                              f"from its saved model): keras.models.load_model raised {first_line(error)}; "
-                              f"{SAVING_HINT}") from None
+            raise ConfigError(
+                f"the model trains and is saved, but does not load again (Hyperband resumes a trial "
+                f"from its saved model): keras.models.load_model raised {first_line(error)}; "
+                f"{SAVING_HINT}"
+            ) from None
 
 
 def _check_output(model, summary: dict, shapes: list[tuple]) -> None:
@@ -343,19 +388,27 @@ def _check_output(model, summary: dict, shapes: list[tuple]) -> None:
     last = model.layers[-1] if getattr(model, "outputs", None) and model.layers else None
     activation = getattr(getattr(last, "activation", None), "__name__", "")
     if task == "classification" and units < summary["num_classes"]:
-        raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets have "
-                          f"{summary['num_classes']} classes (labels 0..{summary['num_classes'] - 1}): end it with "
-                          f"Dense({summary['num_classes']}, activation='softmax')")
+        raise ConfigError(
+            f"build_model's model outputs {units} values per sample, but the targets have "
+            f"{summary['num_classes']} classes (labels 0..{summary['num_classes'] - 1}): end it with "
+            f"Dense({summary['num_classes']}, activation='softmax')"
+        )
     if task == "binary" and units not in (1, 2):
-        raise ConfigError(f"build_model's model outputs {units} values per sample, but the targets are binary (0/1): "
-                          "end it with Dense(1, activation='sigmoid')")
+        raise ConfigError(
+            f"build_model's model outputs {units} values per sample, but the targets are binary (0/1): "
+            "end it with Dense(1, activation='sigmoid')"
+        )
     values = int(np.prod(shapes[0][1:]))
     if task in ("multilabel", "regression") and values != summary["outputs"]:
-        raise ConfigError(f"build_model's model outputs {values} values per sample, but the targets have "
-                          f"{summary['outputs']} per sample ({task})")
+        raise ConfigError(
+            f"build_model's model outputs {values} values per sample, but the targets have "
+            f"{summary['outputs']} per sample ({task})"
+        )
     if task == "regression" and activation == "softmax":
-        raise ConfigError("build_model's model ends in a softmax, but the targets are real numbers (regression): "
-                          "end it with a linear Dense layer")
+        raise ConfigError(
+            "build_model's model ends in a softmax, but the targets are real numbers (regression): "
+            "end it with a linear Dense layer"
+        )
 
 
 def _loss_name(loss) -> str:
@@ -378,11 +431,15 @@ def check_loss(model, summary: dict | None) -> None:
     name = _loss_name(getattr(model, "loss", None) or "")
     classes = summary["num_classes"]
     if summary.get("one_hot") and name.startswith("sparse_categorical"):
-        raise ConfigError(f"build_model's model is compiled with loss {name}, which takes class labels 0..{classes - 1}, "
-                          f"but the targets are one-hot rows of shape (n, {classes}): compile with "
-                          f"loss='{name.removeprefix('sparse_')}', or give the labels (np.argmax(y, axis=1))")
+        raise ConfigError(
+            f"build_model's model is compiled with loss {name}, which takes class labels 0..{classes - 1}, "
+            f"but the targets are one-hot rows of shape (n, {classes}): compile with "
+            f"loss='{name.removeprefix('sparse_')}', or give the labels (np.argmax(y, axis=1))"
+        )
     if not summary.get("one_hot") and name in ("categorical_crossentropy", "categorical_focal_crossentropy"):
-        raise ConfigError(f"build_model's model is compiled with loss {name}, which takes one-hot rows of "
-                          f"{classes} columns, but the targets are class labels 0..{classes - 1} of shape (n,): "
-                          f"compile with loss='sparse_{name}', or give one-hot rows "
-                          f"(keras.utils.to_categorical(y, {classes}))")
+        raise ConfigError(
+            f"build_model's model is compiled with loss {name}, which takes one-hot rows of "
+            f"{classes} columns, but the targets are class labels 0..{classes - 1} of shape (n,): "
+            f"compile with loss='sparse_{name}', or give one-hot rows "
+            f"(keras.utils.to_categorical(y, {classes}))"
+        )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import resource
 import time
 import traceback
@@ -21,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from snaketune.core.atomic import atomic_path, write_csv
-from snaketune.search.space import DEFAULT_BATCH_SIZE, FIT_ARGUMENTS
-from snaketune.search.objective import infer_direction, objective_from
-from snaketune.core.errors import DamagedInput
-from snaketune.trial.integrity import model_record, verify_model
-from snaketune.models import builtin, resolve, user_model
-from snaketune.trial.outcome import read_record
-from snaketune.data.task import samples
-from snaketune.search import schedule as schedules
 from snaketune.core import tf_logging
+from snaketune.core.atomic import atomic_path, write_csv
+from snaketune.core.errors import DamagedInput
+from snaketune.data.task import samples
+from snaketune.models import builtin, resolve, user_model
+from snaketune.search import schedule as schedules
+from snaketune.search.objective import infer_direction, objective_from
+from snaketune.search.space import DEFAULT_BATCH_SIZE, FIT_ARGUMENTS
+from snaketune.trial.integrity import model_record, verify_model
+from snaketune.trial.outcome import read_record
 
 STEPS_PER_EXECUTION = 32
 
@@ -113,8 +112,9 @@ class _EpochRecorder:
                 recorder.started = time.perf_counter()
 
             def on_epoch_end(self, epoch, logs=None):
-                recorder.rows.append({"epoch": epoch + 1, **scalars(logs or {}),
-                                      "seconds": time.perf_counter() - recorder.started})
+                recorder.rows.append(
+                    {"epoch": epoch + 1, **scalars(logs or {}), "seconds": time.perf_counter() - recorder.started}
+                )
 
         self.rows: list[dict] = []
         self.started = 0.0
@@ -134,9 +134,20 @@ def owns_fit_arguments(hypermodel) -> bool:
     return not isinstance(hypermodel, DefaultHyperModel)
 
 
-def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial_epoch: int = 0,
-        validation: bool = True, callbacks: list = (), early_stopping: bool = True, epochs: int | None = None,
-        validation_freq: int | None = None):
+def fit(
+    hypermodel,
+    hp,
+    model,
+    settings: dict,
+    values: dict,
+    data: dict,
+    initial_epoch: int = 0,
+    validation: bool = True,
+    callbacks: list = (),
+    early_stopping: bool = True,
+    epochs: int | None = None,
+    validation_freq: int | None = None,
+):
     """Fit through the HyperModel's fit(hp, model, x, y, **kwargs), as Keras Tuner calls it;
     return (history frame, fit seconds, what fit returned). `validation_freq`: Keras'
     (validation every that many epochs; metrics of the epochs in between are not in the frame)."""
@@ -146,10 +157,14 @@ def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial
     recorder = _EpochRecorder()
     callbacks = [keras.callbacks.TerminateOnNaN(), recorder.callback, *callbacks]
     if validation and early_stopping and settings.get("patience"):
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=objective.name, mode=objective.direction, patience=settings["patience"],
-            restore_best_weights=True,
-        ))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=objective.name,
+                mode=objective.direction,
+                patience=settings["patience"],
+                restore_best_weights=True,
+            )
+        )
     if model.steps_per_execution == 1:
         # Running 32 batches per call into TensorFlow instead of one removes most of Keras'
         # per-step Python overhead: small models train 1.7x faster, with identical results.
@@ -157,8 +172,13 @@ def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial
     x, y = data["train"]
     # a schedule's epochs, else a tuned `epochs`, else the study's
     epochs = int(epochs or values.get("epochs", settings["epochs"]))
-    kwargs = dict(epochs=epochs, initial_epoch=initial_epoch, validation_data=data["val"] if validation else None,
-                  callbacks=callbacks, verbose=2)
+    kwargs = dict(
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        validation_data=data["val"] if validation else None,
+        callbacks=callbacks,
+        verbose=2,
+    )
     if validation_freq:
         kwargs["validation_freq"] = validation_freq
     batch = "its own batch size"
@@ -174,8 +194,13 @@ def fit(hypermodel, hp, model, settings: dict, values: dict, data: dict, initial
     if isinstance(returned, keras.callbacks.History):
         # What fit returned, as Keras Tuner reads it (a metric that a callback of the
         # HyperModel's own adds is there), with the seconds this run measured.
-        history = pd.DataFrame({k: [float(v) for v in values] for k, values in returned.history.items()
-                                if all(np.ndim(v) == 0 for v in values) and len(values) == len(returned.epoch)})
+        history = pd.DataFrame(
+            {
+                k: [float(v) for v in values]
+                for k, values in returned.history.items()
+                if all(np.ndim(v) == 0 for v in values) and len(values) == len(returned.epoch)
+            }
+        )
         history.insert(0, "epoch", [e + 1 for e in returned.epoch])
         seconds = dict(zip(frame["epoch"], frame["seconds"])) if len(frame) else {}
         history["seconds"] = history["epoch"].map(seconds)
@@ -207,8 +232,10 @@ def reported(history: pd.DataFrame) -> list[str]:
 def best_epoch(history: pd.DataFrame, objective) -> tuple[float, int]:
     """Keras Tuner's score: the best value of the objective over the epochs, and its epoch."""
     if objective.name not in history:
-        raise ValueError(f"the objective {objective.name} is not among the metrics the model reports "
-                         f"({', '.join(reported(history))})")
+        raise ValueError(
+            f"the objective {objective.name} is not among the metrics the model reports "
+            f"({', '.join(reported(history))})"
+        )
     series = history[objective.name].dropna()
     if series.empty:
         return math.nan, 0
@@ -245,13 +272,17 @@ def resume(parent_dir: Path, initial_epoch: int, model_spec: dict | None = None)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DamagedInput(f"trial {parent_dir.name}: {type(error).__name__}: {error}; {hint}") from error
     if record.get("status") != "completed":
-        raise DamagedInput(f"trial {parent_dir.name} is recorded {record.get('status') or 'nothing'}: there is no "
-                           f"model to resume; {hint}")
+        raise DamagedInput(
+            f"trial {parent_dir.name} is recorded {record.get('status') or 'nothing'}: there is no "
+            f"model to resume; {hint}"
+        )
     verify_model(parent_dir / "model.keras", record, hint)
     if history.empty or int(history["epoch"].iloc[-1]) != initial_epoch:
-        raise DamagedInput(f"trial {parent_dir.name} ended at epoch "
-                           f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: "
-                           f"nothing to resume; {hint}")
+        raise DamagedInput(
+            f"trial {parent_dir.name} ended at epoch "
+            f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: "
+            f"nothing to resume; {hint}"
+        )
     model = load_model(parent_dir / "model.keras", model_spec or {})
     return model, history
 
@@ -269,8 +300,14 @@ def best_values(history: pd.DataFrame) -> dict:
 
 # TensorFlow's errors of the machine rather than the model: a device or service that failed
 # or went away, a cancelled or timed-out operation, corrupted data.
-TRANSIENT_TF_ERRORS = ("UnavailableError", "InternalError", "AbortedError", "CancelledError",
-                       "DeadlineExceededError", "DataLossError")
+TRANSIENT_TF_ERRORS = (
+    "UnavailableError",
+    "InternalError",
+    "AbortedError",
+    "CancelledError",
+    "DeadlineExceededError",
+    "DataLossError",
+)
 
 
 def fails_the_job(error: BaseException) -> bool:
@@ -302,17 +339,42 @@ def fails_the_job(error: BaseException) -> bool:
     return False
 
 
-def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_dir, out_dir,
-              threads: int = 1, schedule: dict | None = None) -> dict:
+def run_trial(
+    *,
+    study: str,
+    trial_id: str,
+    values: dict,
+    settings: dict,
+    data_dir,
+    out_dir,
+    threads: int = 1,
+    schedule: dict | None = None,
+) -> dict:
     """Train one configuration (`values`, its hyperparameters) on its `schedule` (see
     snaketune.search.schedule) and write model.keras, history.csv and metrics.csv to `out_dir`."""
     schedule = schedules.checked(schedule)
     start_epoch = schedules.initial_epoch(schedule)
     out_dir = Path(out_dir)
     objective = objective_from(settings["objective"])
-    record = {"study": study, "trial_id": trial_id, **values, "objective": objective.name,
-              "objective_value": math.nan, "objective_epoch": 0, "epochs_run": 0, "cumulative_epochs": 0, "fit_seconds": 0.0, "load_seconds": 0.0,
-              "params": 0, "peak_rss_mb": 0.0, "model_bytes": 0, "model_sha256": "", "status": "completed", "error": "", "unused": ""}
+    record = {
+        "study": study,
+        "trial_id": trial_id,
+        **values,
+        "objective": objective.name,
+        "objective_value": math.nan,
+        "objective_epoch": 0,
+        "epochs_run": 0,
+        "cumulative_epochs": 0,
+        "fit_seconds": 0.0,
+        "load_seconds": 0.0,
+        "params": 0,
+        "peak_rss_mb": 0.0,
+        "model_bytes": 0,
+        "model_sha256": "",
+        "status": "completed",
+        "error": "",
+        "unused": "",
+    }
     history = pd.DataFrame(columns=["epoch", "seconds"])
     configure_tensorflow(threads, settings["seed"])
     from snaketune.data import sources as data_module
@@ -336,9 +398,17 @@ def run_trial(*, study: str, trial_id: str, values: dict, settings: dict, data_d
         # built one is counted now, so that a trial that fails in fit (out of memory) has it.
         if model.built:
             record["params"] = int(model.count_params())
-        history, record["fit_seconds"], returned = fit(hypermodel, hp, model, settings, values, data,
-                                                       initial_epoch=start_epoch, epochs=schedule.get("epochs"),
-                                                       early_stopping=schedules.early_stopping(schedule))
+        history, record["fit_seconds"], returned = fit(
+            hypermodel,
+            hp,
+            model,
+            settings,
+            values,
+            data,
+            initial_epoch=start_epoch,
+            epochs=schedule.get("epochs"),
+            early_stopping=schedules.early_stopping(schedule),
+        )
         if not record["params"]:
             record["params"] = int(model.count_params())
         if earlier is None:

@@ -57,4 +57,5 @@ def check_bundling(workflow, strategies) -> None:
             f"trials bundled into scheduler jobs (group '{grouped}' of rule train) work only for strategies "
             f"whose trials follow from the search space (grid, random): Snakemake cannot group the trials that "
             f"the rounds of {', '.join(rounds)} add to the workflow. Run without --groups/--group-components, "
-            f"or with those strategies disabled")
+            f"or with those strategies disabled"
+        )

@@ -44,8 +44,14 @@ def partial_run_requested(workflow) -> bool:
     (--until, --omit-from, --allowed-rules, --batch), --touch, or --immediate-submit (which
     submits every job and ends before any has run)."""
     settings = workflow.dag_settings
-    return bool(settings.until or settings.omit_from or settings.allowed_rules or settings.batch
-                or workflow.touch or workflow.remote_execution_settings.immediate_submit)
+    return bool(
+        settings.until
+        or settings.omit_from
+        or settings.allowed_rules
+        or settings.batch
+        or workflow.touch
+        or workflow.remote_execution_settings.immediate_submit
+    )
 
 
 def forced(workflow) -> bool:
@@ -87,19 +93,22 @@ def how_to_continue(workflow, argv: list[str]) -> str:
         return f"{start} the same command without its force options (--forcerun/-R, --forceall/-F, --force/-f, {why})."
     command = shlex.join(["snakemake", *args])
     if args != argv[1:]:
-        return (f"{start} the same command without its force options ({why}; a file or rule forced by name that "
-                f"this run did not reach needs its --forcerun again):\n  {command}")
+        return (
+            f"{start} the same command without its force options ({why}; a file or rule forced by name that "
+            f"this run did not reach needs its --forcerun again):\n  {command}"
+        )
     if forced(workflow):  # by a profile, which the command line does not show
-        return (f"{start} the same command with a profile that does not force jobs (this run's profile sets "
-                f"forcerun, forceall or force, {why}):\n  {command}")
+        return (
+            f"{start} the same command with a profile that does not force jobs (this run's profile sets "
+            f"forcerun, forceall or force, {why}):\n  {command}"
+        )
     return f"{start} the same command again:\n  {command}"
 
 
 def started_from_command_line(argv: list[str]) -> bool:
     """Snakemake's own command line: the `snakemake` script or `python -m snakemake`."""
     program = os.path.normpath(argv[0]) if argv else ""
-    return (os.path.basename(program) == "snakemake"
-            or program.endswith(os.path.join("snakemake", "__main__.py")))
+    return os.path.basename(program) == "snakemake" or program.endswith(os.path.join("snakemake", "__main__.py"))
 
 
 def without_force(args: list[str]) -> list[str] | None:

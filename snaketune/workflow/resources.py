@@ -6,8 +6,8 @@ them (or that died for any other reason) gets more of both when `--retries` reru
 
 from __future__ import annotations
 
-from snaketune.search.space import DEFAULT_BATCH_SIZE
 from snaketune.search.schedule import initial_epoch
+from snaketune.search.space import DEFAULT_BATCH_SIZE
 
 # Process start, imports, data loading and teardown of one training job, rounded up.
 STARTUP_MINUTES = 5

@@ -24,10 +24,10 @@ def diverges(hp):
     x = keras.layers.Dense(hp.Int("units", 8, 16), activation="relu")(x)
     outputs = keras.layers.Dense(10, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e12), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=1e12), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model
-
 
 
 def _small_mlp(units):

@@ -46,9 +46,15 @@ class Block(layers.Layer):
 
 
 def _model(hp, layer):
-    model = keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(), layer,
-                              layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
-                              layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Flatten(),
+            layer,
+            layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 

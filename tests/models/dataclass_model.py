@@ -16,8 +16,13 @@ class Widths:
 
 def build_model(hp):
     widths = Widths(hp.Int("units", 8, 16, step=8))
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(widths.hidden, activation="relu"),
-                              keras.layers.Dense(widths.classes, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(widths.hidden, activation="relu"),
+            keras.layers.Dense(widths.classes, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model

@@ -10,6 +10,7 @@ def _raising(error):
     def build_model(hp):
         hp.Int("units", 8, 16, step=8)
         raise error("the data set needs the user's attention")
+
     return build_model
 
 
@@ -31,9 +32,14 @@ def failed_from_os_error(hp):
 
 class FatalInFit(keras_tuner.HyperModel):
     def build(self, hp):
-        model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                                  keras.layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
-                                  keras.layers.Dense(10, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
         model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
         return model
 

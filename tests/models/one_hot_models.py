@@ -6,9 +6,14 @@ from keras import layers
 
 
 def _model(hp, loss):
-    model = keras.Sequential([keras.Input((28, 28, 1)), layers.Flatten(),
-                              layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
-                              layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Flatten(),
+            layers.Dense(hp.Int("units", 8, 16, step=8), activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     return model
 

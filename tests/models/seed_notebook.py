@@ -12,6 +12,9 @@ def build_model(hp):
     model.add(layers.Dense(hp.Int("units", 32, 128, step=32), activation="relu"))
     model.add(layers.Dropout(hp.Float("dropout", 0.0, 0.5, step=0.1)))
     model.add(layers.Dense(10, activation="softmax"))
-    model.compile(optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model

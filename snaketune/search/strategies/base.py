@@ -32,7 +32,7 @@ class Proposal:
         return {"values": self.values, "schedule": self.schedule}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Proposal":
+    def from_dict(cls, d: dict) -> Proposal:
         return cls(dict(d["values"]), dict(d.get("schedule") or {}))
 
 
@@ -84,7 +84,7 @@ class Strategy:
     def series(self) -> list[str]:
         return [ALL]
 
-    def for_series(self, series: str) -> "Strategy":
+    def for_series(self, series: str) -> Strategy:
         """The proposer of one series."""
         if series not in self.series():
             raise KeyError(f"strategy {self.name} has no series {series}")

@@ -65,8 +65,14 @@ class BayesianOptimization(Sequential):
         for k, record in enumerate(history):
             values = space.complete(record.values)
             seen.add(key(values))
-            self._add(oracle, space, f"history-{k}", values,
-                      "COMPLETED" if record.ok else "FAILED", record.objective_value if record.ok else None)
+            self._add(
+                oracle,
+                space,
+                f"history-{k}",
+                values,
+                "COMPLETED" if record.ok else "FAILED",
+                record.objective_value if record.ok else None,
+            )
         # Continue the random stream where a single Keras Tuner process would be after these
         # trials, instead of replaying it from the seed every round.
         oracle._seed_state = self.seed + sum(len(r.values) for r in history)

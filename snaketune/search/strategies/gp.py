@@ -12,5 +12,8 @@ class GP(OptunaSearch):
         import optuna
 
         return optuna.samplers.GPSampler(
-            seed=seed, n_startup_trials=int(self.config.get("n_startup_trials", 10)),
-            independent_sampler=optuna.samplers.RandomSampler(seed=seed), warn_independent_sampling=False)
+            seed=seed,
+            n_startup_trials=int(self.config.get("n_startup_trials", 10)),
+            independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+            warn_independent_sampling=False,
+        )

@@ -32,7 +32,7 @@ class Bracket:
         return f"i{self.iteration}_b{self.number}"
 
     @classmethod
-    def parse(cls, name: str) -> "Bracket":
+    def parse(cls, name: str) -> Bracket:
         iteration, number = name[1:].split("_b")
         return cls(int(iteration), int(number))
 
@@ -91,7 +91,7 @@ class Hyperband(Strategy):
     def series(self) -> list[str]:
         return [b.name for b in self.brackets()]
 
-    def for_series(self, series: str) -> "Hyperband":
+    def for_series(self, series: str) -> Hyperband:
         bracket = Bracket.parse(series)
         if bracket not in self.brackets():
             raise KeyError(f"Hyperband has no bracket {series}")
@@ -120,8 +120,10 @@ class Hyperband(Strategy):
         sizes = [self.bracket_size(b.number, 0) for b in brackets]
         sampled = sample_unseen(space, "hyperband", self.seed, sum(sizes[: index + 1]))
         start = sum(sizes[:index])
-        return [Proposal(values, {"epochs": self.epochs(self.bracket.number, 0), "initial_epoch": 0})
-                for values in sampled[start:start + sizes[index]]]
+        return [
+            Proposal(values, {"epochs": self.epochs(self.bracket.number, 0), "initial_epoch": 0})
+            for values in sampled[start : start + sizes[index]]
+        ]
 
     def _promote(self, history: list[Finished], n: int) -> list[Proposal]:
         """The best completed trials of the round before, each resuming its parent, best first;
@@ -135,6 +137,14 @@ class Hyperband(Strategy):
         count = min(n, max(0, len(completed) - dropped))
         # sorted() is stable: among equal scores the earlier trial goes first, as in Keras Tuner
         best = sorted(completed, key=lambda t: t.objective_value, reverse=self.objective.direction == "max")[:count]
-        return [Proposal(dict(t.values), {"epochs": self.epochs(bracket, round_),
-                                          "initial_epoch": self.epochs(bracket, round_ - 1), "parent": t.trial_id})
-                for t in best]
+        return [
+            Proposal(
+                dict(t.values),
+                {
+                    "epochs": self.epochs(bracket, round_),
+                    "initial_epoch": self.epochs(bracket, round_ - 1),
+                    "parent": t.trial_id,
+                },
+            )
+            for t in best
+        ]

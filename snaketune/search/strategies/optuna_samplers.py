@@ -39,10 +39,12 @@ class OptunaSearch(Sequential):
         with warnings.catch_warnings():  # TPE's `group` is marked experimental; it is what conditional spaces need
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = self.sampler(self.round_seed(history))
-        study = optuna.create_study(direction="maximize" if self.objective.direction == "max" else "minimize",
-                                    sampler=sampler)
-        study.add_trials([frozen_trial(space, space.complete(t.values), t.objective_value, failed=not t.ok)
-                          for t in history])
+        study = optuna.create_study(
+            direction="maximize" if self.objective.direction == "max" else "minimize", sampler=sampler
+        )
+        study.add_trials(
+            [frozen_trial(space, space.complete(t.values), t.objective_value, failed=not t.ok) for t in history]
+        )
         return study
 
     def propose(self, space: Space, history: list[Finished], n: int) -> list[Proposal]:

@@ -11,5 +11,10 @@ class TPE(OptunaSearch):
         import optuna
 
         return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True,
-            n_startup_trials=int(self.config.get("n_startup_trials", 10)), warn_independent_sampling=False)
+            seed=seed,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+            n_startup_trials=int(self.config.get("n_startup_trials", 10)),
+            warn_independent_sampling=False,
+        )
