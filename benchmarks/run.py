@@ -152,7 +152,7 @@ def grid_configurations(config: dict, space_json: Path | None = None) -> list[di
 
 
 def objective_of(config: dict) -> dict:
-    from snaketune.study.config import objective_from
+    from snaketune.search.objective import objective_from
 
     objective = objective_from(config["training"]["objective"])
     return {"name": objective.name, "direction": objective.direction}

@@ -1,4 +1,4 @@
-"""The data is checked once per version of its files (snaketune.study.config.checked_data): every job
+"""The data is checked once per version of its files (snaketune.study.data_check.checked_data): every job
 parses the workflow again, in a process of its own, and must not read the data set (to check
 it, or to hash it for the trial ids) before it starts.
 

@@ -1,6 +1,6 @@
 """Tables read right or refused: the CSV corpus in tests/data/tables, each file as pandas would
 misread it by default, through tabular.read and through the check made before any job
-(snaketune.study.config.check_data). tests/test_bad_input.py runs one of them through snakemake."""
+(snaketune.study.data_check.check_data). tests/test_bad_input.py runs one of them through snakemake."""
 
 import re
 import shutil
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snaketune.core.errors import DataError
+from snaketune.core.errors import ConfigError, DataError
 from snaketune.data import tabular
 from snaketune.data.task import check
-from snaketune.study import config
-from snaketune.study.config import ConfigError
+from snaketune.study.config import Study
+from snaketune.study.data_check import check_data
 
 TABLES = Path(__file__).parent / "data" / "tables"
 
@@ -80,7 +80,7 @@ def test_a_column_pandas_would_read_as_text_is_refused_naming_it_the_rows_and_th
     assert message.startswith(f"data.csv: '{path}': {needle}"), message
     assert FIXES.get(name, "").format(path=path) in message
     with pytest.raises(ConfigError, match=re.escape(f"config: data.csv: '{path}': {needle}")):
-        config.check_data(data_config(path, target))
+        check_data(data_config(path, target))
 
 
 def test_the_rows_named_are_the_lines_of_the_file_with_blank_lines_in_between(tmp_path):
@@ -162,7 +162,7 @@ def test_the_index_to_csv_writes_is_dropped_and_noted():
     arrays, described = tabular.read(TABLES / "index_column.csv", "label")
     assert described["features"] == ["age", "colour", "price"] and arrays["x_train"].shape[1] == 3
     assert "the row index DataFrame.to_csv() writes" in described["dropped_columns"]["Unnamed: 0"]
-    summary = config.check_data(data_config(TABLES / "index_column.csv", "label"))
+    summary = check_data(data_config(TABLES / "index_column.csv", "label"))
     assert summary["inputs"] == {"": [3]} and summary["task"] == "binary"
 
 
@@ -189,14 +189,12 @@ def test_another_column_without_a_name_is_refused_unless_the_features_leave_it_o
 def test_labels_written_as_floats_are_classes():
     arrays, _ = tabular.read(TABLES / "float_labels.csv", "label")
     assert arrays["y_train"].dtype == np.int64 and set(np.unique(arrays["y_train"])) == {0, 1, 2}
-    summary = config.check_data(data_config(TABLES / "float_labels.csv", "label"))
+    summary = check_data(data_config(TABLES / "float_labels.csv", "label"))
     assert summary["task"] == "classification" and summary["num_classes"] == 3
     # unless the config says they are numbers
     kept, _ = tabular.read(TABLES / "float_labels.csv", "label", task="regression")
     assert kept["y_train"].dtype == np.float32
-    assert (
-        config.check_data(data_config(TABLES / "float_labels.csv", "label", task="regression"))["task"] == "regression"
-    )
+    assert check_data(data_config(TABLES / "float_labels.csv", "label", task="regression"))["task"] == "regression"
 
 
 def test_real_valued_targets_stay_a_regression():
@@ -242,7 +240,5 @@ def test_what_the_reader_does_differently_than_before_is_part_of_the_datas_ident
     # an earlier snaketune kept the index as a feature and regressed on float labels: those
     # studies' data and trials are made anew, no other study's identity changes
     data = data_config(TABLES / name, target)
-    identity = config.Study(
-        config={"data": data}, declared_space=None, data_summary=config.check_data(data)
-    ).data_identity()
+    identity = Study(config={"data": data}, declared_space=None, data_summary=check_data(data)).data_identity()
     assert {k: identity[k] for k in ("dropped_columns", "labels_from_floats") if k in identity} == named

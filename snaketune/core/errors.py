@@ -14,3 +14,8 @@ class DamagedInput(RuntimeError):
 
     Not a property of the configuration being trained: the job fails, and the next run
     builds the file again (see snaketune.trial.integrity)."""
+
+
+def in_config(message: str) -> str:
+    """A message as the config check gives it: starting with `config: `."""
+    return message if message.startswith("config: ") else f"config: {message}"
