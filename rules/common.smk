@@ -38,7 +38,8 @@ except ModuleNotFoundError as error:
 
 from snaketune.workflow.bundles import check_bundling, keep_going_inside
 from snaketune.workflow.completion import check_complete
-from snaketune.study.config import check_model, load_study
+from snaketune.study.checks import check_model
+from snaketune.study.config import load_study
 from snaketune.trial.devices import check_local as check_local_devices
 from snaketune.study.config_files import check_file
 from snaketune.core.errors import ConfigError

@@ -18,7 +18,8 @@ from snaketune.core.identity import digest, trial_id
 from snaketune.search.schedule import identity_values
 from snaketune.search.space import Space
 from snaketune.search.strategies import ALL, Proposal, Strategy, make
-from snaketune.study.config import Study, check_grid
+from snaketune.study.checks import check_grid
+from snaketune.study.config import Study
 
 
 class Plan:
