@@ -68,12 +68,12 @@ def search(spec: dict) -> dict:
     import keras
     import keras_tuner as kt
 
-    from snaketune.data import sources as data_module
+    from snaketune.data import prepared
     from snaketune.models import resolve
 
     imported = time.perf_counter()
     started = time.perf_counter()
-    arrays, info = data_module.load(spec["data_dir"])
+    arrays, info = prepared.load(spec["data_dir"])
     builtin = resolve({"type": "mlp"}, info, spec["data_dir"])  # as a trial builds it
     load_seconds = time.perf_counter() - started
     (x_train, y_train), validation = arrays["train"], arrays["val"]

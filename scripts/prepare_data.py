@@ -3,7 +3,8 @@ from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.data.sources import from_config, prepare
+from snaketune.data.prepared import prepare
+from snaketune.data.sources import from_config
 
 data = dict(snakemake.params.data)
 arrays, source, images, extra = from_config(data, snakemake.params.arrays_sha256)

@@ -20,7 +20,8 @@ def mnist_path():
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory, mnist_path):
     """A few hundred MNIST images, prepared the way the `data` rule prepares them."""
-    from snaketune.data.sources import load_npz, prepare
+    from snaketune.data.prepared import prepare
+    from snaketune.data.sources import load_npz
 
     out = tmp_path_factory.mktemp("data")
     prepare(load_npz(mnist_path), out, validation_split=0.25, subset=200, seed=0, source="test")

@@ -192,8 +192,8 @@ def test_bad_data_sha256(changes, needle):
 
 
 # -- the config as given on the command line and in files ------------------------------------
-from snaketune.study.schema import load_schema  # noqa: E402
 from snaketune.study.config_files import check_file, typed  # noqa: E402
+from snaketune.study.schema import load_schema  # noqa: E402
 
 
 def overridden(**overrides):

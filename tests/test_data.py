@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from snaketune.core.errors import DataError
+from snaketune.data import prepared
 from snaketune.data import sources as data
 
 
@@ -47,15 +48,15 @@ def test_a_corrupted_conversion_fails_its_checksum(mnist_path):
 
 
 def test_prepare_splits_seeded_and_writes_memory_mappable_arrays(mnist_path, tmp_path):
-    info = data.prepare(data.load_npz(mnist_path), tmp_path, validation_split=0.2, subset=1000, seed=3, source="t")
+    info = prepared.prepare(data.load_npz(mnist_path), tmp_path, validation_split=0.2, subset=1000, seed=3, source="t")
     assert info["sizes"] == {"train": 800, "val": 200, "test": 10000}
     assert info["input_shape"] == [28, 28, 1] and info["num_classes"] == 10
-    arrays, loaded_info = data.load(tmp_path, splits=("train", "val", "test"))
+    arrays, loaded_info = prepared.load(tmp_path, splits=("train", "val", "test"))
     assert loaded_info == json.loads(json.dumps(info))
     x, y = arrays["train"]
     assert isinstance(x, np.memmap) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
     again = tmp_path / "again"
-    data.prepare(data.load_npz(mnist_path), again, validation_split=0.2, subset=1000, seed=3, source="t")
+    prepared.prepare(data.load_npz(mnist_path), again, validation_split=0.2, subset=1000, seed=3, source="t")
     np.testing.assert_array_equal(np.load(again / "y_val.npy"), np.load(tmp_path / "y_val.npy"))
 
 
@@ -76,7 +77,7 @@ def _good(n=40):
 
 def test_any_image_npz_works_shape_and_classes_from_the_data(tmp_path):
     path = _write(tmp_path / "d.npz", **_good())
-    info = data.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
+    info = prepared.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
     assert info["input_shape"] == [8, 8, 1] and info["num_classes"] == 3
 
 
@@ -149,7 +150,7 @@ def test_labels_of_shape_n_by_1_become_one_label_per_image(tmp_path):
     arrays["y_test"] = arrays["y_test"].reshape(-1, 1)
     path = _write(tmp_path / "cifar_like.npz", **arrays)
     assert data.check_file(path, "t")["num_classes"] == 3
-    info = data.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
+    info = prepared.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
     assert info["num_classes"] == 3
     assert np.load(tmp_path / "out" / "y_train.npy").shape == (30,)
 
@@ -201,11 +202,11 @@ def test_without_network_or_file_the_error_says_what_was_tried(monkeypatch):
 
 
 def test_prepare_writes_an_array_per_split_the_features_statistics_and_info_last(mnist_path, tmp_path):
-    info = data.prepare(data.load_npz(mnist_path), tmp_path, validation_split=0.2, subset=100, seed=0, source="t")
+    info = prepared.prepare(data.load_npz(mnist_path), tmp_path, validation_split=0.2, subset=100, seed=0, source="t")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{xy}_{split}.npy" for xy in "xy" for split in data.SPLITS] + ["stats.npz", "info.json"]
+        [f"{xy}_{split}.npy" for xy in "xy" for split in prepared.SPLITS] + ["stats.npz", "info.json"]
     )
-    mean, variance = data.feature_stats(tmp_path)  # images: one mean and variance of their pixels
+    mean, variance = prepared.feature_stats(tmp_path)  # images: one mean and variance of their pixels
     x = np.load(tmp_path / "x_train.npy").astype(np.float64)
     assert mean.shape == () and mean == pytest.approx(x.mean()) and variance == pytest.approx(x.var())
     assert info["task"] == "classification" and info["outputs"] == 10

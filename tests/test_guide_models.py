@@ -11,6 +11,7 @@ from keras_tuner import errors
 
 from snaketune import models
 from snaketune.core.errors import ConfigError
+from snaketune.data import prepared
 from snaketune.data import sources as data
 from snaketune.trial import model_check, train
 from snaketune.trial.final import retrain_and_test
@@ -27,7 +28,7 @@ def guide_data(guide_mnist, tmp_path_factory):
     """The guide's MNIST slice (one-hot targets, 384 training and 128 validation images),
     prepared as the data job prepares it."""
     out = tmp_path_factory.mktemp("guide_data")
-    data.prepare(data.load_npz(guide_mnist), out, 0.2, None, 0, "guide")
+    prepared.prepare(data.load_npz(guide_mnist), out, 0.2, None, 0, "guide")
     return out
 
 

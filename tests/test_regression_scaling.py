@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snaketune.data.sources import prepare, target_stats
+from snaketune.data.prepared import prepare, target_stats
 from snaketune.trial.train import run_trial
 
 VALUES = {"learning_rate": 0.01, "batch_size": 16, "num_layers": 1, "units": 16, "activation": "relu", "dropout": 0.0}

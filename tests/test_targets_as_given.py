@@ -6,6 +6,7 @@ import pytest
 from conftest import ROOT
 
 from snaketune.core.errors import ConfigError
+from snaketune.data import prepared
 from snaketune.data import sources as data
 from snaketune.trial import model_check
 from snaketune.trial.train import run_trial
@@ -27,7 +28,7 @@ def check(function, path, cache):
 
 def test_a_categorical_loss_on_one_hot_rows_is_checked_and_trains(guide_mnist, tmp_path):
     assert set(check("categorical", guide_mnist, tmp_path / "cache")["reported"]) >= {"val_accuracy", "loss"}
-    info = data.prepare(data.load_npz(guide_mnist), tmp_path / "data", 0.2, None, 0, "guide")
+    info = prepared.prepare(data.load_npz(guide_mnist), tmp_path / "data", 0.2, None, 0, "guide")
     assert info["one_hot"] and info["sizes"] == {"train": 384, "val": 128, "test": 128}
     settings = {
         "model": {"build_model": f"{MODELS}:categorical"},
@@ -76,7 +77,7 @@ def test_a_categorical_loss_on_labels_is_refused_naming_the_fix(tmp_path):
 
 
 def test_the_built_in_models_take_one_hot_rows_as_labels(guide_mnist, tmp_path, tiny_settings):
-    data.prepare(data.load_npz(guide_mnist), tmp_path / "data", 0.2, None, 0, "guide")
+    prepared.prepare(data.load_npz(guide_mnist), tmp_path / "data", 0.2, None, 0, "guide")
     values = {
         "learning_rate": 0.003,
         "batch_size": 64,

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from snaketune.core.errors import DataError
-from snaketune.data import loader, tabular
-from snaketune.data import sources as data
+from snaketune.data import loader, prepared, tabular
 from snaketune.data.task import check, infer_task
 
 
@@ -90,16 +89,16 @@ def test_prepared_data_of_several_inputs_loads_as_dicts(tmp_path):
         "x_test": {k: v[:10] for k, v in x.items()},
         "y_test": np.arange(10) % 2,
     }
-    info = data.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
+    info = prepared.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
     assert info["task"] == "binary" and info["x_arrays"] == ["image", "meta"]
-    loaded, _ = data.load(tmp_path, splits=("train", "val", "test"))
+    loaded, _ = prepared.load(tmp_path, splits=("train", "val", "test"))
     x_train, y_train = loaded["train"]
     assert set(x_train) == {"image", "meta"} and x_train["meta"].shape == (30, 3) and y_train.dtype == np.float32
-    assert data.feature_stats(tmp_path, "meta")[1].tolist() == [0.0, 0.0, 0.0]
+    assert prepared.feature_stats(tmp_path, "meta")[1].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_own_validation_data_is_used_instead_of_a_split(tmp_path):
-    info = data.prepare(
+    info = prepared.prepare(
         arrays(x_val=np.zeros((7, 4)), y_val=np.arange(7) % 3), tmp_path, 0.5, None, 0, "t", images=False
     )
     assert info["sizes"] == {"train": 30, "val": 7, "test": 10} and info["validation_split"] is None
@@ -221,10 +220,10 @@ def test_one_hot_rows_are_a_classification_kept_as_rows_for_a_users_model(tmp_pa
     given = arrays(y=np.eye(3)[np.arange(30) % 3], y_test=np.eye(3)[np.arange(10) % 3])
     summary = check(given, "t")
     assert summary["task"] == "classification" and summary["num_classes"] == 3 and summary["one_hot"]
-    info = data.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
+    info = prepared.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
     assert info["outputs"] == 3 and info["one_hot"]
-    as_given, _ = data.load(tmp_path)
-    labels, _ = data.load(tmp_path, labels=True)
+    as_given, _ = prepared.load(tmp_path)
+    labels, _ = prepared.load(tmp_path, labels=True)
     assert as_given["train"][1].shape == (22, 3) and as_given["train"][1].dtype == np.float32
     assert labels["train"][1].shape == (22,)
     np.testing.assert_array_equal(labels["val"][1], as_given["val"][1].argmax(axis=1))
@@ -263,7 +262,7 @@ def test_a_csv_target_with_one_value_is_refused_naming_the_column(tmp_path):
 
 def test_features_in_an_npz_are_not_taken_for_pixels(tmp_path):
     ids = np.arange(40 * 5).reshape(40, 5) % 50  # token ids, say
-    info = data.prepare(
+    info = prepared.prepare(
         {"x_train": ids, "y_train": np.arange(40) % 2, "x_test": ids[:10], "y_test": np.arange(10) % 2},
         tmp_path,
         0.25,

@@ -235,7 +235,8 @@ def test_the_builtin_mlp_trains_alike_on_images_in_0_1_and_floats_in_0_255(mnist
     # Float pixels in 0..255 are not scaled when the data is prepared (only integer pixels
     # are); the mlp's Normalization layer, set to the training split's statistics, makes the
     # two the same inputs.
-    from snaketune.data.sources import load_npz, prepare
+    from snaketune.data.prepared import prepare
+    from snaketune.data.sources import load_npz
 
     arrays = {k: v[:250] for k, v in load_npz(mnist_path).items()}
     scores = {}
@@ -260,7 +261,7 @@ def test_a_metric_of_several_values_does_not_stop_a_trial(tiny_settings, tmp_pat
     # is recorded as usual.
     import numpy as np
 
-    from snaketune.data.sources import prepare
+    from snaketune.data.prepared import prepare
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(120, 4)).astype("float32"), (np.arange(120) % 2)

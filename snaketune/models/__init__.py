@@ -51,7 +51,7 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
             ) from error
     if model_spec.get("build_model"):
         return DefaultHyperModel(load_user_object(model_spec["build_model"], "build_model"))
-    from snaketune.data.sources import feature_stats
+    from snaketune.data.prepared import feature_stats
 
     info = info or NOMINAL_DATA
     stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
@@ -66,7 +66,7 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
     if info["task"] == "regression" and data_dir:
         # The model learns the standardised target and answers in the target's own units, so
         # that what it finds does not depend on the units the target is written in.
-        from snaketune.data.sources import target_stats
+        from snaketune.data.prepared import target_stats
         from snaketune.models import target_scaling
 
         mean, std = target_stats(data_dir)

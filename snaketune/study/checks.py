@@ -5,15 +5,11 @@ against the space the model declares."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from snaketune.core.errors import ConfigError
 from snaketune.data.task import BUILTIN_METRICS
 from snaketune.search.objective import Objective, not_reported
 from snaketune.search.space import Space
-
-if TYPE_CHECKING:
-    from snaketune.study.config import Study
 
 
 def check_builtin_model(kind: str, summary: dict | None) -> None:
@@ -87,11 +83,11 @@ def _range_text(hp) -> str:
     return hp.type
 
 
-def check_model(study: Study, cache_dir) -> None:
+def check_model(study, cache_dir) -> None:
     """A user's build_model(hp) or HyperModel, discovered and tried before any job runs (see
     model_check.check_user_model), or a built-in model's space, and the grid checked against the
     hyperparameters the model declares. Imports no TensorFlow here; a user's model's success is
-    remembered in `cache_dir` (outside results/)."""
+    remembered in `cache_dir` (outside results/). `study`: a snaketune.study.config.Study."""
     from snaketune import models
     from snaketune.models import builtin_space
     from snaketune.trial import model_check

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from snaketune.core.atomic import atomic_path, write_json, write_text
-from snaketune.data import sources as data_module
+from snaketune.data import prepared
 from snaketune.data.task import samples
 from snaketune.models import builtin, resolve
 from snaketune.search.objective import objective_from
@@ -77,7 +77,7 @@ def retrain_and_test(
     learning rate over that retraining.
     """
     keras = configure_tensorflow(threads, settings["seed"])
-    arrays, info = data_module.load(data_dir, splits=("train", "val", "test"), labels=builtin(settings["model"]))
+    arrays, info = prepared.load(data_dir, splits=("train", "val", "test"), labels=builtin(settings["model"]))
     values = dict(best["hyperparameters"])
     search_seconds = 0.0
     if max_epochs:
@@ -85,7 +85,7 @@ def retrain_and_test(
         keras.utils.set_random_seed(settings["seed"])
     else:
         epochs = int(best["objective_epoch"]) or int(values.get("epochs", settings["epochs"]))
-    train = tuple(data_module.concatenate(arrays["train"][i], arrays["val"][i]) for i in (0, 1))
+    train = tuple(prepared.concatenate(arrays["train"][i], arrays["val"][i]) for i in (0, 1))
     hypermodel, hp = resolve(settings["model"], info, data_dir), hyperparameters(values)
     model = build(hypermodel, hp)
     decay = cosine_decay(model, epochs) if learning_rate_decay == "cosine" else None

@@ -39,7 +39,7 @@ def discover_space(model_spec: dict, declared: dict, data_dir=None):
 
     Errors of a user's model name the file and function or class.
     """
-    from snaketune.data.sources import load
+    from snaketune.data.prepared import load
 
     samples = None
     if model_spec.get("hypermodel") and data_dir:
@@ -197,7 +197,7 @@ def _check_main() -> None:
         result(unavailable=f"{type(error).__name__}: {error}")
         return
     from snaketune.core.errors import DataError
-    from snaketune.data.sources import sample
+    from snaketune.data.prepared import sample
 
     model_spec = request["model"]
     key, spec = user_model(model_spec)

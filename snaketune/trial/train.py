@@ -377,11 +377,11 @@ def run_trial(
     }
     history = pd.DataFrame(columns=["epoch", "seconds"])
     configure_tensorflow(threads, settings["seed"])
-    from snaketune.data import sources as data_module
+    from snaketune.data import prepared
 
     # Reading the inputs is no property of the configuration: a failure here fails the job.
     started = time.perf_counter()
-    data, info = data_module.load(data_dir, labels=builtin(settings["model"]))
+    data, info = prepared.load(data_dir, labels=builtin(settings["model"]))
     record["load_seconds"] = round(time.perf_counter() - started, 4)
     # The user's file is imported first: a layer it registers with Keras is known when the
     # parent's model is loaded.
