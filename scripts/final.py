@@ -3,7 +3,7 @@ from snaketune.workflow.joblog import start
 
 start(snakemake)
 
-from snaketune.trial.devices import run_training
+from snaketune.trial.launch import run_training
 
 record = run_training(
     "snaketune.trial.final:retrain_and_test",

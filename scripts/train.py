@@ -6,7 +6,7 @@ from snaketune.workflow.joblog import start
 start(snakemake)
 
 from snaketune.search.schedule import split
-from snaketune.trial.devices import run_training
+from snaketune.trial.launch import run_training
 from snaketune.trial.outcome import read_record
 from snaketune.workflow import attempts
 

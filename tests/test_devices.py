@@ -120,7 +120,7 @@ def test_a_local_training_job_with_a_gpu_runs_on_its_slot_in_its_own_process(tmp
     monkeypatch.setenv("SNAKETUNE_GPU_DEVICES", "2")
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    from snaketune.trial.devices import run_training
+    from snaketune.trial.launch import run_training
 
     seen = run_training("os:getenv", {"gpu": 1, "trials_per_gpu": 2}, key="CUDA_VISIBLE_DEVICES")
     assert seen == "0"
@@ -135,7 +135,7 @@ rule train:
     script: "gpu_job.py"
 """
 GPU_JOB_SCRIPT = """
-from snaketune.trial.devices import run_training
+from snaketune.trial.launch import run_training
 seen = run_training("os:getenv", {"gpu": 1}, key="CUDA_VISIBLE_DEVICES")
 open(snakemake.output[0], "w").write(seen)
 """
@@ -249,7 +249,8 @@ def test_without_a_private_folder_for_the_slots_no_job_trains(private, monkeypat
     fallback.parent.mkdir(parents=True)
     refused_by_mode(fallback)
     monkeypatch.setenv("SNAKETUNE_GPU_DEVICES", "1")
-    from snaketune.trial.devices import check_local, run_training
+    from snaketune.trial.devices import check_local
+    from snaketune.trial.launch import run_training
 
     with pytest.raises(ValueError, match=f"no private folder for the GPU slots: {usual} .* {fallback}"):
         check_local(1, 1)  # before the first job of a local run
@@ -262,7 +263,7 @@ def test_jobs_sharing_a_device_get_memory_growth_and_jobs_alone_do_not(tmp_path,
     monkeypatch.setenv("SNAKETUNE_GPU_DEVICES", "1")
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
-    from snaketune.trial.devices import run_training
+    from snaketune.trial.launch import run_training
 
     assert run_training("os:getenv", {"gpu": 1, "trials_per_gpu": 2}, key="TF_FORCE_GPU_ALLOW_GROWTH") == "true"
     assert run_training("os:getenv", {"gpu": 1, "trials_per_gpu": 1}, key="TF_FORCE_GPU_ALLOW_GROWTH") is None
@@ -282,7 +283,8 @@ def out_of_memory():
 def test_out_of_memory_on_a_shared_device_fails_the_job_and_alone_fails_the_trial(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SNAKETUNE_GPU_DEVICES", "1")
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    from snaketune.trial.devices import run_training, shared_device_oom
+    from snaketune.trial.devices import shared_device_oom
+    from snaketune.trial.launch import run_training
     from snaketune.trial.train import fails_the_job
 
     for share, fails_job in ((2, True), (1, False)):
