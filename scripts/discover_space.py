@@ -4,7 +4,7 @@ from snaketune.workflow.joblog import start
 start(snakemake)
 
 from snaketune.core.atomic import write_text
-from snaketune.models import space_for_job
+from snaketune.trial.space_job import space_for_job
 
 space = space_for_job(
     model_spec=dict(snakemake.params.model),

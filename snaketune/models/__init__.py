@@ -77,22 +77,3 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
 def load_user_object(spec: str, key: str = "build_model"):
     """The function or class `path/to/file.py:name` names."""
     return user_code.load(spec, ConfigError, f"config: model.{key}", "function" if key == "build_model" else "class")
-
-
-def space_for_job(model_spec: dict, declared: dict, data_dir=None):
-    """The search space the `space` job writes. A built-in model's is known without TensorFlow
-    (snaketune.models.builtin_space): the job starts the fork server the trials use, which imports
-    TensorFlow meanwhile, and ends at once. A user's model is built, through the fork server."""
-    from snaketune.core import forkserver
-    from snaketune.models import builtin_space
-    from snaketune.search.space import Space
-
-    if not user_model(model_spec):
-        space = builtin_space.discover(model_spec["type"], Space.from_config(declared))
-        if space is not None:
-            if not forkserver.under_scheduler():  # the trials run in allocations of their own
-                forkserver.warm()
-            return space
-    return forkserver.call(
-        "snaketune.trial.model_check:discover_space", model_spec=model_spec, declared=declared, data_dir=data_dir
-    )
