@@ -19,5 +19,5 @@ include: "rules/final.smk"
 
 rule all:
     input:
-        study_outputs(),
+        PLAN.study_outputs(rebuild=MISSING),
     default_target: True

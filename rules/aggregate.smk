@@ -14,15 +14,15 @@ localrules:
 
 rule strategy_table:
     input:
-        unpack(table_inputs),
+        unpack(get_table_inputs),
     output:
-        f"{OUT}/strategies/{{table}}/{{tkey}}.csv",
+        PATHS.table_file("{table}", "{tkey}"),
     params:
         strategy=lambda wildcards: PLAN.for_table(wildcards.table)[1],
         replicate=lambda wildcards: PLAN.for_table(wildcards.table)[0].replicate,
-        membership=table_membership,
+        membership=get_table_membership,
     log:
-        f"{OUT}/logs/strategies/{{table}}/{{tkey}}.log",
+        PATHS.table_log("{table}", "{tkey}"),
     conda:
         ENV
     script:
@@ -34,18 +34,16 @@ checkpoint aggregate:
         tables=[PLAN.table_path(table) for table in PLAN.tables()],
         space=PLAN.space_file,
     output:
-        trials=report(
-            f"{OUT}/trials.csv", category="Summary", labels={"file": "all trials"}
-        ),
-        best=BEST_PARAMS,
-        journal=f"{OUT}/optuna.journal",
-        space=f"{OUT}/space.json",
+        trials=report(PATHS.trials_csv, category="Summary", labels={"file": "all trials"}),
+        best=PATHS.best_params,
+        journal=PATHS.journal,
+        space=PATHS.space_json,
         plan=PLAN.plan_file,
     params:
         objective=PLAN.settings["objective"],
         plan=PLAN.record(),
     log:
-        f"{OUT}/logs/aggregate.log",
+        PATHS.log("aggregate"),
     conda:
         ENV
     script:
@@ -54,14 +52,14 @@ checkpoint aggregate:
 
 rule plots:
     input:
-        trials=f"{OUT}/trials.csv",
-        space=f"{OUT}/space.json",
+        trials=PATHS.trials_csv,
+        space=PATHS.space_json,
     output:
-        [report(p, category="Plots") for p in PLOTS],
+        [report(p, category="Plots") for p in PATHS.plots],
     params:
         objective=PLAN.settings["objective"],
     log:
-        f"{OUT}/logs/plots.log",
+        PATHS.log("plots"),
     conda:
         ENV
     script:
@@ -70,9 +68,9 @@ rule plots:
 
 rule summary:
     input:
-        unpack(summary_inputs),
+        unpack(get_summary_inputs),
     output:
-        report(f"{OUT}/summary.md", category="Summary", labels={"file": "summary"}),
+        report(PATHS.summary, category="Summary", labels={"file": "summary"}),
     params:
         study=STUDY.name,
         objective=PLAN.settings["objective"],
@@ -81,9 +79,9 @@ rule summary:
             "how": "stated in data.task" if STUDY.config["data"]["task"] else "inferred from the targets",
         },
         # read for the validation set's size; the trials' input already
-        data_info=f"{PLAN.data_dir}/info.json",
+        data_info=PATHS.data_info(PLAN.data_key),
     log:
-        f"{OUT}/logs/summary.log",
+        PATHS.log("summary"),
     conda:
         ENV
     script:

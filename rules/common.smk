@@ -1,6 +1,10 @@
-# Configuration checks and input functions shared by the rule files.
+# Configuration checks, and the input and params functions that the rule files share.
+# They are short get_* functions that ask the plan (snaketune/study/plan.py), which owns the
+# traversal of series, rounds and tables; every path under results/<study>/ comes from its
+# layout (PLAN.paths, snaketune/core/layout.py). Only what needs Snakemake (its checkpoints)
+# stays here.
+import functools
 import inspect
-import json
 import os
 import sys
 from pathlib import Path
@@ -44,11 +48,8 @@ from snaketune.trial.devices import check_local as check_local_devices
 from snaketune.study.config_files import check_file
 from snaketune.core.errors import ConfigError
 from snaketune.trial.integrity import check_built
-from snaketune.study.plan import Plan
+from snaketune.study.plan import NotInPlan, Plan
 from snaketune.workflow.resources import expected_cost, training_resources
-from snaketune.search.schedule import identity_values
-from snaketune.search.strategies import ALL
-from snaketune.trial.outcome import read_record
 
 
 def workflow_file(path):
@@ -116,12 +117,11 @@ except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 PLAN = Plan(STUDY)
-OUT = PLAN.out
+PATHS = PLAN.paths  # given wildcards ("{trial}"), the rules' patterns
 ENV = "../environment.yml"
 RESOURCES = STUDY.config["resources"]
 # a trial that dies in a bundle of trials does not stop the others (see snaketune/workflow/bundles.py)
 keep_going_inside(workflow)
-BEST_PARAMS = f"{OUT}/best_params.json"
 
 
 wildcard_constraints:
@@ -150,6 +150,21 @@ def per_job(func):
     return func
 
 
+def in_plan(func):
+    """An input or params function whose NotInPlan (a path of the study as configured before)
+    Snakemake reports as the study's error, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(wildcards):
+        try:
+            return func(wildcards)
+        except NotInPlan as error:
+            raise WorkflowError(str(error)) from None
+
+    return wrapper
+
+
+# -- checkpoints ----------------------------------------------------------------------------
 def made(producer, path, **wildcards):
     """`path`, which the checkpoint `producer` writes: taken from disk where it exists, else
     awaited.
@@ -170,98 +185,43 @@ def space_file():
     return made(checkpoints.space, PLAN.space_file)
 
 
-def round_file(plan, name, series, round_):
-    return made(
-        checkpoints.strategy_round,
-        plan.round_path(name, series, round_),
-        strategy=name,
-        key=plan.round_key(name),
-        series=series,
-        round=round_,
-    )
+def round_file(path, **wildcards):
+    """A round file, awaited from its checkpoint (the plan's `await_round`)."""
+    return made(checkpoints.strategy_round, path, **wildcards)
 
 
-def series_trials(plan, name, series, rounds=None, wait=True):
-    """(trial id, round) of one series of a strategy, round by round (all its rounds, or the
-    first `rounds`), and the round files they come from: a round that learns from the trials
-    before it waits for its checkpoint.
-
-    Params functions pass wait=False and stop at the first round not yet written: a round
-    written by a job that ends between the evaluation of a job's input and of its params
-    would otherwise make the params ask for a checkpoint the input did not (local jobs end
-    while Snakemake builds the DAG). A job whose input waited is built again when the
-    checkpoint has run, so what its params saw then is never used."""
-    proposer = plan.strategy(name).for_series(series)
-    trials, files = [], []
-    for r in range(proposer.rounds() if rounds is None else rounds):
-        if proposer.from_history(r):
-            path = plan.round_path(name, series, r)
-            if not wait and not os.path.exists(path):
-                break
-            path = round_file(plan, name, series, r)
-            ids = plan.read_round(path)
-            files.append(path)
-        else:
-            ids = plan.proposed(name, series, r)
-        trials += [(tid, r) for tid in ids]
-    return trials, files
+def best_trial():
+    """The study's best trial, once the aggregate of the current plan exists; until then
+    Snakemake waits for the aggregate."""
+    if not PLAN.aggregated():
+        checkpoints.aggregate.get()  # raises until the aggregate has run
+    return PLAN.best_trial()
 
 
-def table_trials(table, wait=True):
-    """(trial id, round) in the table's order (round None for a strategy of one round
-    proposed from the space alone: grid, random), and the round files they come from."""
+# -- input and params functions -------------------------------------------------------------
+@in_plan
+def get_table_inputs(wildcards):
+    PLAN.check_table(wildcards.table, wildcards.tkey)
+    space = space_file()
+    return {**PLAN.table_inputs(wildcards.table, await_round=round_file), "space": space}
+
+
+def get_table_membership(wildcards):
     space_file()
-    plan, name, series = PLAN.for_table(table)
-    trials, files = series_trials(plan, name, series, wait=wait)
-    proposer = plan.strategy(name).for_series(series)
-    if series == ALL and proposer.rounds() == 1 and not proposer.from_history(0):
-        trials = [(tid, None) for tid, _ in trials]
-    limit = proposer.limit()
-    return (trials[:limit] if limit else trials), files
+    return PLAN.table_membership(wildcards.table)
 
 
-def table_inputs(wildcards):
-    if wildcards.tkey != PLAN.table_key(wildcards.table):
-        raise WorkflowError(
-            f"{OUT}/strategies/{wildcards.table}/{wildcards.tkey}.csv is not a table of study "
-            f"{STUDY.name} as configured now (its table is {PLAN.table_path(wildcards.table)})"
-        )
-    trials, rounds = table_trials(wildcards.table)
-    return {
-        "metrics": [PLAN.trial_file(tid, "metrics.csv") for tid, _ in trials],
-        "rounds": rounds,
-        "space": space_file(),
-    }
-
-
-def table_membership(wildcards):
-    """[trial number, round, trial id, values, schedule, series] of each trial of one table."""
-    _, _, series = PLAN.for_table(wildcards.table)
-    trials, _ = table_trials(wildcards.table, wait=False)
-    return [
-        [number, round_, tid, PLAN.values_of(tid), PLAN.schedule_of(tid), series]
-        for number, (tid, round_) in enumerate(trials, start=1)
-    ]
-
-
-def round_history(wildcards):
-    """[trial id, values, schedule, round] of every trial of the rounds before this one in
-    its series, in order: what the round learns from."""
+def get_round_inputs(wildcards):
     space_file()
-    plan = PLAN.by_key(wildcards.key, wildcards.strategy)
-    trials, _ = series_trials(plan, wildcards.strategy, wildcards.series, int(wildcards.round), wait=False)
-    return [[tid, PLAN.values_of(tid), PLAN.schedule_of(tid), r] for tid, r in trials]
+    w = wildcards
+    inputs = PLAN.round_inputs(w.strategy, w.key, w.series, int(w.round), await_round=round_file)
+    return {**inputs, "space": ancient(PLAN.space_file)}
 
 
-def round_inputs(wildcards):
+def get_round_history(wildcards):
     space_file()
-    plan = PLAN.by_key(wildcards.key, wildcards.strategy)
-    trials, files = series_trials(plan, wildcards.strategy, wildcards.series, int(wildcards.round))
-    return {
-        "metrics": [PLAN.trial_file(tid, "metrics.csv") for tid, _ in trials],
-        "rounds": files,
-        "space": ancient(PLAN.space_file),
-    }
+    w = wildcards
+    return PLAN.round_history(w.strategy, w.key, w.series, int(w.round))
 
 
 # Content-addressed: the trial id already covers the data settings, so rewriting the
@@ -271,31 +231,24 @@ TRIAL_DATA = ancient(PLAN.data_dir)
 
 
 @per_job
-def trial_inputs(wildcards):
+def get_trial_inputs(wildcards):
     """A promoted trial also needs its parent, whose model it resumes."""
-    parent = PLAN.schedule_of(wildcards.trial).get("parent")
-    if parent:
-        return [TRIAL_DATA, ancient(PLAN.trial_file(parent, "metrics.csv"))]
-    return [TRIAL_DATA]
+    parent = PLAN.trial_parent(wildcards.trial)
+    return [TRIAL_DATA, ancient(parent)] if parent else [TRIAL_DATA]
 
 
 @per_job
-def trial_values(wildcards):
-    """The trial's hyperparameters and schedule in the form its id digests (see
-    snaketune.search.schedule.identity_values)."""
-    tid = wildcards.trial
-    flat = identity_values(PLAN.values_of(tid), PLAN.schedule_of(tid))
-    # sorted: Snakemake compares params as text, and the values' order carries no meaning
-    return dict(sorted(flat.items()))
+def get_trial_values(wildcards):
+    return PLAN.trial_values(wildcards.trial)
 
 
 @per_job
-def trial_settings(wildcards):
+def get_trial_settings(wildcards):
     return PLAN.settings_of(wildcards.trial)
 
 
 @per_job
-def trial_priority(wildcards):
+def get_trial_priority(wildcards):
     """The longest trials first (see snaketune.workflow.resources.expected_cost)."""
     tid = wildcards.trial
     return expected_cost(PLAN.values_of(tid), PLAN.schedule_of(tid), PLAN.settings_of(tid)["epochs"])
@@ -303,81 +256,29 @@ def trial_priority(wildcards):
 
 # Only what a study needs is a function of the trial: each function call costs every trial
 # job of a large study's DAG; the value a constant gives is the same.
-TRAIN_INPUT = trial_inputs if PLAN.schedules else TRIAL_DATA
-TRAIN_SETTINGS = trial_settings if STUDY.replicates > 1 else PLAN.settings
+TRAIN_INPUT = get_trial_inputs if PLAN.schedules else TRIAL_DATA
+TRAIN_SETTINGS = get_trial_settings if STUDY.replicates > 1 else PLAN.settings
 TRAINING_RESOURCES = {
     name: per_job(value) if callable(value) else value
     for name, value in training_resources(RESOURCES, PLAN.max_trial_epochs).items()
 }
 
 
-def best_trial():
-    """The study's best trial, once the aggregate of the current plan exists (its marker names
-    the plan); until then Snakemake waits for the aggregate."""
-    if not (os.path.exists(PLAN.plan_file) and os.path.exists(BEST_PARAMS)):
-        checkpoints.aggregate.get()  # raises until the aggregate has run
-    return json.loads(Path(BEST_PARAMS).read_text())["overall"]["trial_id"]
+@in_plan
+def get_final_configuration(wildcards):
+    return PLAN.final_configuration(wildcards.trial, wildcards.fkey)
 
 
-def final_configuration(wildcards):
-    """What the final model in final/<trial>/<key>/ retrains: that trial's configuration and
-    the epoch it peaked at. The key holds the final and training settings."""
-    if PLAN.final_key(wildcards.trial) != wildcards.fkey:
-        raise WorkflowError(
-            f"{OUT}/final/{wildcards.trial}/{wildcards.fkey}/ is not a final model of study {STUDY.name} "
-            f"with its settings now (that is {OUT}/final/{wildcards.trial}/{PLAN.final_key(wildcards.trial)}/)"
-        )
-    record = read_record(PLAN.trial_file(wildcards.trial, "metrics.csv"))
-    return {
-        "trial_id": wildcards.trial,
-        "hyperparameters": PLAN.values_of(wildcards.trial),
-        "objective_epoch": int(float(record["objective_epoch"])),
-    }
-
-
-def final_model(wildcards):
+def get_final_model(wildcards):
     """The final model of the best trial, and best_params.json: published again whenever the
     aggregate has run (a change of the final settings included), so that a winner changing
     back to an earlier one (whose final model is older than the published copy) is published
     too."""
-    trial = best_trial()
-    folder = f"{OUT}/final/{trial}/{PLAN.final_key(trial)}"
-    return {
-        "metrics": f"{folder}/test_metrics.json",
-        "model": f"{folder}/model.keras",
-        "best": BEST_PARAMS,
-    }
+    return PLAN.final_inputs(best_trial())
 
 
-def summary_inputs(wildcards):
-    inputs = {"trials": f"{OUT}/trials.csv", "best": BEST_PARAMS, "space": f"{OUT}/space.json"}
-    if STUDY.config["final"]["enabled"]:
-        inputs["final"] = FINAL_OUTPUTS[0]
-    return inputs
-
-
-PLOTS = [
-    f"{OUT}/plots/{name}.png"
-    for name in (
-        "best_so_far_by_trial",
-        "best_so_far_by_epochs",
-        "best_so_far_by_time",
-        "objective_vs_hyperparameters",
-        "learning_curves_top5",
-        "objective_distribution",
-        "param_importances",
-        "parallel_coordinate",
-        "pareto_front",
-    )
-]
-FINAL_OUTPUTS = [f"{OUT}/final/test_metrics.json", f"{OUT}/final/model.keras"]
-
-
-def study_outputs():
-    outputs = [f"{OUT}/trials.csv", BEST_PARAMS, f"{OUT}/summary.md", f"{OUT}/optuna.journal", PLAN.plan_file, *PLOTS]
-    if STUDY.config["final"]["enabled"]:
-        outputs += FINAL_OUTPUTS
-    return outputs + list(MISSING)
+def get_summary_inputs(wildcards):
+    return PLAN.summary_inputs()
 
 
 # What was built and has since gone missing is built again, what was damaged is named: see
@@ -385,7 +286,7 @@ def study_outputs():
 # from it is up to date, nor notice a truncated model.)
 MISSING, DAMAGED = {}, {}
 if workflow.is_main_process:
-    MISSING, DAMAGED = check_built(PLAN, final=STUDY.config["final"]["enabled"])
+    MISSING, DAMAGED = check_built(PLAN, final=PLAN.final_enabled)
     for path, why in MISSING.items():
         print(f"snaketune: {why}; it is built again", file=sys.stderr)
     for path, why in DAMAGED.items():

@@ -16,7 +16,7 @@ rule data:
         data=STUDY.config["data"],
         arrays_sha256=PLAN.settings["data"].get("arrays_sha256"),
     log:
-        f"{OUT}/logs/data/{PLAN.data_key}.log",
+        PATHS.data_log(PLAN.data_key),
     conda:
         ENV
     script:

@@ -19,12 +19,12 @@ FINAL_STEPS = (
 rule final:
     input:
         data=ancient(PLAN.data_dir),
-        trial=ancient(f"{OUT}/trials/{{trial}}/metrics.csv"),
+        trial=ancient(PATHS.trial_file("{trial}", "metrics.csv")),
     output:
-        metrics=f"{OUT}/final/{{trial}}/{{fkey}}/test_metrics.json",
-        model=f"{OUT}/final/{{trial}}/{{fkey}}/model.keras",
+        metrics=PATHS.final_file("{trial}", "{fkey}", "test_metrics.json"),
+        model=PATHS.final_file("{trial}", "{fkey}", "model.keras"),
     params:
-        best=final_configuration,
+        best=get_final_configuration,
         settings=PLAN.settings,
         max_epochs=STUDY.config["final"]["epochs"],
         learning_rate_decay=STUDY.config["final"]["learning_rate_decay"],
@@ -32,9 +32,9 @@ rule final:
         f"final model: trial {{wildcards.trial}}, the best configuration, {FINAL_STEPS} and is tested "
         "once; progress in {log}"
     log:
-        f"{OUT}/logs/final/{{trial}}/{{fkey}}.log",
+        PATHS.final_log("{trial}", "{fkey}"),
     benchmark:
-        f"{OUT}/benchmarks/final/{{trial}}/{{fkey}}.tsv"
+        PATHS.final_benchmark("{trial}", "{fkey}")
     threads: RESOURCES["trial_threads"]
     resources:
         # an epoch search up to final.epochs, then the retraining
@@ -47,12 +47,12 @@ rule final:
 
 rule publish_final:
     input:
-        unpack(final_model),
+        unpack(get_final_model),
     output:
-        metrics=FINAL_OUTPUTS[0],
-        model=FINAL_OUTPUTS[1],
+        metrics=PATHS.published_final[0],
+        model=PATHS.published_final[1],
     log:
-        f"{OUT}/logs/publish_final.log",
+        PATHS.log("publish_final"),
     conda:
         ENV
     script:

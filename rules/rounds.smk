@@ -10,11 +10,11 @@ localrules:
 
 checkpoint strategy_round:
     input:
-        unpack(round_inputs),
+        unpack(get_round_inputs),
     output:
-        f"{OUT}/rounds/{{strategy}}/{{key}}/{{series}}/round_{{round}}.json",
+        PATHS.round_file("{strategy}", "{key}", "{series}", "{round}"),
     params:
-        history=round_history,
+        history=get_round_history,
         # what shapes the proposals: the budget only adds rounds or series
         config=lambda wildcards: PLAN.by_key(wildcards.key, wildcards.strategy).round_config(
             wildcards.strategy
@@ -23,9 +23,9 @@ checkpoint strategy_round:
     message:
         "{wildcards.strategy} round {wildcards.round} ({wildcards.series}): proposing from the trials before it"
     log:
-        f"{OUT}/logs/rounds/{{strategy}}/{{key}}/{{series}}/round_{{round}}.log",
+        PATHS.round_log("{strategy}", "{key}", "{series}", "{round}"),
     benchmark:
-        f"{OUT}/benchmarks/rounds/{{strategy}}/{{key}}/{{series}}/round_{{round}}.tsv"
+        PATHS.round_benchmark("{strategy}", "{key}", "{series}", "{round}")
     conda:
         ENV
     script:

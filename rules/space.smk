@@ -14,9 +14,9 @@ checkpoint space:
         model=STUDY.model_spec,
         declared=STUDY.config["space"],
     log:
-        f"{OUT}/logs/space/{PLAN.space_key}.log",
+        PATHS.space_log(PLAN.space_key),
     benchmark:
-        f"{OUT}/benchmarks/space/{PLAN.space_key}.tsv"
+        PATHS.space_benchmark(PLAN.space_key)
     # the trials' threads: Snakemake sets OMP_NUM_THREADS and the like to a job's threads, which
     # TensorFlow reads on import, so only then do the trials use the fork server this job starts
     threads: RESOURCES["trial_threads"]

@@ -5,11 +5,11 @@ rule train:
     input:
         TRAIN_INPUT,
     output:
-        metrics=f"{OUT}/trials/{{trial}}/metrics.csv",
-        history=f"{OUT}/trials/{{trial}}/history.csv",
-        model=f"{OUT}/trials/{{trial}}/model.keras",
+        metrics=PATHS.trial_file("{trial}", "metrics.csv"),
+        history=PATHS.trial_file("{trial}", "history.csv"),
+        model=PATHS.trial_file("{trial}", "model.keras"),
     params:
-        values=trial_values,
+        values=get_trial_values,
         settings=TRAIN_SETTINGS,
         study=STUDY.name,
     # the values only: another param (the strategies that proposed the trial, say) would make
@@ -17,12 +17,12 @@ rule train:
     message:
         "trial {wildcards.trial}: {params.values}; its result ends {log}"
     log:
-        f"{OUT}/logs/trials/{{trial}}.log",
+        PATHS.trial_log("{trial}"),
     benchmark:
-        f"{OUT}/benchmarks/trials/{{trial}}.tsv"
+        PATHS.trial_benchmark("{trial}")
     threads: RESOURCES["trial_threads"]
     # the longest trials first, so that no core idles while the last ones finish
-    priority: trial_priority
+    priority: get_trial_priority
     resources:
         **TRAINING_RESOURCES,
     conda:

@@ -6,30 +6,48 @@ round files their checkpoints write. A trial is named by `identity.trial_id` of 
 its schedule and the training settings, so the same configuration asked for by two
 strategies is one job, and its values can always be looked up again from the space and the
 round files on disk (as a cluster job re-parsing the workflow must).
+
+The plan also owns the traversal that the rules' input and params functions (rules/common.smk)
+ask for: which trials and round files a table, a round and a trial job need. It is plain
+Python: Snakemake's checkpoints reach it as a callable (`await_round`) that returns a round
+file's path once it is written, so it runs, and is tested, without Snakemake.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from snaketune.core.identity import digest, trial_id
+from snaketune.core.layout import RESULTS, Layout
 from snaketune.search.schedule import identity_values
 from snaketune.search.space import Space
 from snaketune.search.strategies import ALL, Proposal, Strategy, make
 from snaketune.study.checks import check_grid
 from snaketune.study.config import Study
+from snaketune.trial.outcome import read_record
+
+# await_round(path, strategy=, key=, series=, round=): the path of a round file once its
+# checkpoint has written it (in the workflow: raises until then, so that Snakemake waits)
+AwaitRound = Callable[..., str]
+
+
+class NotInPlan(ValueError):
+    """A path asked for that the study, as configured now, does not have."""
 
 
 class Plan:
     """The plan of replicate 0 (the study as configured); `replicas` holds one plan per
     replicate, all sharing one registry of trials."""
 
-    def __init__(self, study: Study, root: str = "results", replicate: int = 0, main: Plan | None = None):
+    def __init__(self, study: Study, root: str = RESULTS, *, replicate: int = 0, main: Plan | None = None):
         self.replicate = replicate
         self.study = study.replicate(replicate)
-        self.out = f"{root}/{study.name}"
+        self.paths = Layout.of_study(study.name, root)
+        self.out = self.paths.out
         self.settings = self.study.training_settings()
         self._space_cache: tuple | None = None
         self._proposed: dict[tuple, list[str]] = {}  # rounds that need no history
@@ -39,7 +57,7 @@ class Plan:
             self._schedules: dict[str, dict] = {}
             self._settings: dict[str, dict] = {}
             self.replicas = [self]
-            self.replicas += [Plan(study, root, r, main=self) for r in range(1, study.replicates)]
+            self.replicas += [Plan(study, root, replicate=r, main=self) for r in range(1, study.replicates)]
         else:
             self._values, self._schedules = main._values, main._schedules
             self._settings, self.replicas = main._settings, main.replicas
@@ -64,7 +82,7 @@ class Plan:
 
     @property
     def space_file(self) -> str:
-        return f"{self.out}/space/{self.space_key}.json"
+        return self.paths.space_file(self.space_key)
 
     # The layout `data` writes (snaketune.data.sources.prepare): a folder of another layout is not reused.
     DATA_LAYOUT = 3
@@ -79,10 +97,11 @@ class Plan:
 
     @property
     def data_dir(self) -> str:
-        return f"{self.out}/data/{self.data_key}"
+        return self.paths.data_dir(self.data_key)
 
     def trial_file(self, tid: str, name: str) -> str:
-        return f"{self.out}/trials/{tid}/{name}"
+        """One of a trial's files (snaketune.core.layout.TRIAL_FILES)."""
+        return self.paths.trial_file(tid, name)
 
     # -- the search space (written by the `space` checkpoint) -----------------------------
     def space(self) -> Space:
@@ -119,7 +138,8 @@ class Plan:
         )
 
     def round_path(self, name: str, series: str, round_: int) -> str:
-        return f"{self.out}/rounds/{name}/{self.round_key(name)}/{series}/round_{round_}.json"
+        """The file of a round of strategy `name` in this replicate."""
+        return self.paths.round_file(name, self.round_key(name), series, round_)
 
     def proposed(self, name: str, series: str, round_: int) -> list[str]:
         """Trial ids of a round that needs no history (the space must exist)."""
@@ -179,7 +199,8 @@ class Plan:
         )
 
     def table_path(self, table: str) -> str:
-        return f"{self.out}/strategies/{table}/{self.table_key(table)}.csv"
+        """The table of a table name (see tables) as configured now."""
+        return self.paths.table_file(table, self.table_key(table))
 
     def record(self) -> dict:
         """What the study's aggregate (trials.csv and what follows from it, the published final
@@ -197,7 +218,7 @@ class Plan:
         """The aggregate's marker: its name changes whenever the plan does, so that the
         aggregate, whose own outputs keep fixed names, is stale after any change of plan,
         a change back included (the aggregate removes the markers of other plans)."""
-        return f"{self.out}/plan/{digest(self.record(), 8)}.json"
+        return self.paths.plan_file(digest(self.record(), 8))
 
     def final_key(self, trial_id: str) -> str:
         """The final model retrains one configuration under the final settings and the study's
@@ -232,7 +253,7 @@ class Plan:
                         if not proposer.from_history(r):
                             plan.proposed(name, series, r)
                 keys[(name, plan.round_key(name))] = plan
-        for path in sorted(Path(self.out, "rounds").glob("*/*/*/round_*.json")):
+        for path in sorted(map(Path, glob.glob(self.paths.round_file("*", "*", "*", "*")))):
             name, key = path.relative_to(self.out).parts[1:3]
             if (name, key) in keys:
                 keys[(name, key)].read_round(str(path))
@@ -257,3 +278,145 @@ class Plan:
         """The training settings a trial trains with (its replicate's seed)."""
         self._known(tid)
         return self._settings[tid]
+
+    # -- the traversal behind the rules' input and params functions (rules/common.smk) ------
+    def series_trials(
+        self, name: str, series: str, rounds: int | None = None, *, await_round: AwaitRound | None = None
+    ) -> tuple[list[tuple[str, int]], list[str]]:
+        """(trial id, round) of one series of strategy `name` in this replicate, round by round
+        (all its rounds, or the first `rounds`), and the round files they come from: a round
+        that learns from the trials before it is read from the file `await_round` gives.
+
+        Without `await_round`, stop at the first round not yet written: params functions do,
+        since a round written by a job that ends between the evaluation of a job's input and
+        of its params would otherwise make the params ask for a checkpoint the input did not
+        (local jobs end while Snakemake builds the DAG). A job whose input waited is built
+        again when the checkpoint has run, so what its params saw then is never used."""
+        proposer = self.strategy(name).for_series(series)
+        trials, files = [], []
+        for r in range(proposer.rounds() if rounds is None else rounds):
+            if proposer.from_history(r):
+                path = self.round_path(name, series, r)
+                if await_round is not None:
+                    path = await_round(path, strategy=name, key=self.round_key(name), series=series, round=r)
+                elif not os.path.exists(path):
+                    break
+                ids = self.read_round(path)
+                files.append(path)
+            else:
+                ids = self.proposed(name, series, r)
+            trials += [(tid, r) for tid in ids]
+        return trials, files
+
+    def table_trials(
+        self, table: str, *, await_round: AwaitRound | None = None
+    ) -> tuple[list[tuple[str, int | None]], list[str]]:
+        """(trial id, round) in the table's order (round None for a strategy of one round
+        proposed from the space alone: grid, random), and the round files they come from (see
+        series_trials). The space must exist."""
+        plan, name, series = self.for_table(table)
+        trials, files = plan.series_trials(name, series, await_round=await_round)
+        proposer = plan.strategy(name).for_series(series)
+        if series == ALL and proposer.rounds() == 1 and not proposer.from_history(0):
+            trials = [(tid, None) for tid, _ in trials]
+        limit = proposer.limit()
+        return (trials[:limit] if limit else trials), files
+
+    def check_table(self, table: str, key: str) -> None:
+        """Raise NotInPlan unless `key` is the key of `table` as configured now."""
+        if key != self.table_key(table):
+            raise NotInPlan(
+                f"{self.paths.table_file(table, key)} is not a table of study {self.study.name} as configured now "
+                f"(its table is {self.table_path(table)})"
+            )
+
+    def table_inputs(self, table: str, *, await_round: AwaitRound) -> dict[str, list[str]]:
+        """A table job's inputs: its trials' metrics and the round files they come from."""
+        trials, rounds = self.table_trials(table, await_round=await_round)
+        return {"metrics": [self.trial_file(tid, "metrics.csv") for tid, _ in trials], "rounds": rounds}
+
+    def table_membership(self, table: str) -> list[list]:
+        """[trial number, round, trial id, values, schedule, series] of each trial of a table, as
+        far as its rounds are written."""
+        _, _, series = self.for_table(table)
+        trials, _ = self.table_trials(table)
+        return [
+            [number, round_, tid, self.values_of(tid), self.schedule_of(tid), series]
+            for number, (tid, round_) in enumerate(trials, start=1)
+        ]
+
+    def round_history(self, name: str, key: str, series: str, round_: int) -> list[list]:
+        """[trial id, values, schedule, round] of every trial of the rounds before this one in
+        its series, in order: what the round learns from."""
+        trials, _ = self.by_key(key, name).series_trials(name, series, round_)
+        return [[tid, self.values_of(tid), self.schedule_of(tid), r] for tid, r in trials]
+
+    def round_inputs(self, name: str, key: str, series: str, round_: int, *, await_round: AwaitRound) -> dict:
+        """A round job's inputs: the metrics of the trials of the rounds before it, and those
+        rounds' files."""
+        trials, files = self.by_key(key, name).series_trials(name, series, round_, await_round=await_round)
+        return {"metrics": [self.trial_file(tid, "metrics.csv") for tid, _ in trials], "rounds": files}
+
+    def trial_parent(self, tid: str) -> str | None:
+        """The metrics of the trial whose model a promoted trial resumes (None for another trial)."""
+        parent = self.schedule_of(tid).get("parent")
+        return self.trial_file(parent, "metrics.csv") if parent else None
+
+    def trial_values(self, tid: str) -> dict:
+        """A trial's hyperparameters and schedule in the form its id digests (see
+        snaketune.search.schedule.identity_values), sorted: Snakemake compares params as text,
+        and the values' order carries no meaning."""
+        return dict(sorted(identity_values(self.values_of(tid), self.schedule_of(tid)).items()))
+
+    # -- the aggregate, the final model and the study's outputs ----------------------------
+    def aggregated(self) -> bool:
+        """Whether the aggregate of the current plan exists (its marker names the plan)."""
+        return os.path.exists(self.plan_file) and os.path.exists(self.paths.best_params)
+
+    def best_trial(self) -> str:
+        """The study's best trial, from the aggregate's best_params.json."""
+        return json.loads(Path(self.paths.best_params).read_text())["overall"]["trial_id"]
+
+    def final_configuration(self, tid: str, key: str) -> dict:
+        """What the final model in final/<trial>/<key>/ retrains: that trial's configuration and
+        the epoch it peaked at. The key holds the final and training settings."""
+        if self.final_key(tid) != key:
+            raise NotInPlan(
+                f"{self.paths.final_dir(tid, key)}/ is not a final model of study {self.study.name} with its "
+                f"settings now (that is {self.paths.final_dir(tid, self.final_key(tid))}/)"
+            )
+        record = read_record(self.trial_file(tid, "metrics.csv"))
+        return {
+            "trial_id": tid,
+            "hyperparameters": self.values_of(tid),
+            "objective_epoch": int(float(record["objective_epoch"])),
+        }
+
+    def final_inputs(self, tid: str) -> dict[str, str]:
+        """What publishing the final model of trial `tid` copies, and best_params.json."""
+        key = self.final_key(tid)
+        return {
+            "metrics": self.paths.final_file(tid, key, "test_metrics.json"),
+            "model": self.paths.final_file(tid, key, "model.keras"),
+            "best": self.paths.best_params,
+        }
+
+    @property
+    def final_enabled(self) -> bool:
+        return self.study.config["final"]["enabled"]
+
+    def summary_inputs(self) -> dict[str, str]:
+        """What summary.md is written from."""
+        paths = self.paths
+        inputs = {"trials": paths.trials_csv, "best": paths.best_params, "space": paths.space_json}
+        if self.final_enabled:
+            inputs["final"] = paths.published_final[0]
+        return inputs
+
+    def study_outputs(self, rebuild=()) -> list[str]:
+        """What a run of the study builds, and the files in `rebuild` (built and since lost)."""
+        paths = self.paths
+        outputs = [paths.trials_csv, paths.best_params, paths.summary, paths.journal, self.plan_file, *paths.plots]
+        if self.final_enabled:
+            outputs += paths.published_final
+        return outputs + list(rebuild)
