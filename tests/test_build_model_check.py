@@ -46,7 +46,9 @@ VAL_ACCURACY = {"name": "val_accuracy", "direction": "max"}
 
 
 def check(spec, declared, cache, data=MNIST, summary=None, objective=VAL_ACCURACY, key="build_model"):
-    return model_check.check_user_model({key: spec}, declared, data, summary, objective, cache)
+    return model_check.check_user_model(
+        {key: spec}, declared, data=data, summary=summary, objective=objective, cache_dir=cache
+    )
 
 
 def test_a_failing_build_model_is_reported_and_not_remembered(model_dir):

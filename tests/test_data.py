@@ -77,7 +77,9 @@ def _good(n=40):
 
 def test_any_image_npz_works_shape_and_classes_from_the_data(tmp_path):
     path = _write(tmp_path / "d.npz", **_good())
-    info = prepared.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
+    info = prepared.prepare(
+        data.load_npz(path), tmp_path / "out", validation_split=0.25, subset=None, seed=0, source="t"
+    )
     assert info["input_shape"] == [8, 8, 1] and info["num_classes"] == 3
 
 
@@ -150,7 +152,9 @@ def test_labels_of_shape_n_by_1_become_one_label_per_image(tmp_path):
     arrays["y_test"] = arrays["y_test"].reshape(-1, 1)
     path = _write(tmp_path / "cifar_like.npz", **arrays)
     assert data.check_file(path, "t")["num_classes"] == 3
-    info = prepared.prepare(data.load_npz(path), tmp_path / "out", 0.25, None, 0, "t")
+    info = prepared.prepare(
+        data.load_npz(path), tmp_path / "out", validation_split=0.25, subset=None, seed=0, source="t"
+    )
     assert info["num_classes"] == 3
     assert np.load(tmp_path / "out" / "y_train.npy").shape == (30,)
 

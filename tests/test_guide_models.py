@@ -28,7 +28,7 @@ def guide_data(guide_mnist, tmp_path_factory):
     """The guide's MNIST slice (one-hot targets, 384 training and 128 validation images),
     prepared as the data job prepares it."""
     out = tmp_path_factory.mktemp("guide_data")
-    prepared.prepare(data.load_npz(guide_mnist), out, 0.2, None, 0, "guide")
+    prepared.prepare(data.load_npz(guide_mnist), out, validation_split=0.2, subset=None, seed=0, source="guide")
     return out
 
 
@@ -40,7 +40,12 @@ def check(model_spec, guide_mnist, cache):
     """The check before any job, on a few samples of the guide's data."""
     source = {"path": str(guide_mnist), "loader": None, "csv": None, "task": None}
     return model_check.check_user_model(
-        model_spec, {}, source, data.check_file(guide_mnist, "data.path"), VAL_ACCURACY, cache
+        model_spec,
+        {},
+        data=source,
+        summary=data.check_file(guide_mnist, "data.path"),
+        objective=VAL_ACCURACY,
+        cache_dir=cache,
     )
 
 

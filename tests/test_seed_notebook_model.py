@@ -12,7 +12,9 @@ SPEC = f"{ROOT / 'tests' / 'models' / 'seed_notebook.py'}:build_model"
 def test_the_seed_notebooks_build_model_is_checked_and_trains(tiny_data, tmp_path):
     mnist = {"path": None, "loader": None, "csv": None, "task": None}
     objective = {"name": "val_accuracy", "direction": "max"}
-    checked = model_check.check_user_model({"build_model": SPEC}, {}, mnist, None, objective, tmp_path / "cache")
+    checked = model_check.check_user_model(
+        {"build_model": SPEC}, {}, data=mnist, summary=None, objective=objective, cache_dir=tmp_path / "cache"
+    )
     assert [hp["name"] for hp in checked["space"]] == ["units", "dropout", "learning_rate"]
     settings = {"model": {"build_model": SPEC}, "epochs": 1, "patience": None, "seed": 0, "objective": objective}
     record = run_trial(

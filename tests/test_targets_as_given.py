@@ -22,13 +22,20 @@ def npz_data(path):
 def check(function, path, cache):
     summary = data.check_file(path, "data.path")
     return model_check.check_user_model(
-        {"build_model": f"{MODELS}:{function}"}, {}, npz_data(path), summary, VAL_ACCURACY, cache
+        {"build_model": f"{MODELS}:{function}"},
+        {},
+        data=npz_data(path),
+        summary=summary,
+        objective=VAL_ACCURACY,
+        cache_dir=cache,
     )
 
 
 def test_a_categorical_loss_on_one_hot_rows_is_checked_and_trains(guide_mnist, tmp_path):
     assert set(check("categorical", guide_mnist, tmp_path / "cache")["reported"]) >= {"val_accuracy", "loss"}
-    info = prepared.prepare(data.load_npz(guide_mnist), tmp_path / "data", 0.2, None, 0, "guide")
+    info = prepared.prepare(
+        data.load_npz(guide_mnist), tmp_path / "data", validation_split=0.2, subset=None, seed=0, source="guide"
+    )
     assert info["one_hot"] and info["sizes"] == {"train": 384, "val": 128, "test": 128}
     settings = {
         "model": {"build_model": f"{MODELS}:categorical"},
@@ -77,7 +84,9 @@ def test_a_categorical_loss_on_labels_is_refused_naming_the_fix(tmp_path):
 
 
 def test_the_built_in_models_take_one_hot_rows_as_labels(guide_mnist, tmp_path, tiny_settings):
-    prepared.prepare(data.load_npz(guide_mnist), tmp_path / "data", 0.2, None, 0, "guide")
+    prepared.prepare(
+        data.load_npz(guide_mnist), tmp_path / "data", validation_split=0.2, subset=None, seed=0, source="guide"
+    )
     values = {
         "learning_rate": 0.003,
         "batch_size": 64,
@@ -102,5 +111,10 @@ def test_a_categorical_loss_on_the_mnist_the_data_job_fetches_is_named_too(tmp_p
     mnist = {"path": None, "loader": None, "csv": None, "task": None}
     with pytest.raises(ConfigError, match=r"loss categorical_crossentropy, which takes one-hot rows of 10 columns"):
         model_check.check_user_model(
-            {"build_model": f"{MODELS}:categorical"}, {}, mnist, None, VAL_ACCURACY, tmp_path / "cache"
+            {"build_model": f"{MODELS}:categorical"},
+            {},
+            data=mnist,
+            summary=None,
+            objective=VAL_ACCURACY,
+            cache_dir=tmp_path / "cache",
         )

@@ -89,7 +89,7 @@ def test_prepared_data_of_several_inputs_loads_as_dicts(tmp_path):
         "x_test": {k: v[:10] for k, v in x.items()},
         "y_test": np.arange(10) % 2,
     }
-    info = prepared.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
+    info = prepared.prepare(given, tmp_path, validation_split=0.25, subset=None, seed=0, source="t", images=False)
     assert info["task"] == "binary" and info["x_arrays"] == ["image", "meta"]
     loaded, _ = prepared.load(tmp_path, splits=("train", "val", "test"))
     x_train, y_train = loaded["train"]
@@ -99,7 +99,13 @@ def test_prepared_data_of_several_inputs_loads_as_dicts(tmp_path):
 
 def test_own_validation_data_is_used_instead_of_a_split(tmp_path):
     info = prepared.prepare(
-        arrays(x_val=np.zeros((7, 4)), y_val=np.arange(7) % 3), tmp_path, 0.5, None, 0, "t", images=False
+        arrays(x_val=np.zeros((7, 4)), y_val=np.arange(7) % 3),
+        tmp_path,
+        validation_split=0.5,
+        subset=None,
+        seed=0,
+        source="t",
+        images=False,
     )
     assert info["sizes"] == {"train": 30, "val": 7, "test": 10} and info["validation_split"] is None
 
@@ -220,7 +226,7 @@ def test_one_hot_rows_are_a_classification_kept_as_rows_for_a_users_model(tmp_pa
     given = arrays(y=np.eye(3)[np.arange(30) % 3], y_test=np.eye(3)[np.arange(10) % 3])
     summary = check(given, "t")
     assert summary["task"] == "classification" and summary["num_classes"] == 3 and summary["one_hot"]
-    info = prepared.prepare(given, tmp_path, 0.25, None, 0, "t", images=False)
+    info = prepared.prepare(given, tmp_path, validation_split=0.25, subset=None, seed=0, source="t", images=False)
     assert info["outputs"] == 3 and info["one_hot"]
     as_given, _ = prepared.load(tmp_path)
     labels, _ = prepared.load(tmp_path, labels=True)
@@ -265,10 +271,10 @@ def test_features_in_an_npz_are_not_taken_for_pixels(tmp_path):
     info = prepared.prepare(
         {"x_train": ids, "y_train": np.arange(40) % 2, "x_test": ids[:10], "y_test": np.arange(10) % 2},
         tmp_path,
-        0.25,
-        None,
-        0,
-        "t",
+        validation_split=0.25,
+        subset=None,
+        seed=0,
+        source="t",
     )
     assert info["inputs"] == {"": [5]}
     assert np.load(tmp_path / "x_train.npy").dtype == ids.dtype

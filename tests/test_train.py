@@ -268,10 +268,10 @@ def test_a_metric_of_several_values_does_not_stop_a_trial(tiny_settings, tmp_pat
     prepare(
         {"x_train": x[:100], "y_train": y[:100], "x_test": x[100:], "y_test": y[100:]},
         tmp_path / "data",
-        0.25,
-        None,
-        0,
-        "t",
+        validation_split=0.25,
+        subset=None,
+        seed=0,
+        source="t",
         images=False,
     )
     module = tmp_path / "two_thresholds.py"
@@ -359,7 +359,7 @@ def test_a_hypermodel_whose_fit_returns_its_objective_once_is_tuned_retrained_an
     plot_learning_curves(
         trials,
         objective_from(settings["objective"]),
-        {"d": tmp_path / "trial" / "history.csv"},
-        tmp_path / "curves.png",
+        histories={"d": tmp_path / "trial" / "history.csv"},
+        path=tmp_path / "curves.png",
     )
     assert (tmp_path / "curves.png").stat().st_size > 0

@@ -658,6 +658,7 @@ def _resolve(target: str):
 
 # -- server ---------------------------------------------------------------------------------
 def serve(path: Path, lock_fd: int | None = None) -> None:
+    """The server's main loop: import what jobs need, listen on `path`, fork a child per call."""
     tf_logging.quiet()
     # Imports that hang would hold the start lock for ever, even once the job that started
     # this server has ended: past the deadline the server ends, its stack in its log.

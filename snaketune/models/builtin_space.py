@@ -33,6 +33,7 @@ class _Asked:
         return self.registered[name].default
 
     def Int(self, name, min_value, max_value, step=None, sampling="linear", default=None, **_):
+        """Keras Tuner's HyperParameters.Int, recorded."""
         if step is None and sampling == "linear":
             step = 1
         return self._ask(

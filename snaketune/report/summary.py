@@ -111,12 +111,15 @@ def summary(
     study: str,
     trials: pd.DataFrame,
     best: dict,
+    *,
     objective: Objective,
     space: Space,
     task: dict | None = None,
     final: dict | None = None,
     val_samples: int | None = None,
 ) -> str:
+    """summary.md's text: the final model's test figures, the best trial, the strategies at
+    equal compute, importances and Pareto fronts."""
     lines = [f"# Study `{study}`", ""]
     if final:
         tested = {k[len("test_") :]: v for k, v in final.items() if k.startswith("test_") and k != "test_samples"}
@@ -192,6 +195,7 @@ def summary(
 
 
 def importance_section(trials: pd.DataFrame, space: Space, objective: Objective) -> list[str]:
+    """The summary's lines on hyperparameter importance (Optuna's fANOVA), none if it cannot be computed."""
     table = importances(trials, space, objective)
     if table.empty:
         return []
@@ -211,6 +215,7 @@ def importance_section(trials: pd.DataFrame, space: Space, objective: Objective)
 
 
 def pareto_section(trials: pd.DataFrame, objective: Objective) -> list[str]:
+    """The summary's lines on the trials that no other beats on both the objective and a cost."""
     lines = ["", "## Pareto fronts", ""]
     for cost, label in (("params", "parameters"), ("fit_seconds", "training seconds")):
         front = pareto_front(trials, objective, cost)
@@ -242,6 +247,7 @@ def write_summary(
     final_json=None,
     data_info=None,
 ) -> str:
+    """The `summary` job: summary.md from the study's files."""
     space = Space.from_json(Path(space_file).read_text())
     trials = read_csv(trials_csv, space)
     final = json.loads(Path(final_json).read_text()) if final_json else None
@@ -250,11 +256,11 @@ def write_summary(
         study,
         trials,
         json.loads(Path(best_json).read_text()),
-        objective_from(objective),
-        space,
-        task,
-        final,
-        (info.get("sizes") or {}).get("val"),
+        objective=objective_from(objective),
+        space=space,
+        task=task,
+        final=final,
+        val_samples=(info.get("sizes") or {}).get("val"),
     )
     write_text(out, text)
     return text

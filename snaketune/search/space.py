@@ -113,6 +113,7 @@ class HyperParameter:
         return float(f"{float(value):.{_DIGITS}g}")
 
     def contains(self, value) -> bool:
+        """Whether `value` is one this hyperparameter can take."""
         if self.type in ("fixed", "boolean", "choice"):
             return any(value == v and type(value) is type(v) for v in self.grid_values())
         if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -128,6 +129,7 @@ class HyperParameter:
         return _close(value, self._rung(round(k)))
 
     def sample(self, rng: random.Random):
+        """A value drawn uniformly (log-uniformly for log sampling) from this hyperparameter."""
         if self.type == "fixed":
             return self.default
         if self.type == "boolean":
@@ -391,6 +393,7 @@ class Space:
 
     @classmethod
     def from_config(cls, space_config: dict) -> Space:
+        """The space the config's `space:` declares, its conditions checked."""
         space = cls([parse_hyperparameter(name, spec) for name, spec in (space_config or {}).items()])
         seen: dict = {}
         for hp in space:

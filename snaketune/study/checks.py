@@ -102,10 +102,10 @@ def check_model(study, cache_dir) -> None:
     checked = model_check.check_user_model(
         study.model_spec,
         study.config["space"],
-        study.config["data"],
-        study.data_summary,
-        {"name": objective.name, "direction": objective.direction},
-        cache_dir,
+        data=study.config["data"],
+        summary=study.data_summary,
+        objective={"name": objective.name, "direction": objective.direction},
+        cache_dir=cache_dir,
     )
     if checked is not None and "grid" in study.enabled_strategies:
         space = Space.from_json(json.dumps(checked["space"]))

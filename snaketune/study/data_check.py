@@ -54,9 +54,9 @@ def check_data(data: dict, cache_dir=None) -> dict | None:
             return data_module.check_file(
                 data["path"],
                 f"config: data.path: '{data['path']}'",
-                data["validation_split"],
-                data["subset"],
-                data["task"],
+                validation_split=data["validation_split"],
+                subset=data["subset"],
+                task=data["task"],
             )
         if data["csv"]:
             return _check_csv(data)
@@ -166,7 +166,13 @@ def _check_csv(data: dict) -> dict:
     if data["sha256"]:
         data_module.check_sha256(data["csv"], data["sha256"], "config: data.sha256")
     arrays, described = tabular.read(
-        data["csv"], data["target"], data["features"], data["test"], data["test_split"], data["seed"], data["task"]
+        data["csv"],
+        data["target"],
+        features=data["features"],
+        test=data["test"],
+        test_split=data["test_split"],
+        seed=data["seed"],
+        task=data["task"],
     )
     summary = data_module.check(arrays, f"config: data.csv: '{data['csv']}'", data["task"])
     summary.update({k: described[k] for k in ("dropped_columns", "labels_from_floats") if k in described})

@@ -36,6 +36,8 @@ def propose_round(
     metrics_files: list[str],
     out,
 ) -> list[Proposal]:
+    """The `strategy_round` job: the next round's configurations of a strategy's series, from
+    its finished trials, written to `out`."""
     space = Space.from_json(Path(space_file).read_text())
     proposer = make(strategy, config, objective_from(objective)).for_series(series)
     finished = read_history(history, metrics_files)

@@ -193,6 +193,7 @@ class DeviceSlot:
         self,
         per_job: int,
         trials_per_gpu: int = 1,
+        *,
         devices: list[str] | None = None,
         folder: Path | None = None,
         on_wait=None,

@@ -17,7 +17,7 @@ from snaketune.trial.train import build, configure_tensorflow, fit, hyperparamet
 
 
 def search_epochs(
-    settings: dict, values: dict, arrays: dict, info: dict, data_dir, max_epochs: int
+    settings: dict, values: dict, *, arrays: dict, info: dict, data_dir, max_epochs: int
 ) -> tuple[int, float]:
     """The best number of epochs for a configuration, found as Keras Tuner's tutorial does:
     train up to `max_epochs` on the training split, early stopping on the validation
@@ -26,7 +26,12 @@ def search_epochs(
     values = {**values, "epochs": max_epochs}
     hypermodel, hp = resolve(settings["model"], info, data_dir), hyperparameters(values)
     history, seconds, returned = fit(
-        hypermodel, hp, build(hypermodel, hp), settings, values, {"train": arrays["train"], "val": arrays["val"]}
+        hypermodel,
+        hp,
+        build(hypermodel, hp),
+        settings,
+        values=values,
+        data={"train": arrays["train"], "val": arrays["val"]},
     )
     return score(returned, history, objective_from(settings["objective"]))[1], seconds
 
@@ -81,7 +86,9 @@ def retrain_and_test(
     values = dict(best["hyperparameters"])
     search_seconds = 0.0
     if max_epochs:
-        epochs, search_seconds = search_epochs(settings, values, arrays, info, data_dir, max_epochs)
+        epochs, search_seconds = search_epochs(
+            settings, values, arrays=arrays, info=info, data_dir=data_dir, max_epochs=max_epochs
+        )
         keras.utils.set_random_seed(settings["seed"])
     else:
         epochs = int(best["objective_epoch"]) or int(values.get("epochs", settings["epochs"]))
@@ -99,8 +106,8 @@ def retrain_and_test(
         hp,
         model,
         settings,
-        {**values, "epochs": epochs},
-        {"train": train, "val": (x_test, y_test)},
+        values={**values, "epochs": epochs},
+        data={"train": train, "val": (x_test, y_test)},
         validation=own_fit,
         early_stopping=False,
         callbacks=[decay] if decay else [],

@@ -73,11 +73,12 @@ def _fit_probe(hypermodel, samples: dict, targets: dict | None = None):
     """Call the HyperModel's fit(hp, model, ...) as a trial would, for one epoch on `samples`."""
 
     def probe(hp, model):
+        """One epoch of `model` on the sample, as a trial would fit it."""
         from snaketune.trial.train import fit
 
         settings = {"objective": {"name": "loss", "direction": "min"}, "epochs": 1, "patience": None}
         try:
-            fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
+            fit(hypermodel, hp, model, settings, values={}, data=samples, early_stopping=False)
         except Exception:
             # A model that its own fit builds (on images it crops first, say) shows its
             # outputs only now: one that does not fit the targets says why the fit failed
@@ -98,7 +99,7 @@ MNIST_TARGETS = {"task": "classification", "num_classes": 10, "outputs": 10}
 
 
 def check_user_model(
-    model_spec: dict, declared: dict, data: dict, summary: dict | None, objective: dict, cache_dir
+    model_spec: dict, declared: dict, *, data: dict, summary: dict | None, objective: dict, cache_dir
 ) -> dict | None:
     """A user's build_model(hp) or HyperModel, discovered and tried in a child process before
     any job runs: its search space, that it returns a compiled model whose output fits the
@@ -212,14 +213,14 @@ def _check_main() -> None:
             samples if key == "hypermodel" else None,
             request["summary"] or MNIST_TARGETS,
         )
-        reported = _try(model_spec, space, samples, request["summary"], request["objective"])
+        reported = _try(model_spec, space, samples=samples, summary=request["summary"], objective=request["objective"])
     except ConfigError as error:
         result(error=_named(spec, str(error), key))
         sys.exit(2)
     result(space=json.loads(space.to_json()), reported=reported)
 
 
-def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective: dict) -> list[str]:
+def _try(model_spec: dict, space, *, samples: dict, summary: dict | None, objective: dict) -> list[str]:
     """Build the model at the space's defaults and fit it for one epoch on `samples`; return the
     metrics it reports. Fails with what a user must change: an uncompiled model, an output that
     does not fit the targets, an objective it does not report, an error while fitting, a model
@@ -257,7 +258,7 @@ def _try(model_spec: dict, space, samples: dict, summary: dict | None, objective
     settings = {"objective": objective, "epochs": 1, "patience": None}
     try:
         try:
-            history, _, returned = fit(hypermodel, hp, model, settings, {}, samples, early_stopping=False)
+            history, _, returned = fit(hypermodel, hp, model, settings, values={}, data=samples, early_stopping=False)
             score(returned, history, objective_from(objective))
         except Exception:
             # The fit may have built the model before failing: an output that does not fit

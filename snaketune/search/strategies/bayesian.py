@@ -48,7 +48,7 @@ class BayesianOptimization(Sequential):
         oracle.gpr = oracle._make_gpr()
         return oracle
 
-    def _add(self, oracle, space: Space, trial_id: str, values: dict, status: str, score=None):
+    def _add(self, oracle, space: Space, trial_id: str, *, values: dict, status: str, score=None):
         from keras_tuner.engine.trial import Trial
 
         from snaketune.search.kt_space import to_keras_tuner
@@ -60,6 +60,7 @@ class BayesianOptimization(Sequential):
         return trial
 
     def propose(self, space: Space, history: list[Finished], n: int) -> list[Proposal]:
+        """Keras Tuner's Bayesian oracle, rebuilt from the finished trials, asked for `n` new ones."""
         oracle = self._oracle(space)
         seen = set()
         for k, record in enumerate(history):
@@ -69,9 +70,9 @@ class BayesianOptimization(Sequential):
                 oracle,
                 space,
                 f"history-{k}",
-                values,
-                "COMPLETED" if record.ok else "FAILED",
-                record.objective_value if record.ok else None,
+                values=values,
+                status="COMPLETED" if record.ok else "FAILED",
+                score=record.objective_value if record.ok else None,
             )
         # Continue the random stream where a single Keras Tuner process would be after these
         # trials, instead of replaying it from the seed every round.
@@ -83,7 +84,9 @@ class BayesianOptimization(Sequential):
                 break  # the space is exhausted
             seen.add(key(values))
             proposals.append(Proposal(values))
-            oracle.ongoing_trials[f"proposal-{j}"] = self._add(oracle, space, f"proposal-{j}", values, "RUNNING")
+            oracle.ongoing_trials[f"proposal-{j}"] = self._add(
+                oracle, space, f"proposal-{j}", values=values, status="RUNNING"
+            )
         return proposals
 
     def _ask(self, oracle, space: Space, seen: set, trial_id: str):

@@ -17,6 +17,7 @@ class GridSearch(Strategy):
         return None
 
     def propose(self, space: Space, history=(), n=None) -> list[Proposal]:
+        """Every point of the grid, in one round."""
         # Keras Tuner's GridSearchOracle hands out one trial at a time and cannot be rebuilt
         # from records; the grid is small and fixed, so it is enumerated here in one go.
         grid = self.config["values"]

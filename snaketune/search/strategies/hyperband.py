@@ -118,7 +118,7 @@ class Hyperband(Strategy):
         brackets = self.brackets()
         index = brackets.index(self.bracket)
         sizes = [self.bracket_size(b.number, 0) for b in brackets]
-        sampled = sample_unseen(space, "hyperband", self.seed, sum(sizes[: index + 1]))
+        sampled = sample_unseen(space, "hyperband", seed=self.seed, n=sum(sizes[: index + 1]))
         start = sum(sizes[:index])
         return [
             Proposal(values, {"epochs": self.epochs(self.bracket.number, 0), "initial_epoch": 0})

@@ -31,6 +31,7 @@ class OptunaSearch(Sequential):
         return (self.seed * 1_000_003 + len(history)) % 2**32
 
     def study(self, space: Space, history: list[Finished]):
+        """An in-memory Optuna study holding the finished trials, with this strategy's sampler."""
         import optuna
 
         from snaketune.search.optuna_space import frozen_trial
@@ -48,6 +49,7 @@ class OptunaSearch(Sequential):
         return study
 
     def propose(self, space: Space, history: list[Finished], n: int) -> list[Proposal]:
+        """`n` new configurations asked of the sampler, told every finished trial."""
         from snaketune.search.optuna_space import suggest
 
         study = self.study(space, history)
@@ -59,7 +61,9 @@ class OptunaSearch(Sequential):
                 if key(values) not in seen:
                     break
             else:
-                unseen = sample_unseen(space, f"{self.name}/{self.round_seed(history)}/{j}", self.seed, 1, set(seen))
+                unseen = sample_unseen(
+                    space, f"{self.name}/{self.round_seed(history)}/{j}", seed=self.seed, n=1, seen=set(seen)
+                )
                 if not unseen:
                     break  # the space is exhausted
                 values = unseen[0]

@@ -11,7 +11,7 @@ from snaketune.search.strategies.base import Proposal, Strategy, key
 MAX_DRAWS = 100
 
 
-def sample_unseen(space: Space, stream: str, seed: int, n: int, seen: set | None = None) -> list[dict]:
+def sample_unseen(space: Space, stream: str, *, seed: int, n: int, seen: set | None = None) -> list[dict]:
     """`n` distinct configurations (fewer where the space runs out), the i-th drawn from its own
     seeded stream. Another strategy drawing random configurations names its own `stream`, so
     that equal seeds of two strategies do not propose the same configurations."""
@@ -33,4 +33,4 @@ class RandomSearch(Strategy):
     name = "random"
 
     def propose(self, space: Space, history=(), n=None) -> list[Proposal]:
-        return [Proposal(v) for v in sample_unseen(space, "random", self.seed, n or self.config["trials"])]
+        return [Proposal(v) for v in sample_unseen(space, "random", seed=self.seed, n=n or self.config["trials"])]
