@@ -100,8 +100,8 @@ def test_a_trial_records_what_its_model_never_asked_for(tiny_data, tmp_path):
     table = collect(
         "random",
         [(0, None, "abcdef012345", values, {}, "all")],
-        [str(tmp_path / "abcdef012345" / "metrics.csv")],
-        space,
+        metrics_files=[str(tmp_path / "abcdef012345" / "metrics.csv")],
+        space=space,
     )
     assert pd.isna(table.loc[0, "width"]) and table.loc[0, "first"] == True  # noqa: E712
     (trial,) = frozen_trials(table, space, Objective("val_accuracy", "max"))

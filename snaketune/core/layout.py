@@ -77,6 +77,7 @@ class Layout:
 
     @property
     def plots(self) -> list[str]:
+        """The comparison plots (PLOTS), as PNG files."""
         return [f"{self.out}/plots/{name}.png" for name in PLOTS]
 
     @property

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from snaketune.core.atomic import write_csv, write_json, write_text
+from snaketune.core.layout import Layout
 from snaketune.report.analysis import completed, unused_names, write_journal
 from snaketune.search.objective import Objective, objective_from
 from snaketune.search.space import Space
@@ -63,7 +64,7 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
 
 
 def collect(
-    strategy: str, membership: list, metrics_files: list[str], space: Space, replicate: int = 0
+    strategy: str, membership: list, *, metrics_files: list[str], space: Space, replicate: int = 0
 ) -> pd.DataFrame:
     """One row per trial of `strategy`, in its order: [trial number, round, trial id, values,
     schedule, series] joined with each trial's metrics.csv (a series other than the one of a
@@ -117,8 +118,9 @@ def table_columns(space: Space, rows: list[dict] = ()) -> list[str]:
 
 
 def strategy_table(*, strategy, membership, metrics_files, space_file, out, replicate: int = 0) -> pd.DataFrame:
+    """Write one strategy's table (see collect) to `out`."""
     space = Space.from_json(Path(space_file).read_text())
-    table = collect(strategy, membership, metrics_files, space, replicate)
+    table = collect(strategy, membership, metrics_files=metrics_files, space=space, replicate=replicate)
     write_csv(out, table)
     return table
 
@@ -171,6 +173,7 @@ def at_equal_compute(trials: pd.DataFrame, objective: Objective) -> tuple[int, p
 
 
 def best_row(trials: pd.DataFrame, objective: Objective):
+    """The best completed trial (the earliest on ties), or None."""
     done = completed(trials)
     if done.empty:
         return None
@@ -192,6 +195,7 @@ def _entry(row) -> dict:
 
 
 def best_params(trials: pd.DataFrame, objective: Objective) -> dict:
+    """What best_params.json holds: the objective, the best trial overall and per strategy."""
     overall = best_row(trials, objective)
     if overall is None:
         raise RuntimeError(
@@ -223,9 +227,14 @@ def aggregate(
     best = best_params(trials, objective)
     write_csv(trials_csv, trials)
     write_json(best_json, best)
-    trials_dir = Path(trials_csv).parent / "trials"
+    # each trial's history lies in its folder beside trials.csv
+    layout = Layout.of_trials_csv(trials_csv)
     write_journal(
-        trials, space, objective, journal, {tid: trials_dir / tid / "history.csv" for tid in trials["trial_id"]}
+        trials,
+        space,
+        objective,
+        path=journal,
+        histories={tid: layout.trial_file(tid, "history.csv") for tid in trials["trial_id"]},
     )
     write_text(space_json, text)
     write_json(plan_file, plan)

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from snaketune.core.atomic import atomic_path  # noqa: E402
+from snaketune.core.layout import Layout  # noqa: E402
 from snaketune.report.aggregate import best_so_far, read_csv  # noqa: E402
 from snaketune.report.analysis import completed  # noqa: E402
 from snaketune.search.objective import Objective, objective_from  # noqa: E402
@@ -151,7 +152,9 @@ def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
     _save(fig, path)
 
 
-def plot_learning_curves(trials, objective, histories: dict, path, top: int = 5):
+def plot_learning_curves(trials, objective, *, histories: dict, path, top: int = 5):
+    """The objective and the training loss per epoch of the `top` trials (`histories`: trial id
+    to its history.csv)."""
     done = completed(trials).drop_duplicates("trial_id")
     best = done.sort_values("objective_value", ascending=objective.direction == "min", kind="stable").head(top)
     fig, (ax_obj, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -185,6 +188,7 @@ def plot_learning_curves(trials, objective, histories: dict, path, top: int = 5)
 
 
 def plot_distribution(trials, objective, path):
+    """The objective's distribution per strategy."""
     done = completed(trials)
     strategies = list(trials["strategy"].unique())
     data = [done.loc[done["strategy"] == s, "objective_value"].to_numpy() for s in strategies]
@@ -261,6 +265,7 @@ def plot_pareto(trials, objective, path):
 
 
 def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> None:
+    """Every comparison plot, each to the output of its name (snaketune.core.layout.PLOTS)."""
     space = Space.from_json(Path(space_file).read_text())
     trials = read_csv(trials_csv, space)
     objective = objective_from(objective)
@@ -271,9 +276,9 @@ def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> 
     plot_objective_vs_hyperparameters(trials, objective, space, by_name["objective_vs_hyperparameters"])
     # each trial's history lies in its folder beside trials.csv, written by the same job as
     # the metrics that trials.csv was built from
-    trials_dir = Path(trials_csv).parent / "trials"
-    histories = {tid: trials_dir / tid / "history.csv" for tid in trials["trial_id"]}
-    plot_learning_curves(trials, objective, histories, by_name["learning_curves_top5"])
+    layout = Layout.of_trials_csv(trials_csv)
+    histories = {tid: layout.trial_file(tid, "history.csv") for tid in trials["trial_id"]}
+    plot_learning_curves(trials, objective, histories=histories, path=by_name["learning_curves_top5"])
     plot_distribution(trials, objective, by_name["objective_distribution"])
     from snaketune.report.analysis import importances, optuna_study
 

@@ -73,6 +73,7 @@ class Plan:
 
     @property
     def space_key(self) -> str:
+        """What names the space: the model, the declared space and how a user's model is discovered."""
         decides = {"model": self.settings["model"], "space": self.study.config["space"]}
         if self.settings["model"].get("hypermodel"):  # its fit is tried on the data
             decides["data"] = self.settings["data"]
@@ -89,6 +90,7 @@ class Plan:
 
     @property
     def data_key(self) -> str:
+        """What names the prepared data: its settings and the layout it is written in."""
         decides = {"layout": self.DATA_LAYOUT, **self.settings["data"]}
         if (self.study.data_summary or {}).get("one_hot"):
             # one-hot targets are kept as rows; layout 3 wrote them as labels
@@ -105,6 +107,7 @@ class Plan:
 
     # -- the search space (written by the `space` checkpoint) -----------------------------
     def space(self) -> Space:
+        """The discovered search space (read again when its file changes)."""
         mtime = os.stat(self.space_file).st_mtime_ns
         if self._space_cache is None or self._space_cache[0] != mtime:
             space = Space.from_json(Path(self.space_file).read_text())
@@ -115,6 +118,7 @@ class Plan:
         return self._space_cache[1]
 
     def register(self, proposal: Proposal) -> str:
+        """Remember a proposed trial's values, schedule and settings; return its id."""
         tid = trial_id(identity_values(proposal.values, proposal.schedule), self.settings)
         self._values[tid] = proposal.values
         self._schedules[tid] = proposal.schedule
@@ -123,6 +127,7 @@ class Plan:
 
     # -- strategies, their series and rounds -----------------------------------------------
     def strategy(self, name: str) -> Strategy:
+        """Strategy `name` as this replicate configures it."""
         return make(name, self.study.config["strategies"][name], self.study.objective)
 
     def round_config(self, name: str) -> dict:
@@ -403,6 +408,7 @@ class Plan:
 
     @property
     def final_enabled(self) -> bool:
+        """Whether the study retrains its best configuration as a final model."""
         return self.study.config["final"]["enabled"]
 
     def summary_inputs(self) -> dict[str, str]:

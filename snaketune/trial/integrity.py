@@ -19,9 +19,8 @@ from pathlib import Path
 
 from snaketune.core.errors import DamagedInput
 from snaketune.core.identity import file_sha256 as sha256
+from snaketune.core.layout import FINAL_FILES, TRIAL_FILES
 from snaketune.trial.outcome import read_record
-
-TRIAL_FILES = ("metrics.csv", "history.csv", "model.keras")
 
 
 def model_record(path) -> dict:
@@ -58,9 +57,10 @@ def _recorded_size(metrics_path: Path):
 
 def check_trials(plan) -> tuple[dict[str, str], dict[str, str]]:
     """({missing file: why}, {damaged model: why}) of the trials in the study's finished
-    tables. A model is damaged when its size is not the size its trial recorded: a job
-    writes the model before the metrics that record it, and Snakemake removes a job's old
-    outputs before running it again, so a finished trial is never caught half-written."""
+    tables (`plan`: snaketune.study.plan.Plan, whose layout places every file). A model is
+    damaged when its size is not the size its trial recorded: a job writes the model before
+    the metrics that record it, and Snakemake removes a job's old outputs before running it
+    again, so a finished trial is never caught half-written."""
     missing: dict[str, str] = {}
     damaged: dict[str, str] = {}
     seen: set[str] = set()
@@ -73,7 +73,7 @@ def check_trials(plan) -> tuple[dict[str, str], dict[str, str]]:
                 if row["trial_id"] in seen:
                     continue
                 seen.add(row["trial_id"])
-                folder = Path(plan.trial_file(row["trial_id"], ""))
+                folder = Path(plan.paths.trial_dir(row["trial_id"]))
                 what = f"trial {row['trial_id']} ({row['strategy']} trial {row['trial_number']})"
                 absent = [folder / name for name in TRIAL_FILES if not (folder / name).is_file()]
                 for file in absent:
@@ -110,14 +110,12 @@ def check_built(plan, final: bool) -> tuple[dict[str, str], dict[str, str]]:
     missing, damaged = check_trials(plan)
     if not final:
         return missing, damaged
-    out = Path(plan.out)
-    best = out / "best_params.json"
-    folders = [out / "final"]
-    if Path(plan.plan_file).is_file() and best.is_file():
-        trial = json.loads(best.read_text())["overall"]["trial_id"]
-        folders.append(out / "final" / trial / plan.final_key(trial))
-    for folder in folders:
-        more_missing, more_damaged = check_final(folder / "test_metrics.json", folder / "model.keras")
+    finals = [plan.paths.published_final]
+    if plan.aggregated():
+        trial = plan.best_trial()
+        finals.append([plan.paths.final_file(trial, plan.final_key(trial), name) for name in FINAL_FILES])
+    for metrics, model in finals:
+        more_missing, more_damaged = check_final(metrics, model)
         missing.update(more_missing)
         damaged.update(more_damaged)
     return missing, damaged
