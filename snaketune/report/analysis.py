@@ -71,10 +71,13 @@ def optuna_study(
     trials: pd.DataFrame,
     space: Space,
     objective: Objective,
+    *,
     name="snaketune",
     storage=None,
     histories: dict | None = None,
 ):
+    """An Optuna study holding every trial as a FrozenTrial (its epochs as intermediate values
+    where `histories` gives them), in `storage` or in memory."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -85,7 +88,7 @@ def optuna_study(
     return study
 
 
-def write_journal(trials: pd.DataFrame, space: Space, objective: Objective, path, histories: dict | None = None):
+def write_journal(trials: pd.DataFrame, space: Space, objective: Objective, *, path, histories: dict | None = None):
     """The study as an Optuna journal file, one Optuna study per strategy and replicate, for
     `optuna-dashboard <path>`. Written whole to a temporary file, then moved into place."""
     from optuna.storages import JournalStorage
@@ -96,7 +99,9 @@ def write_journal(trials: pd.DataFrame, space: Space, objective: Objective, path
     with atomic_path(path) as tmp:
         storage = JournalStorage(JournalFileBackend(str(tmp)))
         for (strategy, replicate), group in trials.groupby(["strategy", "replicate"], sort=False):
-            study = optuna_study(group, space, objective, study_name(strategy, int(replicate)), storage, histories)
+            study = optuna_study(
+                group, space, objective, name=study_name(strategy, int(replicate)), storage=storage, histories=histories
+            )
             study.set_metric_names([objective.name])  # the dashboard's axis, instead of "Objective 0"
         del storage
     return path
