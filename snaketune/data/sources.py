@@ -341,4 +341,5 @@ def check_file(
     summary["inputs"] = {part: shape + [1] if len(shape) == 2 else shape for part, shape in summary["inputs"].items()}
     if validation_split is not None and "x_val" not in arrays:
         split_sizes(len(arrays["y_train"]), validation_split, subset)
+    summary["has_val"] = "y_val" in arrays
     return summary

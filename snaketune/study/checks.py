@@ -52,6 +52,22 @@ def check_objective(objective: Objective, reported: list[str]) -> None:
         raise ConfigError(not_reported(objective.name, reported))
 
 
+def check_folds(folds: int | None, summary: dict | None) -> None:
+    """k-fold cross-validation folds the training and validation rows together: not data that
+    gives validation arrays of its own, and at most one fold per row."""
+    if not folds or summary is None:  # MNIST, fetched: split by validation_split
+        return
+    if summary.get("has_val"):
+        raise ConfigError(
+            "config: training.folds: the data gives validation arrays of its own (x_val, y_val), which "
+            "k-fold cross-validation would fold into the training data: remove them from the data, or "
+            "unset training.folds"
+        )
+    rows = summary.get("samples", {}).get("y_train")
+    if rows is not None and folds > rows:
+        raise ConfigError(f"config: training.folds: {folds} folds of {rows} rows; at most {rows}")
+
+
 def check_grid(grid: dict, space: Space, complete: bool) -> None:
     """Every grid value must be a value of its hyperparameter.
 

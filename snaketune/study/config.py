@@ -16,10 +16,11 @@ from snaketune.core.identity import builtin_code_sha256
 from snaketune.search.objective import Objective, objective_from
 from snaketune.search.space import Space
 from snaketune.search.strategies import STRATEGIES
-from snaketune.study.checks import builtin_reported, check_builtin_model, check_grid, check_objective
+from snaketune.study.checks import builtin_reported, check_builtin_model, check_folds, check_grid, check_objective
 from snaketune.study.config_files import with_overrides
 from snaketune.study.data_check import checked_data, known_sha256
 from snaketune.study.schema import load_schema, validate
+from snaketune.trial.fits import Fit, fits, plan_name
 
 
 @dataclass
@@ -62,6 +63,18 @@ class Study:
         if self.data_summary is None:
             return self.config["data"]["task"] or "classification"
         return self.data_summary["task"]
+
+    @property
+    def fits(self) -> list[Fit]:
+        """Every fit of each configuration (training.executions_per_trial, training.folds)."""
+        training = self.config["training"]
+        return fits(training["executions_per_trial"], training["folds"])
+
+    @property
+    def fit_plan(self) -> str | None:
+        """The name of a configuration's record over its fits; None for one fit (snaketune.trial.fits)."""
+        training = self.config["training"]
+        return plan_name(training["executions_per_trial"], training["folds"])
 
     @property
     def enabled_strategies(self) -> list[str]:
@@ -219,6 +232,7 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
     if "type" in config["model"]:
         check_builtin_model(config["model"]["type"], summary)
         check_objective(study.objective, builtin_reported(study.task))
+    check_folds(config["training"]["folds"], summary)
     if not study.enabled_strategies:
         raise ConfigError(f"config: strategies: enable at least one of {', '.join(STRATEGIES)}")
     if "grid" in study.enabled_strategies:

@@ -28,6 +28,7 @@ from snaketune.models import builtin, resolve, user_model
 from snaketune.search import schedule as schedules
 from snaketune.search.objective import infer_direction, objective_from
 from snaketune.search.space import DEFAULT_BATCH_SIZE, FIT_ARGUMENTS
+from snaketune.trial.fits import Fit
 from snaketune.trial.integrity import model_record, verify_model
 from snaketune.trial.outcome import read_record
 
@@ -350,10 +351,14 @@ def run_trial(
     out_dir,
     threads: int = 1,
     schedule: dict | None = None,
+    fit_name: str | None = None,
 ) -> dict:
     """Train one configuration (`values`, its hyperparameters) on its `schedule` (see
-    snaketune.search.schedule) and write model.keras, history.csv and metrics.csv to `out_dir`."""
+    snaketune.search.schedule) and write model.keras, history.csv and metrics.csv to `out_dir`.
+    `fit_name`: which of the configuration's fits this is (snaketune.trial.fits), trained in a
+    folder of its own under the trial's; none: its single fit, in the trial's own folder."""
     schedule = schedules.checked(schedule)
+    one = Fit.from_name(fit_name) if fit_name else Fit()
     start_epoch = schedules.initial_epoch(schedule)
     out_dir = Path(out_dir)
     objective = objective_from(settings["objective"])
@@ -375,21 +380,30 @@ def run_trial(
         "status": "completed",
         "error": "",
         "unused": "",
+        **({} if one.own_folder else {"fit": one.name}),
     }
     history = pd.DataFrame(columns=["epoch", "seconds"])
-    configure_tensorflow(threads, settings["seed"])
+    configure_tensorflow(threads, one.seed(settings["seed"]))
     from snaketune.data import prepared
 
     # Reading the inputs is no property of the configuration: a failure here fails the job.
     started = time.perf_counter()
     data, info = prepared.load(data_dir, labels=builtin(settings["model"]))
+    if one.folds:
+        from snaketune.data.folds import fold
+
+        data = fold(data, info, k=one.folds, index=one.fold, seed=settings["data"]["seed"])
     record["load_seconds"] = round(time.perf_counter() - started, 4)
     # The user's file is imported first: a layer it registers with Keras is known when the
     # parent's model is loaded.
     hypermodel = resolve(settings["model"], info, data_dir)
     model, earlier = None, None
+    # a promoted fit resumes its parent's same fit
+    trials_dir = out_dir.parent if one.own_folder else out_dir.parent.parent
+    parent_dir = None
     if schedule.get("parent"):
-        model, earlier = resume(out_dir.parent / schedule["parent"], start_epoch, settings["model"])
+        parent_dir = trials_dir / schedule["parent"] if one.own_folder else trials_dir / schedule["parent"] / one.name
+        model, earlier = resume(parent_dir, start_epoch, settings["model"])
     hp = hyperparameters(values)
     try:
         if model is None:
@@ -415,7 +429,7 @@ def run_trial(
         if earlier is None:
             record["unused"] = unused(hypermodel, hp, values)
         else:  # a resumed model was built by its parent's trial, with the same values
-            record["unused"] = read_record(out_dir.parent / schedule["parent"] / "metrics.csv").get("unused") or ""
+            record["unused"] = read_record(parent_dir / "metrics.csv").get("unused") or ""
         record["epochs_run"] = len(history)
         record["cumulative_epochs"] = start_epoch + len(history)
         losses = history["loss"].astype(float) if "loss" in history else pd.Series(dtype=float)
