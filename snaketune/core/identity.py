@@ -37,6 +37,38 @@ def file_sha256(path) -> str:
 
 
 # -- the rules that keep the ids of trials trained by earlier versions valid ----------------
+# A trial's id digests what decides its result (its values and the training settings:
+# snaketune.study.config.Study.training_settings), and the keys of the plan digest what
+# decides each derived file (snaketune.study.plan). When snaketune learns something new, the
+# rules below add it to an id or a key only where it applies, so that the studies it does not
+# concern keep their ids, and their trained trials.
+
+# A trial's schedule (snaketune.search.schedule) is digested among its values under Keras
+# Tuner's names, as it was before the schedule had a field of its own.
+SCHEDULE_NAMES = {"epochs": "tuner/epochs", "initial_epoch": "tuner/initial_epoch", "parent": "tuner/trial_id"}
+# Settings digested only where a study gives them: a HyperModel's constructor arguments
+# (model.args) and the data's task (data.task) where the config names it.
+ONLY_WHERE_GIVEN = ("model.args", "data.task")
+# The tasks whose built-in models standardise their target (models/target_scaling.py), whose
+# trials digest that file too.
+TARGET_SCALING_TASKS = ("regression",)
+# What the CSV reader does differently from its first version, for some files only (an index
+# column dropped, float labels taken for classes): digested for those files only.
+CSV_READER_CHANGES = ("dropped_columns", "labels_from_floats")
+# The layout of the prepared data (snaketune.data.prepared), in the data key; one-hot targets,
+# kept as rows since layout 3 wrote them as labels, add ONE_HOT_TARGETS to it.
+DATA_LAYOUT = 3
+ONE_HOT_TARGETS = {"targets": "as given"}
+# How a user's model's space is discovered (snaketune.search.kt_space.discover), in the key of
+# the space of a build_model or HyperModel: 2 finds what only some values of an Int reach.
+DISCOVERY = 2
+# Replicate r of a study shifts every seed by r: replicate 0 is the study itself.
+FIRST_REPLICATE = 0
+# Several fits per configuration (snaketune.trial.fits) are not in a trial's id: the first
+# execution of a study without folds is its single fit, with the trial's seed, in its folder;
+# the plan's keys digest the fits (FITS_KEY) only where there are several.
+FITS_KEY = "fits"
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 

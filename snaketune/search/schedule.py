@@ -5,11 +5,12 @@ with early stopping where `patience` is set."""
 
 from __future__ import annotations
 
+from snaketune.core.identity import SCHEDULE_NAMES
+
 FIELDS = ("epochs", "initial_epoch", "parent")
-# Keras Tuner's names for these among a trial's hyperparameters. Trial ids are digests of
-# the hyperparameters with the schedule under these names, so that trials of the studies run
-# before the schedule had its own field keep their ids (and their cached results).
-KERAS_TUNER_NAMES = {"epochs": "tuner/epochs", "initial_epoch": "tuner/initial_epoch", "parent": "tuner/trial_id"}
+# Keras Tuner's names for these among a trial's hyperparameters, under which trial ids digest
+# them (a rule of snaketune.core.identity).
+KERAS_TUNER_NAMES = SCHEDULE_NAMES
 
 
 def checked(schedule: dict | None) -> dict:

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snaketune.core.errors import ConfigError, in_config
-from snaketune.core.identity import builtin_code_sha256
+from snaketune.core.identity import (
+    CSV_READER_CHANGES,
+    FIRST_REPLICATE,
+    TARGET_SCALING_TASKS,
+    builtin_code_sha256,
+)
 from snaketune.search.objective import Objective, objective_from
 from snaketune.search.space import Space
 from snaketune.search.strategies import STRATEGIES
@@ -44,7 +49,7 @@ class Study:
     def replicate(self, r: int) -> Study:
         """Replicate r of the study: every seed (training, random, Bayesian, Hyperband) + r, so
         that replicate 0 is the study itself and its trials keep their ids."""
-        if r == 0:
+        if r == FIRST_REPLICATE:
             return self
         config = copy.deepcopy(self.config)
         config["training"]["seed"] += r
@@ -111,7 +116,7 @@ class Study:
         model["sha256"] = known_sha256(model_file) if model_file else builtin_code_sha256(f"{model['type']}.py")
         if "type" in model:  # the built-in models' heads, losses and metrics
             model["heads_sha256"] = builtin_code_sha256("heads.py")
-            if self.task == "regression":
+            if self.task in TARGET_SCALING_TASKS:
                 # A built-in model standardises a regression's target and de-standardises its
                 # output (models/target_scaling.py): such trials train anew, other tasks' ids
                 # stay what they were.
@@ -160,10 +165,9 @@ class Study:
             # column, float labels taken for classes) is named, so that those studies' data and
             # trials are made anew and no other study's change.
             summary = self.data_summary or {}
-            if summary.get("dropped_columns"):
-                identity["dropped_columns"] = sorted(summary["dropped_columns"])
-            if summary.get("labels_from_floats"):
-                identity["labels_from_floats"] = True
+            for change in CSV_READER_CHANGES:  # only the files they touch
+                if summary.get(change):
+                    identity[change] = True if summary[change] is True else sorted(summary[change])
         if data["task"]:
             identity["task"] = data["task"]
         return identity
@@ -195,7 +199,7 @@ def load_study(config: dict, schema_path, overrides=None, cache_dir=None) -> Stu
     if model.get("args") and "hypermodel" not in model:
         raise ConfigError("config: model.args: only for model.hypermodel (its constructor's keyword arguments)")
     if not model.get("args"):
-        model.pop("args", None)  # a build_model's or built-in model's identity stays what it was
+        model.pop("args", None)  # ONLY_WHERE_GIVEN (snaketune.core.identity)
     for key in ("build_model", "hypermodel"):
         if key in model:
             file, _ = model[key].rsplit(":", 1)
