@@ -1,4 +1,7 @@
+import contextlib
+import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -110,3 +113,52 @@ def tiny_study(tmp_path_factory, mnist_path):
     write_config(workdir, config)
     snakemake(workdir, "--cores", "2")
     return workdir, config
+
+
+# -- the `workflow` mark is every test that runs Snakemake -----------------------------------
+# `-m "not workflow"` is the part of the suite without Snakemake: a test (or a fixture it
+# sets up) that starts snakemake in a child process, `python -m snakemake`, or a program
+# driving Snakemake's API fails unless it is marked `workflow`.
+def runs_snakemake(args) -> bool:
+    """Whether a child process started with `args` (as subprocess takes them) runs Snakemake."""
+    if isinstance(args, (str, bytes, os.PathLike)):
+        words = shlex.split(os.fsdecode(args)) if isinstance(args, (str, bytes)) else [os.fspath(args)]
+    else:
+        words = [os.fsdecode(a) for a in args]
+    if words and Path(words[0]).name == "snakemake":
+        return True
+    pairs = list(zip(words, words[1:]))
+    return any(a == "-m" and b == "snakemake" for a, b in pairs) or any(
+        a == "-c" and "SnakemakeApi" in b for a, b in pairs
+    )
+
+
+@contextlib.contextmanager
+def no_snakemake(item):
+    if item.get_closest_marker("workflow"):
+        yield
+        return
+    popen_init = subprocess.Popen.__init__
+
+    def refuse(self, args, *rest, **kwargs):
+        if runs_snakemake(args):
+            raise AssertionError(f"{item.nodeid} runs snakemake but is not marked workflow: {args!r}")
+        popen_init(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = refuse
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = popen_init
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with no_snakemake(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with no_snakemake(item):
+        return (yield)

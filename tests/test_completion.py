@@ -68,6 +68,7 @@ def unlocked(tmp_path):
     return not locks.exists() or not any(locks.iterdir())
 
 
+@pytest.mark.workflow
 def test_a_run_that_ends_early_fails_naming_the_files_and_the_command(tmp_path):
     result = snakemake(tmp_path, "--cores", "1", "--config", "lose=1")
     output = result.stdout + result.stderr
@@ -82,6 +83,7 @@ def test_a_run_that_ends_early_fails_naming_the_files_and_the_command(tmp_path):
     assert runs(tmp_path) == ["b", "a", "a"]  # only what was missing
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("force", [["--forcerun", "b"], ["-F"], ["-R", "b.txt"], ["--forcerun=b"]])
 def test_the_command_given_leaves_out_the_runs_force_options(tmp_path, force):
     (tmp_path / "b.txt").touch()  # finished before: built in this run only where forced
@@ -97,6 +99,7 @@ def test_the_command_given_leaves_out_the_runs_force_options(tmp_path, force):
     assert runs(tmp_path) == ["b", "a", "a"]  # b.txt, forced once, is not built again
 
 
+@pytest.mark.workflow
 def test_a_force_set_by_a_profile_is_named(tmp_path):
     """A profile's force cannot be left out of a command line: the message says to run
     without it."""
@@ -119,6 +122,7 @@ def test_force_options_snakemake_would_read_otherwise_give_no_command():
     assert without_force(["--config", "lose=1", "-F", "b.txt"]) is None
 
 
+@pytest.mark.workflow
 def test_a_run_through_the_api_gets_the_error_and_goes_on(tmp_path):
     """A program that runs the workflow through Snakemake's API receives the WorkflowError
     and keeps running (no exit of its process from inside Snakemake)."""
@@ -166,6 +170,7 @@ def test_immediate_submit_ends_before_any_job_and_is_not_an_early_end(tmp_path):
         check_complete(workflow(), argv=["snakemake"])
 
 
+@pytest.mark.workflow
 def test_a_complete_run_is_left_alone(tmp_path):
     result = snakemake(tmp_path, "--cores", "1", "--config", "lose=0")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -164,12 +164,14 @@ def inside_an_allocation(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
 
 
+@pytest.mark.workflow
 def test_a_job_that_the_slurm_executor_submitted_runs_on_the_scheduler_s_devices(tmp_path, inside_an_allocation):
     # The Slurm executor's jobstep runs each job under srun as `python -m snakemake ...
     # --mode remote`, as every cluster executor runs its jobs: no slot is taken.
     assert devices_of_a_job_run_by(tmp_path, "--mode", "remote") == "3"
 
 
+@pytest.mark.workflow
 def test_a_local_run_inside_an_interactive_allocation_takes_slots(tmp_path, inside_an_allocation):
     # `snakemake --cores 8` in a salloc shell: SLURM_JOB_ID is set, but this Snakemake runs
     # every job itself, several at once, and they must not all land on the same GPU.

@@ -240,7 +240,7 @@ def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_config
     assert not (tmp_path / "child" / "metrics.csv").exists()
 
 
-# -- the tiny Hyperband study, end to end ----------------------------------------------------
+# -- the tiny Hyperband study, end to end (snakemake: marked workflow) -----------------------
 HYPERBAND = {"max_epochs": 3, "factor": 3, "seed": 4}
 
 
@@ -264,6 +264,7 @@ def hyperband_study(tmp_path_factory, mnist_path):
     return workdir, config
 
 
+@pytest.mark.workflow
 def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperband_study):
     import pandas as pd
 
@@ -290,6 +291,7 @@ def test_a_tiny_hyperband_study_trains_its_brackets_and_promotes_the_best(hyperb
     assert "tuner/" not in promoted["hyperparameters"]
 
 
+@pytest.mark.workflow
 def test_replicates_run_each_strategy_with_other_seeds_and_are_compared_with_their_spread(hyperband_study):
     from snaketune.report.aggregate import read_csv
 
@@ -309,6 +311,7 @@ def test_replicates_run_each_strategy_with_other_seeds_and_are_compared_with_the
     assert (out / "plots" / "best_so_far_by_epochs.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("metadata", ["kept", "deleted"])
 def test_a_hyperband_rerun_has_nothing_to_do(hyperband_study, metadata):
     import shutil
@@ -321,6 +324,7 @@ def test_a_hyperband_rerun_has_nothing_to_do(hyperband_study, metadata):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+@pytest.mark.workflow
 def test_raising_iterations_trains_only_the_new_brackets(hyperband_study):
     # from the files alone, without .snakemake/
     import shutil
