@@ -92,6 +92,7 @@ def _mark_failed(ax, trials, column, objective):
 
 
 def plot_best_so_far(trials, objective, path, by: str):
+    """Each strategy's best objective so far, by trial, by epochs trained or by fit time (`by`)."""
     column, xlabel, title = BY[by]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = _colours(trials["strategy"].unique())
@@ -122,6 +123,7 @@ def plot_best_so_far(trials, objective, path, by: str):
 
 
 def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
+    """The objective of each trial against each hyperparameter, one panel each."""
     names = [hp.name for hp in space if hp.type != "fixed" and hp.name in trials]
     names = names or ["trial_number"]
     cols = min(3, len(names))
