@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from snaketune.core.identity import digest, trial_id
+from snaketune.core.identity import DATA_LAYOUT, DISCOVERY, ONE_HOT_TARGETS, digest, trial_id
 from snaketune.core.layout import RESULTS, Layout
 from snaketune.search.schedule import identity_values
 from snaketune.search.space import Space
@@ -67,9 +67,9 @@ class Plan:
     # content, computed from the config alone while the workflow is parsed. A changed plan
     # therefore shows as new paths, which Snakemake sees under every rerun trigger (`mtime`
     # too, and without its .snakemake/ metadata), and a changed-back plan finds its old files.
-    # How a user's model's space is discovered (snaketune.search.kt_space.discover); a new way is
-    # discovered anew. 2: hyperparameters that only some values of an Int reach.
-    DISCOVERY = 2
+    # How a user's model's space is discovered; a new way is discovered anew (a rule of
+    # snaketune.core.identity).
+    DISCOVERY = DISCOVERY
 
     @property
     def space_key(self) -> str:
@@ -85,16 +85,16 @@ class Plan:
     def space_file(self) -> str:
         return self.paths.space_file(self.space_key)
 
-    # The layout `data` writes (snaketune.data.sources.prepare): a folder of another layout is not reused.
-    DATA_LAYOUT = 3
+    # The layout `data` writes (snaketune.data.prepared.prepare): a folder of another layout is
+    # not reused (a rule of snaketune.core.identity).
+    DATA_LAYOUT = DATA_LAYOUT
 
     @property
     def data_key(self) -> str:
         """What names the prepared data: its settings and the layout it is written in."""
         decides = {"layout": self.DATA_LAYOUT, **self.settings["data"]}
         if (self.study.data_summary or {}).get("one_hot"):
-            # one-hot targets are kept as rows; layout 3 wrote them as labels
-            decides["targets"] = "as given"
+            decides.update(ONE_HOT_TARGETS)
         return digest(decides, 8)
 
     @property
