@@ -133,6 +133,8 @@ wildcard_constraints:
     table="(replicate_[0-9]+/)?[a-z]+(/[a-z0-9_]+)?",
     strategy="[a-z]+",
     series="[a-z0-9_]+",
+    fit="execution_[0-9]+|fold_[0-9]+_of_[0-9]+(_execution_[0-9]+)?",
+    plan="executions_[0-9]+|folds_[0-9]+(_executions_[0-9]+)?",
 
 
 def per_job(func):
@@ -235,6 +237,18 @@ def get_trial_inputs(wildcards):
     """A promoted trial also needs its parent, whose model it resumes."""
     parent = PLAN.trial_parent(wildcards.trial)
     return [TRIAL_DATA, ancient(parent)] if parent else [TRIAL_DATA]
+
+
+@per_job
+def get_fit_inputs(wildcards):
+    """A promoted configuration's fit also needs its parent's same fit, whose model it resumes."""
+    parent = PLAN.fit_parent(wildcards.trial, wildcards.fit)
+    return [TRIAL_DATA, ancient(parent)] if parent else [TRIAL_DATA]
+
+
+@in_plan
+def get_combine_inputs(wildcards):
+    return PLAN.combine_inputs(wildcards.trial, wildcards.plan)
 
 
 @per_job

@@ -41,6 +41,7 @@ else:
         data_dir=snakemake.input[0],
         out_dir=out_dir,
         threads=snakemake.threads,
+        fit_name=snakemake.wildcards.get("fit"),
     )
     print(record)
     attempts.keep(out_dir, names)

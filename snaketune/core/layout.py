@@ -20,6 +20,8 @@ RESULTS = "results"
 
 # the files a trial job writes into its folder
 TRIAL_FILES = ("metrics.csv", "history.csv", "model.keras")
+# the files of a configuration's record over several fits: no model of its own
+RECORD_FILES = ("metrics.csv", "history.csv")
 # the files of a final model: in its own folder, and published under final/
 FINAL_FILES = ("test_metrics.json", "model.keras")
 # the comparison plots, under plots/<name>.png
@@ -105,6 +107,24 @@ class Layout:
         """One of a trial's TRIAL_FILES."""
         return f"{self.trial_dir(trial)}/{name}"
 
+    def fit_dir(self, trial: str, fit: str) -> str:
+        """The folder of one of a configuration's several fits (snaketune.trial.fits), which
+        holds its TRIAL_FILES."""
+        return f"{self.trial_dir(trial)}/{fit}"
+
+    def fit_file(self, trial: str, fit: str, name: str) -> str:
+        """One of a fit's TRIAL_FILES."""
+        return f"{self.fit_dir(trial, fit)}/{name}"
+
+    def record_file(self, trial: str, plan: str, name: str) -> str:
+        """One of the RECORD_FILES of a configuration over the fits of `plan` (folds_5,
+        executions_3, ...): their mean."""
+        return f"{self.trial_dir(trial)}/mean_{plan}/{name}"
+
+    def history_of(self, trial: str, plan: str | None = None) -> str:
+        """A configuration's history: its trial's, or the mean over the fits of `plan`."""
+        return self.record_file(trial, plan, "history.csv") if plan else self.trial_file(trial, "history.csv")
+
     def round_file(self, strategy: str, key: str, series: str, round_) -> str:
         """A round's proposals, which its checkpoint writes."""
         return f"{self.out}/rounds/{strategy}/{key}/{series}/round_{round_}.json"
@@ -147,6 +167,15 @@ class Layout:
 
     def trial_benchmark(self, trial: str) -> str:
         return self._benchmark(f"trials/{trial}")
+
+    def fit_log(self, trial: str, fit: str) -> str:
+        return self.log(f"trials/{trial}/{fit}")
+
+    def fit_benchmark(self, trial: str, fit: str) -> str:
+        return self._benchmark(f"trials/{trial}/{fit}")
+
+    def record_log(self, trial: str, plan: str) -> str:
+        return self.log(f"trials/{trial}/mean_{plan}")
 
     def round_log(self, strategy: str, key: str, series: str, round_) -> str:
         return self.log(f"rounds/{strategy}/{key}/{series}/round_{round_}")

@@ -14,6 +14,7 @@ from snaketune.report.analysis import completed, unused_names, write_journal
 from snaketune.search.objective import Objective, objective_from
 from snaketune.search.space import Space
 from snaketune.search.strategies import ALL
+from snaketune.trial.fits import SPREAD_COLUMNS
 
 RECORD_COLUMNS = [
     "objective",
@@ -48,6 +49,7 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
             "hyperparameters": str,
             "model_sha256": str,
             "unused": str,
+            "fit_plan": str,
         },
         keep_default_na=False,
         na_values=[""],
@@ -61,6 +63,17 @@ def read_csv(path, space: Space | None = None) -> pd.DataFrame:
         if hp.type == "int" and hp.name in frame:
             frame[hp.name] = frame[hp.name].astype("Int64")
     return frame
+
+
+def history_files(trials: pd.DataFrame, trials_csv) -> dict[str, str]:
+    """Each trial's history.csv beside trials.csv: its own, or the mean over its fits (a
+    configuration of several fits records the name of their plan, fit_plan)."""
+    layout = Layout.of_trials_csv(trials_csv)
+    plans = trials["fit_plan"] if "fit_plan" in trials else [None] * len(trials)
+    return {
+        tid: layout.history_of(tid, plan if isinstance(plan, str) and plan else None)
+        for tid, plan in zip(trials["trial_id"], plans)
+    }
 
 
 def collect(
@@ -114,7 +127,11 @@ def table_columns(space: Space, rows: list[dict] = ()) -> list[str]:
     # (metrics.csv of trials trained before the schedule had its own field hold Hyperband's
     # bookkeeping as tuner/... columns)
     extra = list(dict.fromkeys(k for row in rows for k in row if k not in known and not k.startswith("tuner/")))
-    return known[:-2] + extra + known[-2:]
+    # a configuration of several fits: its mean objective, their spread and number side by side
+    spread = [k for k in SPREAD_COLUMNS if k in extra]
+    at = known.index("objective_value") + 1
+    known[at:at] = spread
+    return known[:-2] + [k for k in extra if k not in spread] + known[-2:]
 
 
 def strategy_table(*, strategy, membership, metrics_files, space_file, out, replicate: int = 0) -> pd.DataFrame:
@@ -191,6 +208,8 @@ def _entry(row) -> dict:
         "objective_value": float(row["objective_value"]),
         "objective_epoch": int(row["objective_epoch"]),
         "hyperparameters": json.loads(row["hyperparameters"]),
+        # a configuration of several fits: the spread of their objectives, and how many
+        **{k: (int(row[k]) if k == "fits" else float(row[k])) for k in SPREAD_COLUMNS if k in row and pd.notna(row[k])},
     }
 
 
@@ -228,13 +247,12 @@ def aggregate(
     write_csv(trials_csv, trials)
     write_json(best_json, best)
     # each trial's history lies in its folder beside trials.csv
-    layout = Layout.of_trials_csv(trials_csv)
     write_journal(
         trials,
         space,
         objective,
         path=journal,
-        histories={tid: layout.trial_file(tid, "history.csv") for tid in trials["trial_id"]},
+        histories=history_files(trials, trials_csv),
     )
     write_text(space_json, text)
     write_json(plan_file, plan)

@@ -13,8 +13,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from snaketune.core.atomic import atomic_path  # noqa: E402
-from snaketune.core.layout import Layout  # noqa: E402
-from snaketune.report.aggregate import best_so_far, read_csv  # noqa: E402
+from snaketune.report.aggregate import best_so_far, history_files, read_csv  # noqa: E402
 from snaketune.report.analysis import completed  # noqa: E402
 from snaketune.search.objective import Objective, objective_from  # noqa: E402
 from snaketune.search.space import Space  # noqa: E402
@@ -123,7 +122,8 @@ def plot_best_so_far(trials, objective, path, by: str):
 
 
 def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
-    """The objective of each trial against each hyperparameter, one panel each."""
+    """The objective of each trial against each hyperparameter, one panel each (with error bars
+    of one standard deviation where each is the mean of several fits)."""
     names = [hp.name for hp in space if hp.type != "fixed" and hp.name in trials]
     names = names or ["trial_number"]
     cols = min(3, len(names))
@@ -140,6 +140,16 @@ def plot_objective_vs_hyperparameters(trials, objective, space: Space, path):
                 x = x.astype(str).map({v: i for i, v in enumerate(order)})
                 ax.set_xticks(range(len(order)), order)
             ax.scatter(x, group["objective_value"], label=strategy, color=colours[strategy], alpha=0.7, s=22)
+            if "objective_std" in group:  # each point the mean of a configuration's fits: ± their sd
+                ax.errorbar(
+                    x,
+                    group["objective_value"],
+                    yerr=group["objective_std"],
+                    fmt="none",
+                    ecolor=colours[strategy],
+                    alpha=0.5,
+                    capsize=2,
+                )
         if hp is not None and hp.sampling == "log" and hp.type in ("int", "float"):
             ax.set_xscale("log")
         elif hp is not None and hp.type == "int" or name == "trial_number":
@@ -278,8 +288,7 @@ def plot_all(*, trials_csv, space_file, objective: dict, outputs: list[str]) -> 
     plot_objective_vs_hyperparameters(trials, objective, space, by_name["objective_vs_hyperparameters"])
     # each trial's history lies in its folder beside trials.csv, written by the same job as
     # the metrics that trials.csv was built from
-    layout = Layout.of_trials_csv(trials_csv)
-    histories = {tid: layout.trial_file(tid, "history.csv") for tid in trials["trial_id"]}
+    histories = history_files(trials, trials_csv)
     plot_learning_curves(trials, objective, histories=histories, path=by_name["learning_curves_top5"])
     plot_distribution(trials, objective, by_name["objective_distribution"])
     from snaketune.report.analysis import importances, optuna_study

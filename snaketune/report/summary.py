@@ -12,7 +12,7 @@ import pandas as pd
 
 from snaketune.core.atomic import write_text
 from snaketune.report.aggregate import at_equal_compute, read_csv
-from snaketune.report.analysis import importances, pareto_front, smallest_near_best
+from snaketune.report.analysis import completed, importances, pareto_front, smallest_near_best
 from snaketune.search.objective import Objective, objective_from
 from snaketune.search.space import Space
 
@@ -107,6 +107,32 @@ def _spread(row, with_range: bool = True) -> str:
     return f"{text} ({row.low:.4f} to {row.high:.4f})" if with_range else text
 
 
+def spread_lines(trials: pd.DataFrame, overall: dict, objective: Objective) -> list[str]:
+    """Where each configuration is the mean of several fits: the winner's mean ± standard
+    deviation, and whether the runner-up configuration is within one standard deviation of it
+    (then the fits cannot tell the two apart)."""
+    if "fits" not in overall:
+        return []
+    done = completed(trials).drop_duplicates("trial_id")
+    done = done.sort_values("objective_value", ascending=objective.direction == "min", kind="stable")
+    mean, sd = overall["objective_value"], overall["objective_std"]
+    text = f"Over its {overall['fits']} fits: {mean:.4f} ± {sd:.4f} (mean ± standard deviation)."
+    others = done[done["trial_id"] != overall["trial_id"]]
+    if not others.empty:
+        runner = others.iloc[0]
+        within = abs(float(runner["objective_value"]) - mean) <= sd
+        text += (
+            f" The runner-up, trial `{runner['trial_id']}` ({float(runner['objective_value']):.4f} ± "
+            f"{float(runner['objective_std']):.4f}), is "
+            + (
+                "within one standard deviation of it: its fits do not tell the two apart."
+                if within
+                else "more than one standard deviation behind it."
+            )
+        )
+    return [text, ""]
+
+
 def summary(
     study: str,
     trials: pd.DataFrame,
@@ -152,6 +178,7 @@ def summary(
         f"(trial {_trial(overall, trials)}, id `{overall['trial_id']}`, epoch {overall['objective_epoch']})",
         "",
     ]
+    lines += spread_lines(trials, overall, objective)
     lines += ["| hyperparameter | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in overall["hyperparameters"].items()]
     lines += [

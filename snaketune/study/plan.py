@@ -21,13 +21,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from snaketune.core.identity import DATA_LAYOUT, DISCOVERY, ONE_HOT_TARGETS, digest, trial_id
+from snaketune.core.identity import DATA_LAYOUT, DISCOVERY, FITS_KEY, ONE_HOT_TARGETS, digest, trial_id
 from snaketune.core.layout import RESULTS, Layout
 from snaketune.search.schedule import identity_values
 from snaketune.search.space import Space
 from snaketune.search.strategies import ALL, Proposal, Strategy, make
 from snaketune.study.checks import check_grid
 from snaketune.study.config import Study
+from snaketune.trial.fits import Fit
 from snaketune.trial.outcome import read_record
 
 # await_round(path, strategy=, key=, series=, round=): the path of a round file once its
@@ -105,6 +106,48 @@ class Plan:
         """One of a trial's files (snaketune.core.layout.TRIAL_FILES)."""
         return self.paths.trial_file(tid, name)
 
+    # -- several fits per configuration (snaketune.trial.fits) ------------------------------
+    @property
+    def fit_plan(self) -> str | None:
+        """The name of a configuration's record over its fits; None for a single fit."""
+        return self.study.fit_plan
+
+    def record_file(self, tid: str, name: str = "metrics.csv") -> str:
+        """A configuration's record (metrics.csv, history.csv) as the strategies and the tables
+        read it: its single fit's, or the mean over its fits."""
+        plan = self.fit_plan
+        return self.trial_file(tid, name) if plan is None else self.paths.record_file(tid, plan, name)
+
+    def fit_file(self, tid: str, fit: Fit, name: str) -> str:
+        """One of the files of a fit of configuration `tid`: the first execution of a study
+        without folds trains in the trial's own folder."""
+        return self.trial_file(tid, name) if fit.own_folder else self.paths.fit_file(tid, fit.name, name)
+
+    def fit_files(self, tid: str, name: str) -> list[str]:
+        """That file of each fit of configuration `tid`, in the fits' order."""
+        return [self.fit_file(tid, fit, name) for fit in self.study.fits]
+
+    def fit_parent(self, tid: str, fit_name: str) -> str | None:
+        """The metrics of the parent's same fit, whose model a promoted fit resumes (None for a
+        fit of a trial that is not promoted)."""
+        parent = self.schedule_of(tid).get("parent")
+        return self.fit_file(parent, Fit.from_name(fit_name), "metrics.csv") if parent else None
+
+    def combine_inputs(self, tid: str, plan: str) -> dict[str, list[str]]:
+        """What a configuration's record over the fits of `plan` is combined from: the fits of
+        the study as configured now (NotInPlan for a record over other fits)."""
+        if plan != self.fit_plan:
+            raise NotInPlan(
+                f"{self.paths.record_file(tid, plan, 'metrics.csv')} is not a record of study {self.study.name} "
+                f"as configured now (its configurations are fitted as {self.fit_plan or 'one fit each'})"
+            )
+        return {"metrics": self.fit_files(tid, "metrics.csv"), "histories": self.fit_files(tid, "history.csv")}
+
+    def _with_fits(self, decides: dict) -> dict:
+        """`decides`, with the fits where a configuration has several (a rule of
+        snaketune.core.identity: keys of single-fit studies stay what they were)."""
+        return {**decides, FITS_KEY: self.fit_plan} if self.fit_plan else decides
+
     # -- the search space (written by the `space` checkpoint) -----------------------------
     def space(self) -> Space:
         """The discovered search space (read again when its file changes)."""
@@ -138,9 +181,8 @@ class Plan:
 
     def round_key(self, name: str) -> str:
         """A strategy's rounds are stored under what shapes them; any change starts anew."""
-        return digest(
-            {name: self.round_config(name), "settings": self.settings, "space": self.study.config["space"]}, 8
-        )
+        decides = {name: self.round_config(name), "settings": self.settings, "space": self.study.config["space"]}
+        return digest(self._with_fits(decides), 8)
 
     def round_path(self, name: str, series: str, round_: int) -> str:
         """The file of a round of strategy `name` in this replicate."""
@@ -199,9 +241,8 @@ class Plan:
             for k, v in strategy.config.items()
             if k != "enabled" and not (k == strategy.budget_key and strategy.budget_adds_series)
         }
-        return digest(
-            {"table": table, "strategy": config, "settings": plan.settings, "space": plan.study.config["space"]}, 8
-        )
+        decides = {"table": table, "strategy": config, "settings": plan.settings, "space": plan.study.config["space"]}
+        return digest(plan._with_fits(decides), 8)
 
     def table_path(self, table: str) -> str:
         """The table of a table name (see tables) as configured now."""
@@ -229,7 +270,7 @@ class Plan:
         """The final model retrains one configuration under the final settings and the study's
         training settings (a winner from another replicate retrains with replicate 0's seed)."""
         final = {k: v for k, v in self.study.config["final"].items() if k != "enabled"}
-        return digest({"trial": trial_id, "final": final, "settings": self.settings}, 8)
+        return digest(self._with_fits({"trial": trial_id, "final": final, "settings": self.settings}), 8)
 
     def for_table(self, table: str) -> tuple[Plan, str, str]:
         """(the replicate's plan, strategy, series) of a table name."""
@@ -338,7 +379,7 @@ class Plan:
     def table_inputs(self, table: str, *, await_round: AwaitRound) -> dict[str, list[str]]:
         """A table job's inputs: its trials' metrics and the round files they come from."""
         trials, rounds = self.table_trials(table, await_round=await_round)
-        return {"metrics": [self.trial_file(tid, "metrics.csv") for tid, _ in trials], "rounds": rounds}
+        return {"metrics": [self.record_file(tid) for tid, _ in trials], "rounds": rounds}
 
     def table_membership(self, table: str) -> list[list]:
         """[trial number, round, trial id, values, schedule, series] of each trial of a table, as
@@ -360,7 +401,7 @@ class Plan:
         """A round job's inputs: the metrics of the trials of the rounds before it, and those
         rounds' files."""
         trials, files = self.by_key(key, name).series_trials(name, series, round_, await_round=await_round)
-        return {"metrics": [self.trial_file(tid, "metrics.csv") for tid, _ in trials], "rounds": files}
+        return {"metrics": [self.record_file(tid) for tid, _ in trials], "rounds": files}
 
     def trial_parent(self, tid: str) -> str | None:
         """The metrics of the trial whose model a promoted trial resumes (None for another trial)."""
@@ -390,7 +431,7 @@ class Plan:
                 f"{self.paths.final_dir(tid, key)}/ is not a final model of study {self.study.name} with its "
                 f"settings now (that is {self.paths.final_dir(tid, self.final_key(tid))}/)"
             )
-        record = read_record(self.trial_file(tid, "metrics.csv"))
+        record = read_record(self.record_file(tid))
         return {
             "trial_id": tid,
             "hyperparameters": self.values_of(tid),

@@ -93,7 +93,7 @@ def combine(records: list[dict], names: list[str], direction: str) -> dict:
     first = records[0]
     failed = [(name, r) for name, r in zip(names, records) if r.get("status") != "completed"]
     values = [float(r["objective_value"]) for r in records if r.get("status") == "completed"]
-    record = dict(first)
+    record = {k: v for k, v in first.items() if k != "fit"}
     if failed:
         name, why = failed[0]
         more = f" (and {len(failed) - 1} more of {len(records)} fits)" if len(failed) > 1 else ""
@@ -108,10 +108,13 @@ def combine(records: list[dict], names: list[str], direction: str) -> dict:
     def numbers(column):
         return [float(r[column]) for r in records if r.get(column) not in (None, "")]
 
+    def plain(value: float):
+        return int(value) if float(value).is_integer() else value
+
     for column in ("epochs_run", "fit_seconds", "load_seconds"):
-        record[column] = round(sum(numbers(column)), 4)
+        record[column] = plain(round(sum(numbers(column)), 4))
     for column in ("cumulative_epochs", "params", "peak_rss_mb"):
-        record[column] = max(numbers(column), default=0)
+        record[column] = plain(max(numbers(column), default=0))
     epochs = numbers("objective_epoch")
     record["objective_epoch"] = round(statistics.fmean(epochs)) if epochs else 0
     for column in first:
@@ -119,4 +122,27 @@ def combine(records: list[dict], names: list[str], direction: str) -> dict:
             best = numbers(column)
             record[column] = statistics.fmean(best) if best else math.nan
     record.update(model_bytes=0, model_sha256="", fits=len(records))
+    return record
+
+
+def write_record(
+    *, metrics: list[str], histories: list[str], names: list[str], plan: str, direction: str, out_metrics, out_history
+) -> dict:
+    """The `combine_fits` job: the configuration's metrics.csv (`combine`, with the name of its
+    fits' plan) and history.csv (each epoch's mean over the fits that reached it)."""
+    import pandas as pd
+
+    from snaketune.core.atomic import write_csv
+    from snaketune.trial.outcome import read_record
+
+    record = combine([read_record(path) for path in metrics], names, direction)
+    record["fit_plan"] = plan
+    write_csv(out_metrics, pd.DataFrame([record]))
+    frames = [pd.read_csv(path) for path in histories]
+    frames = [f for f in frames if not f.empty]
+    if frames:
+        history = pd.concat(frames).groupby("epoch", as_index=False).mean(numeric_only=True)
+    else:
+        history = pd.DataFrame(columns=["epoch", "seconds"])
+    write_csv(out_history, history)
     return record
