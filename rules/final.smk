@@ -19,7 +19,8 @@ FINAL_STEPS = (
 rule final:
     input:
         data=ancient(PLAN.data_dir),
-        trial=ancient(PATHS.trial_file("{trial}", "metrics.csv")),
+        # the configuration's record: the epoch at which it peaked
+        trial=ancient(PLAN.record_file("{trial}")),
     output:
         metrics=PATHS.final_file("{trial}", "{fkey}", "test_metrics.json"),
         model=PATHS.final_file("{trial}", "{fkey}", "model.keras"),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from snaketune.core.errors import DamagedInput
 from snaketune.core.identity import file_sha256 as sha256
-from snaketune.core.layout import FINAL_FILES, TRIAL_FILES
+from snaketune.core.layout import FINAL_FILES, RECORD_FILES, TRIAL_FILES
 from snaketune.trial.outcome import read_record
 
 
@@ -73,23 +73,34 @@ def check_trials(plan) -> tuple[dict[str, str], dict[str, str]]:
                 if row["trial_id"] in seen:
                     continue
                 seen.add(row["trial_id"])
-                folder = Path(plan.paths.trial_dir(row["trial_id"]))
-                what = f"trial {row['trial_id']} ({row['strategy']} trial {row['trial_number']})"
-                absent = [folder / name for name in TRIAL_FILES if not (folder / name).is_file()]
-                for file in absent:
-                    missing[str(file)] = f"{what}: {file.name} is missing"
-                if absent:
-                    continue
-                model = folder / "model.keras"
-                size = model.stat().st_size
-                if row.get("model_bytes") not in (None, "") and size == int(float(row["model_bytes"])):
-                    continue
-                recorded = _recorded_size(folder / "metrics.csv")
-                if recorded is not None and size != recorded:
-                    damaged[str(folder / "metrics.csv")] = (
-                        f"{what}: model.keras has {size} bytes, its metrics.csv records {recorded}"
-                    )
+                tid = row["trial_id"]
+                what = f"trial {tid} ({row['strategy']} trial {row['trial_number']})"
+                if plan.fit_plan:  # a configuration of several fits: its record, then each fit
+                    for name in RECORD_FILES:
+                        if not Path(plan.record_file(tid, name)).is_file():
+                            missing[plan.record_file(tid, name)] = f"{what}: its {name} over its fits is missing"
+                for fit in plan.study.fits:
+                    files = {name: Path(plan.fit_file(tid, fit, name)) for name in TRIAL_FILES}
+                    label = what if fit.own_folder else f"{what}, fit {fit.name}"
+                    recorded = row.get("model_bytes") if fit.own_folder else None
+                    _check_fit(files, label, recorded, missing, damaged)
     return missing, damaged
+
+
+def _check_fit(files: dict, what: str, recorded_in_table, missing: dict, damaged: dict) -> None:
+    """A fit's (a trial's) files: each present, its model of the size its metrics.csv records
+    (`recorded_in_table`: the size the strategy's table holds, read first)."""
+    absent = [file for file in files.values() if not file.is_file()]
+    for file in absent:
+        missing[str(file)] = f"{what}: {file.name} is missing"
+    if absent:
+        return
+    size = files["model.keras"].stat().st_size
+    if recorded_in_table not in (None, "") and size == int(float(recorded_in_table)):
+        return
+    recorded = _recorded_size(files["metrics.csv"])
+    if recorded is not None and size != recorded:
+        damaged[str(files["metrics.csv"])] = f"{what}: model.keras has {size} bytes, its metrics.csv records {recorded}"
 
 
 def check_final(metrics_path, model_path) -> tuple[dict[str, str], dict[str, str]]:
