@@ -50,7 +50,12 @@ def with_rounds(strategies) -> list[str]:
 
 def check_bundling(workflow, strategies) -> None:
     """Before the first job: ValueError where training jobs are grouped and a strategy has rounds."""
-    grouped = workflow.group_settings.overwrite_groups.get("train") or workflow.get_rule("train").group
+    # the training jobs: a trial's, and each fit's of a configuration fitted several times
+    groups = [
+        workflow.group_settings.overwrite_groups.get(rule) or workflow.get_rule(rule).group
+        for rule in ("train", "train_fit")
+    ]
+    grouped = next((group for group in groups if group), None)
     rounds = with_rounds(strategies)
     if grouped and rounds:
         raise ValueError(
