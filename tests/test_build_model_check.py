@@ -1,5 +1,7 @@
-"""A user's build_model(hp) is discovered before any job, in a child process, once per file content."""
+"""A user's build_model(hp) is discovered before any job, once per file content: in a process
+forked from the fork server (TensorFlow imported once), else in a child process."""
 
+import os
 import shutil
 import subprocess
 
@@ -71,7 +73,9 @@ def test_a_good_build_model_is_discovered_once_per_content(model_dir, monkeypatc
     def no_child(*args, **kwargs):
         raise AssertionError("discovered again")
 
+    # a check starts in a process forked from the fork server, or in a child process
     monkeypatch.setattr(subprocess, "run", no_child)
+    monkeypatch.setattr(model_check.forkserver, "call", no_child)
     assert check("m/example.py:build_model", {}, cache) == checked
     # another declared space, or another content of the file, is another discovery
     with pytest.raises(AssertionError, match="discovered again"):
@@ -135,3 +139,44 @@ def test_a_model_that_does_not_fit_the_study_is_refused_before_any_trial(
         check(f"m/broken.py:{function}", {}, model_dir / "cache", data, summary, objective)
     assert needle in str(error.value)
     assert str(error.value).startswith(("config: model.build_model: 'm/broken.py:", "config: training.objective"))
+
+
+def test_the_check_runs_forked_from_the_fork_server_and_a_child_process_finds_the_same(model_dir, monkeypatch, capfd):
+    checked = check("m/example.py:build_model", {}, model_dir / "forked")
+    assert "forkserver: running snaketune.trial.model_check:_check_forked in process" in capfd.readouterr().err
+    # with no server to be had (here: turned off), in a fresh child process that imports TensorFlow
+    monkeypatch.setenv("SNAKETUNE_FORKSERVER", "0")
+    assert check("m/example.py:build_model", {}, model_dir / "child") == checked
+    assert "forkserver: running" not in capfd.readouterr().err
+
+
+SLOW_OR_DYING = """
+import os, time
+
+def slow(hp):
+    time.sleep(600)
+
+def dies(hp):
+    os._exit(3)
+"""
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "child process"])
+def test_a_check_past_its_deadline_is_left_to_the_space_job_and_not_remembered(model_dir, monkeypatch, capfd, forked):
+    (model_dir / "m" / "slow.py").write_text(SLOW_OR_DYING)
+    monkeypatch.setattr(model_check, "CHECK_TIMEOUT_S", 3 if forked else 1)
+    if not forked:
+        monkeypatch.setenv("SNAKETUNE_FORKSERVER", "0")
+    assert check("m/slow.py:slow", {}, model_dir / "cache") is None
+    assert "took over" in capfd.readouterr().err
+    assert not list((model_dir / "cache").iterdir())
+
+
+def test_a_forked_check_that_dies_fails_naming_how(model_dir):
+    (model_dir / "m" / "slow.py").write_text(SLOW_OR_DYING)
+    with pytest.raises(ConfigError) as error:
+        check("m/slow.py:dies", {}, model_dir / "cache")
+    assert str(error.value).startswith("config: model.build_model: 'm/slow.py:dies': checking it failed (")
+    assert "exit status 3" in str(error.value)
+    assert not list((model_dir / "cache").iterdir())
+    assert os.path.isdir(model_dir / "cache")

@@ -1,20 +1,23 @@
-"""A user's build_model(hp) or HyperModel, discovered and tried before any job (in a child
-process, once per version of its file and the study), and the search space the `space` job
-writes for it: what it asks for, that it returns a compiled model whose output and loss fit
-the targets, that it reports the objective and that it saves and loads again as trials do.
-Errors name the user's file and function or class."""
+"""A user's build_model(hp) or HyperModel, discovered and tried before any job (in a process
+forked from the fork server, else in a child process; once per version of its file and the
+study), and the search space the `space` job writes for it: what it asks for, that it returns
+a compiled model whose output and loss fit the targets, that it reports the objective and that
+it saves and loads again as trials do. Errors name the user's file and function or class."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import traceback
 from pathlib import Path
 
-from snaketune.core import user_code
+from snaketune.core import forkserver, user_code
 from snaketune.core.atomic import atomic_path
 from snaketune.core.errors import ConfigError
 from snaketune.core.identity import file_sha256, package_file
@@ -101,9 +104,10 @@ MNIST_TARGETS = {"task": "classification", "num_classes": 10, "outputs": 10}
 def check_user_model(
     model_spec: dict, declared: dict, *, data: dict, summary: dict | None, objective: dict, cache_dir
 ) -> dict | None:
-    """A user's build_model(hp) or HyperModel, discovered and tried in a child process before
-    any job runs: its search space, that it returns a compiled model whose output fits the
-    targets, and that it reports the objective, from one epoch on a few samples of the data.
+    """A user's build_model(hp) or HyperModel, discovered and tried before any job runs, in a
+    process forked from the fork server (else in a child process; see _run_check): its search
+    space, that it returns a compiled model whose output fits the targets, and that it reports
+    the objective, from one epoch on a few samples of the data.
 
     The `space` job would discover it too, but Snakemake removes a job's existing outputs
     before it runs, so a model that fails there would take the study's space with it. This
@@ -141,27 +145,15 @@ def check_user_model(
     fd, result_path = tempfile.mkstemp(prefix=f".{key}.", suffix=".json", dir=cache.parent)
     os.close(fd)
     try:
-        try:
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    "from snaketune.trial.model_check import _check_main; _check_main()",
-                    result_path,
-                ],
-                input=json.dumps(request),
-                capture_output=True,
-                text=True,
-                timeout=CHECK_TIMEOUT_S,
-                env=user_code.child_env(),
-            )
-        except subprocess.TimeoutExpired:
+        ran = _run_check(request, result_path)
+        if ran is None:
             print(
                 f"snaketune: model.{key_name} '{spec}' took over {CHECK_TIMEOUT_S} s to check; "
                 "the space job and the trials will find any error",
                 file=sys.stderr,
             )
             return None
+        status, output = ran
         text = Path(result_path).read_text()
         result = json.loads(text) if text else {}
     finally:
@@ -170,11 +162,9 @@ def check_user_model(
         raise ConfigError(result["error"])
     if "unavailable" in result:
         return None
-    if proc.returncode != 0 or "space" not in result:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-        raise ConfigError(
-            f"config: model.{key_name}: '{spec}': checking it failed (exit status {proc.returncode}):\n{tail}"
-        )
+    if status != "exit status 0" or "space" not in result:
+        tail = "\n".join(output.strip().splitlines()[-5:])
+        raise ConfigError(f"config: model.{key_name}: '{spec}': checking it failed ({status}):\n{tail}")
     from snaketune.core.atomic import write_json
 
     outcome = {"space": result["space"], "reported": result["reported"]}
@@ -182,11 +172,107 @@ def check_user_model(
     return outcome
 
 
+# The packages the check imports that take seconds: where one is missing, no fork server can
+# start (it preloads them), and the check says in a child process that it cannot run here.
+HEAVY = ("tensorflow", "keras", "keras_tuner")
+
+
+def _run_check(request: dict, result_path: str) -> tuple[str, str] | None:
+    """Run the check: ("exit status N" or how its process ended, its output), with its result
+    in `result_path`; None past CHECK_TIMEOUT_S.
+
+    Through the fork server, which has TensorFlow imported (and which the study's jobs then
+    find warm): the check costs a fork, not an import of TensorFlow. Where no server can be
+    reached or started, or TensorFlow is not installed, in a fresh child process."""
+    if not all(importlib.util.find_spec(name) for name in HEAVY):
+        return _in_a_new_process(request, result_path)
+    fd, log = tempfile.mkstemp(prefix=".check.", suffix=".log", dir=Path(result_path).parent)
+    os.close(fd)
+    try:
+        try:
+            ran = forkserver.call(
+                "snaketune.trial.model_check:_check_forked",
+                request=request,
+                result_path=result_path,
+                log=log,
+                caller=os.getpid(),
+                timeout=CHECK_TIMEOUT_S,
+            )
+        except forkserver.JobProcessDied as error:  # killed: past the deadline, or for its memory
+            text = Path(result_path).read_text()
+            if text and "timeout" in json.loads(text):
+                return None
+            return str(error), Path(log).read_text(errors="replace")
+        if ran is None:
+            return None
+        status, output = ran
+        return status, output or Path(log).read_text(errors="replace")
+    finally:
+        os.unlink(log)
+
+
+def _in_a_new_process(request: dict, result_path: str) -> tuple[str, str] | None:
+    """The check in a fresh `python -c`, which imports TensorFlow itself."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", "from snaketune.trial.model_check import _check_main; _check_main()", result_path],
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=CHECK_TIMEOUT_S,
+            env=user_code.child_env(),
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return f"exit status {proc.returncode}", proc.stderr or proc.stdout
+
+
+def _check_forked(*, request: dict, result_path: str, log: str, caller: int, timeout: float) -> tuple[str, str]:
+    """The check in a process forked from the fork server: its output to `log` (as a child
+    process's is captured), ended with the result {"timeout": ...} past `timeout` seconds. Where
+    the fork server ran it in the caller's own process (no server could be reached), in a
+    fresh child process instead: the caller is Snakemake, which must neither import
+    TensorFlow nor die with a user's model."""
+    if os.getpid() == caller:
+        return _in_a_new_process(request, result_path)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+    def time_out():
+        from snaketune.core.atomic import write_text
+
+        write_text(result_path, json.dumps({"timeout": timeout}))
+        os._exit(124)
+
+    deadline = threading.Timer(timeout, time_out)
+    deadline.daemon = True
+    deadline.start()
+    try:
+        code = _check(request, result_path)
+    except BaseException:  # noqa: BLE001 - as a child process's traceback and exit status 1
+        traceback.print_exc()
+        code = 1
+    finally:
+        deadline.cancel()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return f"exit status {code}", ""
+
+
 def _check_main() -> None:
     """The child process of `check_user_model`: argv is the result file, stdin the request."""
-    result_path = sys.argv[1]
-    request = json.loads(sys.stdin.read())
+    code = _check(json.loads(sys.stdin.read()), sys.argv[1])
+    if code:
+        sys.exit(code)
 
+
+def _check(request: dict, result_path: str) -> int:
+    """The check itself, its result written to `result_path`: 0, or 2 for an error of the
+    user's model (written as {"error": ...})."""
     from snaketune.core.atomic import write_text
 
     def result(**outcome):
@@ -196,7 +282,7 @@ def _check_main() -> None:
         import snaketune.search.kt_space  # noqa: F401  (TensorFlow and Keras Tuner)
     except ImportError as error:
         result(unavailable=f"{type(error).__name__}: {error}")
-        return
+        return 0
     from snaketune.core.errors import DataError
     from snaketune.data.prepared import sample
 
@@ -216,8 +302,9 @@ def _check_main() -> None:
         reported = _try(model_spec, space, samples=samples, summary=request["summary"], objective=request["objective"])
     except ConfigError as error:
         result(error=_named(spec, str(error), key))
-        sys.exit(2)
+        return 2
     result(space=json.loads(space.to_json()), reported=reported)
+    return 0
 
 
 def _try(model_spec: dict, space, *, samples: dict, summary: dict | None, objective: dict) -> list[str]:
