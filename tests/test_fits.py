@@ -171,3 +171,18 @@ def test_the_summary_says_the_winners_spread_and_whether_the_runner_up_is_within
     apart = trials.assign(objective_value=[0.80, 0.70, 0.60])
     assert "more than one standard deviation behind it" in spread_lines(apart, overall, objective)[0]
     assert spread_lines(trials, {"trial_id": "a", "objective_value": 0.8}, objective) == []  # one fit each
+
+
+def test_a_fold_normalises_with_its_own_training_rows(tiny_data):
+    """The statistics of the prepared training split, computed again from its rows, are the
+    ones the data job wrote; a fold's are those of its own rows."""
+    from snaketune.data import prepared
+
+    data, info = prepared.load(tiny_data, labels=True)
+    features, _ = prepared.stats_of(data["train"])
+    mean, variance = prepared.feature_stats(tiny_data)
+    assert np.allclose(features[""][0], mean) and np.allclose(features[""][1], variance)
+    laid = fold(data, info, k=2, index=0, seed=0)
+    own = prepared.stats_of(laid["train"])[0][""]
+    x = np.asarray(laid["train"][0], dtype=np.float64)
+    assert np.isclose(own[0], x.mean()) and np.isclose(own[1], x.var())

@@ -116,13 +116,10 @@ def prepare(
         if split == "train":
             inputs = {part: list(a.shape[1:]) for part, a in xs.items()}
             for part, a in xs.items():
-                # Feature vectors are normalised feature by feature; images (and other arrays of
-                # several axes per sample) as a whole, their values sharing one scale.
-                values = a.reshape(len(a), -1).astype(np.float64)
-                axis = 0 if a.ndim == 2 else None
+                mean, variance = x_stats(a)
                 with atomic_path(out_dir / f"stats{'.' + part if part else ''}.npz") as tmp:
                     with open(tmp, "wb") as fh:
-                        np.savez(fh, mean=values.mean(axis=axis), variance=values.var(axis=axis))
+                        np.savez(fh, mean=mean, variance=variance)
             if task == "regression":  # the built-in models learn it standardised (models/target_scaling.py)
                 mean, std = _target_stats_of(ys[""])
                 with atomic_path(out_dir / TARGET_STATS) as tmp:
@@ -202,6 +199,23 @@ def feature_stats(data_dir, part: str = "") -> tuple[np.ndarray, np.ndarray]:
     of each for an array of several axes per sample (images)."""
     with np.load(Path(data_dir) / f"stats{'.' + part if part else ''}.npz") as stats:
         return stats["mean"], stats["variance"]
+
+
+def x_stats(a) -> tuple[np.ndarray, np.ndarray]:
+    """An x array's mean and variance over its rows. Feature vectors are normalised feature by
+    feature; images (and other arrays of several axes per sample) as a whole, their values
+    sharing one scale."""
+    values = np.asarray(a).reshape(len(a), -1).astype(np.float64)
+    axis = 0 if np.ndim(a) == 2 else None
+    return values.mean(axis=axis), values.var(axis=axis)
+
+
+def stats_of(train: tuple) -> tuple[dict, tuple]:
+    """What feature_stats and target_stats give for the prepared training split, of other
+    training rows (x, y): a fold's ({input: (mean, variance)}, (target mean, std))."""
+    x, y = train
+    xs = x if isinstance(x, dict) else {"": x}
+    return {part: x_stats(a) for part, a in xs.items()}, (_target_stats_of(y) if not isinstance(y, dict) else None)
 
 
 TARGET_STATS = "target_stats.npz"

@@ -29,12 +29,13 @@ def builtin(model_spec: dict) -> bool:
     return user_model(model_spec) is None
 
 
-def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
+def resolve(model_spec: dict, info: dict | None = None, data_dir=None, train: tuple | None = None):
     """The configured model as a Keras Tuner HyperModel. A built-in one is built for the
     prepared data `info` describes (its inputs, task and outputs, and the features'
     statistics in `data_dir` for its Normalization layer, a regression target's for
-    snaketune.models.target_scaling); a build_model(hp) is wrapped as
-    Keras Tuner wraps it; a HyperModel is made with `model.args`."""
+    snaketune.models.target_scaling; or those of the training rows `train`, (x, y), where a
+    fit trains on other rows than the prepared split: a fold's); a build_model(hp) is wrapped
+    as Keras Tuner wraps it; a HyperModel is made with `model.args`."""
     from keras_tuner.src.engine.hypermodel import DefaultHyperModel, HyperModel
 
     if model_spec.get("hypermodel"):
@@ -51,10 +52,13 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
             ) from error
     if model_spec.get("build_model"):
         return DefaultHyperModel(load_user_object(model_spec["build_model"], "build_model"))
-    from snaketune.data.prepared import feature_stats
+    from snaketune.data.prepared import feature_stats, stats_of, target_stats
 
     info = info or NOMINAL_DATA
     stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
+    target = target_stats(data_dir) if data_dir and info["task"] == "regression" else None
+    if train is not None:
+        stats, target = stats_of(train)
     module = importlib.import_module(f"snaketune.models.{model_spec['type']}")
     build = functools.partial(
         module.build_model,
@@ -63,13 +67,12 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None):
         outputs=info["outputs"],
         stats=stats,
     )
-    if info["task"] == "regression" and data_dir:
+    if info["task"] == "regression" and target is not None:
         # The model learns the standardised target and answers in the target's own units, so
         # that what it finds does not depend on the units the target is written in.
-        from snaketune.data.prepared import target_stats
         from snaketune.models import target_scaling
 
-        mean, std = target_stats(data_dir)
+        mean, std = target
         build = functools.partial(target_scaling.build_model, build=build, mean=mean, std=std)
     return DefaultHyperModel(build)
 

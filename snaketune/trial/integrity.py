@@ -83,11 +83,11 @@ def check_trials(plan) -> tuple[dict[str, str], dict[str, str]]:
                     files = {name: Path(plan.fit_file(tid, fit, name)) for name in TRIAL_FILES}
                     label = what if fit.own_folder else f"{what}, fit {fit.name}"
                     recorded = row.get("model_bytes") if fit.own_folder else None
-                    _check_fit(files, label, recorded, missing, damaged)
+                    _check_fit(files, label, recorded, missing=missing, damaged=damaged)
     return missing, damaged
 
 
-def _check_fit(files: dict, what: str, recorded_in_table, missing: dict, damaged: dict) -> None:
+def _check_fit(files: dict, what: str, recorded_in_table, *, missing: dict, damaged: dict) -> None:
     """A fit's (a trial's) files: each present, its model of the size its metrics.csv records
     (`recorded_in_table`: the size the strategy's table holds, read first)."""
     absent = [file for file in files.values() if not file.is_file()]

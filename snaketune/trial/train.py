@@ -396,7 +396,8 @@ def run_trial(
     record["load_seconds"] = round(time.perf_counter() - started, 4)
     # The user's file is imported first: a layer it registers with Keras is known when the
     # parent's model is loaded.
-    hypermodel = resolve(settings["model"], info, data_dir)
+    # a fold's built-in model normalises with its own training rows' statistics
+    hypermodel = resolve(settings["model"], info, data_dir, data["train"] if one.folds else None)
     model, earlier = None, None
     # a promoted fit resumes its parent's same fit
     trials_dir = out_dir.parent if one.own_folder else out_dir.parent.parent
