@@ -238,15 +238,8 @@ TRIAL_DATA = ancient(PLAN.data_dir)
 
 @per_job
 def get_trial_inputs(wildcards):
-    """A promoted trial also needs its parent, whose model it resumes."""
-    parent = PLAN.trial_parent(wildcards.trial)
-    return [TRIAL_DATA, ancient(parent)] if parent else [TRIAL_DATA]
-
-
-@per_job
-def get_fit_inputs(wildcards):
-    """A promoted configuration's fit also needs its parent's same fit, whose model it resumes."""
-    parent = PLAN.fit_parent(wildcards.trial, wildcards.fit)
+    """A promoted trial (or fit of one) also needs its parent's (same fit), whose model it resumes."""
+    parent = PLAN.trial_parent(wildcards.trial, wildcards.get("fit"))
     return [TRIAL_DATA, ancient(parent)] if parent else [TRIAL_DATA]
 
 

@@ -36,7 +36,7 @@ rule train:
 # is the trial itself, above), and the configuration's record their mean (snaketune.trial.fits).
 rule train_fit:
     input:
-        get_fit_inputs,
+        TRAIN_INPUT,
     output:
         metrics=PATHS.fit_file("{trial}", "{fit}", "metrics.csv"),
         history=PATHS.fit_file("{trial}", "{fit}", "history.csv"),

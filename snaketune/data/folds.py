@@ -14,6 +14,13 @@ from snaketune.core.errors import ConfigError
 from snaketune.data import prepared
 from snaketune.data.task import parts, samples
 
+# Data with validation arrays of its own: checked before any job (snaketune.study.checks) and
+# again in the job.
+OWN_VALIDATION = (
+    "config: training.folds: the data gives validation arrays of its own (x_val, y_val), which k-fold "
+    "cross-validation would fold into the training data: remove them from the data, or unset training.folds"
+)
+
 
 def validation_rows(y, k: int, seed: int, stratify: bool) -> list[np.ndarray]:
     """For each of the k folds, the sorted indices of the rows it validates on. `y`: the
@@ -46,11 +53,7 @@ def fold(data: dict, info: dict, *, k: int, index: int, seed: int) -> dict:
     """`data` ({"train": (x, y), "val": (x, y)}, as snaketune.data.prepared.load gives it)
     laid out for fold `index` of `k`: trained on the other folds' rows, validated on its own."""
     if info.get("validation_split") is None:  # the data's own x_val and y_val
-        raise ConfigError(
-            "config: training.folds: the data gives validation arrays of its own (x_val, y_val), which "
-            "k-fold cross-validation would fold into the training data: remove them from the data, or "
-            "unset training.folds"
-        )
+        raise ConfigError(OWN_VALIDATION)
     (x_train, y_train), (x_val, y_val) = data["train"], data["val"]
     x = prepared.concatenate(x_train, x_val)
     y = prepared.concatenate(y_train, y_val)

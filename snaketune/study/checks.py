@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from snaketune.core.errors import ConfigError
+from snaketune.data.folds import OWN_VALIDATION
 from snaketune.data.task import BUILTIN_METRICS
 from snaketune.search.objective import Objective, not_reported
 from snaketune.search.space import Space
@@ -58,11 +59,7 @@ def check_folds(folds: int | None, summary: dict | None) -> None:
     if not folds or summary is None:  # MNIST, fetched: split by validation_split
         return
     if summary.get("has_val"):
-        raise ConfigError(
-            "config: training.folds: the data gives validation arrays of its own (x_val, y_val), which "
-            "k-fold cross-validation would fold into the training data: remove them from the data, or "
-            "unset training.folds"
-        )
+        raise ConfigError(OWN_VALIDATION)
     rows = summary.get("samples", {}).get("y_train")
     if rows is not None and folds > rows:
         raise ConfigError(f"config: training.folds: {folds} folds of {rows} rows; at most {rows}")

@@ -127,12 +127,6 @@ class Plan:
         """That file of each fit of configuration `tid`, in the fits' order."""
         return [self.fit_file(tid, fit, name) for fit in self.study.fits]
 
-    def fit_parent(self, tid: str, fit_name: str) -> str | None:
-        """The metrics of the parent's same fit, whose model a promoted fit resumes (None for a
-        fit of a trial that is not promoted)."""
-        parent = self.schedule_of(tid).get("parent")
-        return self.fit_file(parent, Fit.from_name(fit_name), "metrics.csv") if parent else None
-
     def combine_inputs(self, tid: str, plan: str) -> dict[str, list[str]]:
         """What a configuration's record over the fits of `plan` is combined from: the fits of
         the study as configured now (NotInPlan for a record over other fits)."""
@@ -403,10 +397,12 @@ class Plan:
         trials, files = self.by_key(key, name).series_trials(name, series, round_, await_round=await_round)
         return {"metrics": [self.record_file(tid) for tid, _ in trials], "rounds": files}
 
-    def trial_parent(self, tid: str) -> str | None:
-        """The metrics of the trial whose model a promoted trial resumes (None for another trial)."""
+    def trial_parent(self, tid: str, fit_name: str | None = None) -> str | None:
+        """The metrics of the trial whose model a promoted trial resumes, of its same fit (None
+        for a trial that is not promoted). `fit_name`: one of a configuration's several fits."""
         parent = self.schedule_of(tid).get("parent")
-        return self.trial_file(parent, "metrics.csv") if parent else None
+        fit = Fit.from_name(fit_name) if fit_name else Fit()
+        return self.fit_file(parent, fit, "metrics.csv") if parent else None
 
     def trial_values(self, tid: str) -> dict:
         """A trial's hyperparameters and schedule in the form its id digests (see

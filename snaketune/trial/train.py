@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import resource
 import time
 import traceback
@@ -33,6 +34,8 @@ from snaketune.trial.integrity import model_record, verify_model
 from snaketune.trial.outcome import read_record
 
 STEPS_PER_EXECUTION = 32
+# a trial's folder: its id (a fit of several has a folder of its own under it)
+TRIAL_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 def configure_tensorflow(threads: int, seed: int):
@@ -267,21 +270,21 @@ def resume(parent_dir: Path, initial_epoch: int, model_spec: dict | None = None)
     and its history up to `initial_epoch`. A parent whose files are missing or are not what
     its job wrote fails the job (DamagedInput), naming the file. `model_spec`: the study's
     model, whose file's own layers the saved model may use."""
-    hint = f"to train trial {parent_dir.name} again: snakemake --cores all --forcerun {parent_dir / 'metrics.csv'}"
+    name = parent_dir.name if TRIAL_ID.match(parent_dir.name) else f"{parent_dir.parent.name} (fit {parent_dir.name})"
+    hint = f"to train it again: snakemake --cores all --forcerun {parent_dir / 'metrics.csv'}"
     try:
         record = read_record(parent_dir / "metrics.csv")
         history = pd.read_csv(parent_dir / "history.csv")
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DamagedInput(f"trial {parent_dir.name}: {type(error).__name__}: {error}; {hint}") from error
+        raise DamagedInput(f"trial {name}: {type(error).__name__}: {error}; {hint}") from error
     if record.get("status") != "completed":
         raise DamagedInput(
-            f"trial {parent_dir.name} is recorded {record.get('status') or 'nothing'}: there is no "
-            f"model to resume; {hint}"
+            f"trial {name} is recorded {record.get('status') or 'nothing'}: there is no model to resume; {hint}"
         )
     verify_model(parent_dir / "model.keras", record, hint)
     if history.empty or int(history["epoch"].iloc[-1]) != initial_epoch:
         raise DamagedInput(
-            f"trial {parent_dir.name} ended at epoch "
+            f"trial {name} ended at epoch "
             f"{int(history['epoch'].iloc[-1]) if len(history) else 0}, not {initial_epoch}: "
             f"nothing to resume; {hint}"
         )
