@@ -13,6 +13,12 @@ import pytest
 from snaketune.core import forkserver
 
 TARGETS = "tests.forkserver_targets"
+# The servers of the tests of the server's own workings (identities, allocations, files left
+# behind, jobs arriving together) import these instead of TensorFlow: what they check does not
+# depend on what the server imports, and each TensorFlow import costs seconds of CPU. SLOW
+# takes seconds all the same (sleeping), so that jobs arrive while the server starts.
+LIGHT = (TARGETS,)
+SLOW = ("tests.forkserver_slow_import", TARGETS)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +60,7 @@ def test_the_forked_process_writes_to_the_jobs_own_output(runtime_dir, tmp_path)
     log = tmp_path / "job.log"
     code = (
         f"from snaketune.workflow.joblog import redirect; redirect({str(log)!r}); "
-        f"from snaketune.core.forkserver import call; call('{TARGETS}:speak', text='hello')"
+        f"import snaketune.core.forkserver as fs; fs.PRELOAD = {LIGHT!r}; fs.call('{TARGETS}:speak', text='hello')"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ | {"PYTHONPATH": os.getcwd()})
     text = log.read_text()
@@ -76,7 +82,10 @@ def test_a_forked_process_killed_hard_fails_the_call(runtime_dir):
 
 def test_killing_the_job_kills_its_forked_process(runtime_dir, tmp_path):
     pid_file = tmp_path / "pid"
-    code = f"from snaketune.core.forkserver import call; call('{TARGETS}:wait_forever', pid_file={str(pid_file)!r})"
+    code = (
+        f"import snaketune.core.forkserver as fs; fs.PRELOAD = {LIGHT!r}; "
+        f"fs.call('{TARGETS}:wait_forever', pid_file={str(pid_file)!r})"
+    )
     job = subprocess.Popen([sys.executable, "-c", code], env=os.environ | {"PYTHONPATH": os.getcwd()})
     deadline = time.monotonic() + 120
     while not pid_file.exists():
@@ -106,6 +115,7 @@ def test_off_by_choice_the_job_runs_it_itself(runtime_dir, monkeypatch):
 
 
 def test_each_scheduler_allocation_has_a_server_of_its_own(runtime_dir, monkeypatch):
+    monkeypatch.setattr(forkserver, "PRELOAD", LIGHT)
     # the trials bundled into one Slurm job share a server; another allocation never does
     local = forkserver.call(f"{TARGETS}:whoami", tag="local")
     monkeypatch.setenv("SLURM_JOB_ID", "123")
@@ -118,6 +128,7 @@ def test_each_scheduler_allocation_has_a_server_of_its_own(runtime_dir, monkeypa
 
 
 def test_starting_a_server_removes_the_files_of_servers_killed_hard(runtime_dir, monkeypatch):
+    monkeypatch.setattr(forkserver, "PRELOAD", LIGHT)
     # as a scheduler ends an allocation: SIGKILL, no idle exit to remove its socket and log
     import signal
     import time
@@ -168,6 +179,7 @@ def test_a_forked_process_that_cannot_take_the_jobs_place_leaves_the_call_to_the
 
 
 def test_two_identities_run_side_by_side(runtime_dir, monkeypatch):
+    monkeypatch.setattr(forkserver, "PRELOAD", LIGHT)
     # A job whose import-time environment differs (as after an upgrade of the preloaded
     # packages, which are part of the identity too) gets a server of its own.
     first = forkserver.call(f"{TARGETS}:whoami", tag="a")
@@ -187,10 +199,18 @@ def test_the_identity_holds_the_preloaded_packages_versions(monkeypatch):
     assert forkserver._identity() != before
 
 
+def test_a_server_that_preloads_other_modules_is_another_server(monkeypatch):
+    before = forkserver._identity()
+    monkeypatch.setattr(forkserver, "PRELOAD", LIGHT)
+    assert forkserver._identity() != before
+
+
 JOB = (
     "import json, sys; from snaketune.core.forkserver import call; "
     f"print(json.dumps(call('{TARGETS}:whoami', tag=sys.argv[1])))"
 )
+# what a job of the tests below runs first: its server imports SLOW
+WITH_SLOW_SERVER = f"import snaketune.core.forkserver as fs; fs.PRELOAD = {SLOW!r}; "
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +224,7 @@ def two_jobs_at_once(tmp_path_factory):
     folder = runtime / f"snaketune-forkserver-{os.getuid()}"
     folder.mkdir(mode=0o700)
     identity = subprocess.run(
-        [sys.executable, "-c", "from snaketune.core.forkserver import _identity; print(_identity())"],
+        [sys.executable, "-c", WITH_SLOW_SERVER + "print(fs._identity())"],
         env=env,
         capture_output=True,
         text=True,
@@ -213,7 +233,11 @@ def two_jobs_at_once(tmp_path_factory):
     stale = socket_left_by_a_dead_server(folder / f"{identity}.sock")
     jobs = [
         subprocess.Popen(
-            [sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", WITH_SLOW_SERVER + JOB, tag],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for tag in ("a", "b")
     ]
@@ -259,7 +283,7 @@ def test_a_server_warmed_by_a_job_that_has_ended_serves_the_jobs_after_it(tmp_pa
     env = {k: v for k, v in os.environ.items() if k not in ("SNAKETUNE_FORKSERVER", "SLURM_JOB_ID")}
     env |= {"XDG_RUNTIME_DIR": str(runtime), "SNAKETUNE_FORKSERVER_IDLE": "2", "PYTHONPATH": os.getcwd()}
     warmed = subprocess.run(
-        [sys.executable, "-c", "from snaketune.core.forkserver import warm; warm()"],
+        [sys.executable, "-c", WITH_SLOW_SERVER + "fs.warm()"],
         env=env,
         capture_output=True,
         text=True,
@@ -268,7 +292,11 @@ def test_a_server_warmed_by_a_job_that_has_ended_serves_the_jobs_after_it(tmp_pa
     server = int(warmed.stderr.split("started server ")[1].split()[0])
     jobs = [
         subprocess.Popen(
-            [sys.executable, "-c", JOB, tag], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", WITH_SLOW_SERVER + JOB, tag],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for tag in ("a", "b")
     ]

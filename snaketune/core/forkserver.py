@@ -201,6 +201,7 @@ def _identity() -> str:
     h = hashlib.sha256()
     h.update(sys.executable.encode())
     h.update(str(package).encode())
+    h.update(",".join(PRELOAD).encode())  # a server that imported other modules is another server
     for name in PRELOADED_DISTRIBUTIONS:
         with contextlib.suppress(metadata.PackageNotFoundError):
             h.update(f"{name}=={metadata.version(name)}".encode())
@@ -411,7 +412,7 @@ def _spawn(folder: Path, path: Path, lock) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
     with open(log, "ab") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-m", "snaketune.core.forkserver", str(path), str(lock.fileno())],
+            [sys.executable, "-m", "snaketune.core.forkserver", str(path), str(lock.fileno()), ",".join(PRELOAD)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=sink,
@@ -658,17 +659,18 @@ def _resolve(target: str):
 
 
 # -- server ---------------------------------------------------------------------------------
-def serve(path: Path, lock_fd: int | None = None) -> None:
-    """The server's main loop: import what jobs need, listen on `path`, fork a child per call."""
+def serve(path: Path, lock_fd: int | None = None, preload: tuple[str, ...] = PRELOAD) -> None:
+    """The server's main loop: import what jobs need (`preload`, the starting job's PRELOAD),
+    listen on `path`, fork a child per call."""
     tf_logging.quiet()
     # Imports that hang would hold the start lock for ever, even once the job that started
     # this server has ended: past the deadline the server ends, its stack in its log.
     faulthandler.dump_traceback_later(start_timeout(), exit=True)
     started = time.perf_counter()
-    for module in PRELOAD:
+    for module in preload:
         importlib.import_module(module)
     print(
-        f"forkserver {os.getpid()}: imported {', '.join(PRELOAD)} in {time.perf_counter() - started:.1f} s", flush=True
+        f"forkserver {os.getpid()}: imported {', '.join(preload)} in {time.perf_counter() - started:.1f} s", flush=True
     )
     # What the imports made lives as long as the server: frozen, a child's garbage collections
     # (Keras's clear_session() runs one at every model it builds) scan only what the child
@@ -806,4 +808,4 @@ def _die_with_job(conn: socket.socket) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    serve(Path(sys.argv[1]), int(sys.argv[2]), tuple(m for m in sys.argv[3].split(",") if m))
