@@ -12,6 +12,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
 
+# A trial job pins TensorFlow to its `threads` (1 unless the config says otherwise) before
+# TensorFlow starts. The tests train many small models in their own process, where TensorFlow
+# has long started, and beside the fork server and pytest-xdist's other worker: with a thread
+# pool per core in each, the small fits spend much of the CPU contending (measured in
+# docs/benchmarks.md#the-test-suite). Set before any test imports TensorFlow; a value already
+# in the environment is kept.
+for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 
 @pytest.fixture(scope="session")
 def mnist_path():
