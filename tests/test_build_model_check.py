@@ -2,6 +2,7 @@
 forked from the fork server (TensorFlow imported once), else in a child process."""
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from snaketune.core import forkserver
 from snaketune.core.errors import ConfigError
 from snaketune.data.sources import check_file
 from snaketune.trial import model_check
@@ -143,7 +145,18 @@ def test_a_model_that_does_not_fit_the_study_is_refused_before_any_trial(
 
 def test_the_check_runs_forked_from_the_fork_server_and_a_child_process_finds_the_same(model_dir, monkeypatch, capfd):
     checked = check("m/example.py:build_model", {}, model_dir / "forked")
-    assert "forkserver: running snaketune.trial.model_check:_check_forked in process" in capfd.readouterr().err
+    ran = re.search(
+        r"running snaketune.trial.model_check:_check_forked in process \d+, forked from server (\d+)",
+        capfd.readouterr().err,
+    )
+    assert ran, "the check did not run forked from the fork server"
+    # ... from the server a trial job (of 1 thread, with the variables Snakemake sets for it) uses
+    with monkeypatch.context() as job:
+        for name in model_check.JOB_THREAD_ENV:
+            job.setenv(name, "1")
+        served = forkserver.call_if_running("tests.forkserver_targets:whoami", tag="trial")
+    assert served["ppid"] == int(ran.group(1)), "a trial job would find another server, or none"
+    capfd.readouterr()
     # with no server to be had (here: turned off), in a fresh child process that imports TensorFlow
     monkeypatch.setenv("SNAKETUNE_FORKSERVER", "0")
     assert check("m/example.py:build_model", {}, model_dir / "child") == checked

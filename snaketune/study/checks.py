@@ -119,6 +119,7 @@ def check_model(study, cache_dir) -> None:
         summary=study.data_summary,
         objective={"name": objective.name, "direction": objective.direction},
         cache_dir=cache_dir,
+        threads=study.config["resources"]["trial_threads"],
     )
     if checked is not None and "grid" in study.enabled_strategies:
         space = Space.from_json(json.dumps(checked["space"]))

@@ -6,6 +6,7 @@ it saves and loads again as trials do. Errors name the user's file and function 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -102,7 +103,14 @@ MNIST_TARGETS = {"task": "classification", "num_classes": 10, "outputs": 10}
 
 
 def check_user_model(
-    model_spec: dict, declared: dict, *, data: dict, summary: dict | None, objective: dict, cache_dir
+    model_spec: dict,
+    declared: dict,
+    *,
+    data: dict,
+    summary: dict | None,
+    objective: dict,
+    cache_dir,
+    threads: int = 1,
 ) -> dict | None:
     """A user's build_model(hp) or HyperModel, discovered and tried before any job runs, in a
     process forked from the fork server (else in a child process; see _run_check): its search
@@ -115,6 +123,7 @@ def check_user_model(
     space, the data, the objective and snaketune's code: a success is remembered in
     `cache_dir`. Returns {"space": [...], "reported": [...]}, or None where it could not be
     checked here (no TensorFlow in this environment, or slower than CHECK_TIMEOUT_S).
+    `threads`: those of the study's trial jobs (see _as_a_trial_job).
     """
     key_name, spec = user_model(model_spec)
     request = {"model": model_spec, "declared": declared, "data": data, "summary": summary, "objective": objective}
@@ -145,7 +154,7 @@ def check_user_model(
     fd, result_path = tempfile.mkstemp(prefix=f".{key}.", suffix=".json", dir=cache.parent)
     os.close(fd)
     try:
-        ran = _run_check(request, result_path)
+        ran = _run_check(request, result_path, threads)
         if ran is None:
             print(
                 f"snaketune: model.{key_name} '{spec}' took over {CHECK_TIMEOUT_S} s to check; "
@@ -177,27 +186,29 @@ def check_user_model(
 HEAVY = ("tensorflow", "keras", "keras_tuner")
 
 
-def _run_check(request: dict, result_path: str) -> tuple[str, str] | None:
+def _run_check(request: dict, result_path: str, threads: int) -> tuple[str, str] | None:
     """Run the check: ("exit status N" or how its process ended, its output), with its result
     in `result_path`; None past CHECK_TIMEOUT_S.
 
-    Through the fork server, which has TensorFlow imported (and which the study's jobs then
-    find warm): the check costs a fork, not an import of TensorFlow. Where no server can be
-    reached or started, or TensorFlow is not installed, in a fresh child process."""
+    Through the fork server, which has TensorFlow imported, as a trial job of `threads` threads
+    asks it (so that the study's jobs then find that server warm): the check costs a fork, not
+    an import of TensorFlow. Where no server can be reached or started, or TensorFlow is not
+    installed, in a fresh child process."""
     if not all(importlib.util.find_spec(name) for name in HEAVY):
         return _in_a_new_process(request, result_path)
     fd, log = tempfile.mkstemp(prefix=".check.", suffix=".log", dir=Path(result_path).parent)
     os.close(fd)
     try:
         try:
-            ran = forkserver.call(
-                "snaketune.trial.model_check:_check_forked",
-                request=request,
-                result_path=result_path,
-                log=log,
-                caller=os.getpid(),
-                timeout=CHECK_TIMEOUT_S,
-            )
+            with _as_a_trial_job(threads):
+                ran = forkserver.call(
+                    "snaketune.trial.model_check:_check_forked",
+                    request=request,
+                    result_path=result_path,
+                    log=log,
+                    caller=os.getpid(),
+                    timeout=CHECK_TIMEOUT_S,
+                )
         except forkserver.JobProcessDied as error:  # killed: past the deadline, or for its memory
             text = Path(result_path).read_text()
             if text and "timeout" in json.loads(text):
@@ -209,6 +220,36 @@ def _run_check(request: dict, result_path: str) -> tuple[str, str] | None:
         return status, output or Path(log).read_text(errors="replace")
     finally:
         os.unlink(log)
+
+
+# What Snakemake sets for a job of N threads (its shell.py), trial jobs included, and the check,
+# run from Snakemake's own process, would lack: OMP_*, OPENBLAS_* and MKL_* are part of the
+# fork server's identity (read as TensorFlow and NumPy are imported), so without them the check
+# would start a server of its own, which no job uses and which idles for minutes before it ends.
+JOB_THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+@contextlib.contextmanager
+def _as_a_trial_job(threads: int):
+    """This process's environment as Snakemake gives a trial job of `threads` threads, while
+    the check asks the fork server (whose forked process takes that environment too)."""
+    saved = {name: os.environ.get(name) for name in JOB_THREAD_ENV}
+    os.environ.update({name: str(threads) for name in JOB_THREAD_ENV})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _in_a_new_process(request: dict, result_path: str) -> tuple[str, str] | None:
