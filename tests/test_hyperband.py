@@ -240,6 +240,27 @@ def test_a_damaged_parent_fails_the_job_and_is_never_recorded_as_a_failed_config
     assert not (tmp_path / "child" / "metrics.csv").exists()
 
 
+def test_a_fits_missing_parent_is_named_by_the_parents_id_and_the_fit(tiny_data, tiny_settings, tmp_path):
+    # a promoted configuration's second execution resumes its parent's second execution
+    from snaketune.core.errors import DamagedInput
+    from snaketune.trial.train import run_trial
+
+    (tmp_path / "parent").mkdir()  # the parent trained its first execution only
+    with pytest.raises(DamagedInput) as error:
+        run_trial(
+            study="tiny",
+            trial_id="child",
+            values={"learning_rate": 0.01, "batch_size": 32, "units": 32},
+            schedule={"epochs": 3, "initial_epoch": 1, "parent": "parent"},
+            settings=tiny_settings,
+            data_dir=tiny_data,
+            out_dir=tmp_path / "child" / "execution_1",
+            fit_name="execution_1",
+        )
+    assert str(error.value).startswith("trial parent (fit execution_1): FileNotFoundError")
+    assert f"--forcerun {tmp_path / 'parent' / 'execution_1' / 'metrics.csv'}" in str(error.value)
+
+
 # -- the tiny Hyperband study, end to end (snakemake: marked workflow) -----------------------
 HYPERBAND = {"max_epochs": 3, "factor": 3, "seed": 4}
 

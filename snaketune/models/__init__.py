@@ -55,10 +55,11 @@ def resolve(model_spec: dict, info: dict | None = None, data_dir=None, train: tu
     from snaketune.data.prepared import feature_stats, stats_of, target_stats
 
     info = info or NOMINAL_DATA
-    stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
-    target = target_stats(data_dir) if data_dir and info["task"] == "regression" else None
     if train is not None:
         stats, target = stats_of(train)
+    else:
+        stats = {name: feature_stats(data_dir, name) for name in info["inputs"]} if data_dir else None
+        target = target_stats(data_dir) if data_dir and info["task"] == "regression" else None
     module = importlib.import_module(f"snaketune.models.{model_spec['type']}")
     build = functools.partial(
         module.build_model,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 import resource
 import time
 import traceback
@@ -34,8 +33,6 @@ from snaketune.trial.integrity import model_record, verify_model
 from snaketune.trial.outcome import read_record
 
 STEPS_PER_EXECUTION = 32
-# a trial's folder: its id (a fit of several has a folder of its own under it)
-TRIAL_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 def configure_tensorflow(threads: int, seed: int):
@@ -265,12 +262,13 @@ def load_model(path, model_spec: dict):
     return keras.models.load_model(path, custom_objects=custom)
 
 
-def resume(parent_dir: Path, initial_epoch: int, model_spec: dict | None = None):
+def resume(parent_dir: Path, initial_epoch: int, model_spec: dict | None = None, name: str | None = None):
     """The parent trial's model as it was after its last epoch (optimizer state included),
     and its history up to `initial_epoch`. A parent whose files are missing or are not what
-    its job wrote fails the job (DamagedInput), naming the file. `model_spec`: the study's
-    model, whose file's own layers the saved model may use."""
-    name = parent_dir.name if TRIAL_ID.match(parent_dir.name) else f"{parent_dir.parent.name} (fit {parent_dir.name})"
+    its job wrote fails the job (DamagedInput), naming the file and the parent (`name`, else
+    its folder's). `model_spec`: the study's model, whose file's own layers the saved model
+    may use."""
+    name = name or parent_dir.name
     hint = f"to train it again: snakemake --cores all --forcerun {parent_dir / 'metrics.csv'}"
     try:
         record = read_record(parent_dir / "metrics.csv")
@@ -406,8 +404,12 @@ def run_trial(
     trials_dir = out_dir.parent if one.own_folder else out_dir.parent.parent
     parent_dir = None
     if schedule.get("parent"):
-        parent_dir = trials_dir / schedule["parent"] if one.own_folder else trials_dir / schedule["parent"] / one.name
-        model, earlier = resume(parent_dir, start_epoch, settings["model"])
+        parent = schedule["parent"]
+        if one.own_folder:
+            parent_dir, name = trials_dir / parent, parent
+        else:
+            parent_dir, name = trials_dir / parent / one.name, f"{parent} (fit {one.name})"
+        model, earlier = resume(parent_dir, start_epoch, settings["model"], name)
     hp = hyperparameters(values)
     try:
         if model is None:
